@@ -1,1 +1,568 @@
-//! Placeholder.
+//! DNSSEC policies: which keys a zone has, how long they live, how its
+//! signatures and denial-of-existence records are made.
+//!
+//! A *policy* is a named set of settings. [`PolicyFile`] is the on-disk
+//! form (every key optional, unknown keys rejected); [`Policy`] is the
+//! runtime form with every default filled in and every value checked.
+//! The module does no I/O.
+//!
+//! Defaults follow RFC 9276 for NSEC3 (no extra iterations, no salt) and
+//! are at least as careful as BIND 9.18's built-in `default` policy for
+//! TTLs, propagation delays and safety margins.
+
+mod duration;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::{Duration, DurationError};
+
+/// DNSSEC algorithm numbers keymaster can generate keys for, with their
+/// IANA mnemonics (RFC 8624 section 3.1).
+pub const ALGORITHMS: &[(u8, &str)] = &[
+    (8, "RSASHA256"),
+    (10, "RSASHA512"),
+    (13, "ECDSAP256SHA256"),
+    (14, "ECDSAP384SHA384"),
+    (15, "ED25519"),
+    (16, "ED448"),
+];
+
+/// Returns the algorithm number for a mnemonic or a decimal number.
+pub fn algorithm_number(text: &str) -> Option<u8> {
+    let upper = text.trim().to_ascii_uppercase();
+    if let Ok(number) = upper.parse::<u8>() {
+        return ALGORITHMS
+            .iter()
+            .any(|(n, _)| *n == number)
+            .then_some(number);
+    }
+    ALGORITHMS
+        .iter()
+        .find(|(_, name)| *name == upper)
+        .map(|(number, _)| *number)
+}
+
+/// Returns the mnemonic of an algorithm number.
+pub fn algorithm_name(number: u8) -> Option<&'static str> {
+    ALGORITHMS
+        .iter()
+        .find(|(n, _)| *n == number)
+        .map(|(_, name)| *name)
+}
+
+/// How a zone splits key duties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyLayout {
+    /// A key-signing key for the DNSKEY RRset and a zone-signing key for the rest.
+    KskZsk,
+    /// One combined signing key.
+    Csk,
+}
+
+/// How non-existence is proven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Denial {
+    Nsec,
+    Nsec3,
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Nsec => "nsec",
+            Self::Nsec3 => "nsec3",
+        })
+    }
+}
+
+/// KSK rollover method (RFC 6781 section 4.1.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KskRollover {
+    DoubleKsk,
+    DoubleDs,
+}
+
+/// ZSK rollover method (RFC 6781 section 4.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZskRollover {
+    PrePublication,
+    DoubleSignature,
+}
+
+/// When CDS and CDNSKEY records are published (RFC 7344).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CdsPublish {
+    /// Only while the parent's DS needs to change.
+    Rollover,
+    Always,
+    Never,
+}
+
+/// How the parent's DS RRset is checked before a KSK is retired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParentDsCheck {
+    /// Query every address of every parent name server.
+    AllParentServers,
+    /// Wait for an operator's `keymaster key step`.
+    Manual,
+    /// Assume the DS changed once the waits have passed.
+    None,
+}
+
+/// DS digest algorithms (RFC 4034, RFC 6605).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Digest {
+    Sha256,
+    Sha384,
+}
+
+impl Digest {
+    /// Returns the IANA digest type number.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Sha256 => 2,
+            Self::Sha384 => 4,
+        }
+    }
+}
+
+/// A policy as written in a configuration file. Every key is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub algorithm: Option<String>,
+    pub keys: Option<KeyLayout>,
+    pub ksk_lifetime: Option<Lifetime>,
+    pub zsk_lifetime: Option<Lifetime>,
+    pub csk_lifetime: Option<Lifetime>,
+    pub rsa_bits: Option<u32>,
+    pub dnskey_ttl: Option<Duration>,
+    pub max_zone_ttl: Option<Duration>,
+    pub zone_propagation_delay: Option<Duration>,
+    pub parent_ds_ttl: Option<Duration>,
+    pub parent_propagation_delay: Option<Duration>,
+    pub publish_safety: Option<Duration>,
+    pub retire_safety: Option<Duration>,
+    pub signature_validity: Option<Duration>,
+    pub signature_validity_dnskey: Option<Duration>,
+    pub signature_refresh: Option<Duration>,
+    pub signature_jitter: Option<Duration>,
+    pub signature_inception_offset: Option<Duration>,
+    pub denial: Option<Denial>,
+    pub nsec3_iterations: Option<u16>,
+    pub nsec3_salt_length: Option<u8>,
+    pub nsec3_opt_out: Option<bool>,
+    pub ksk_rollover: Option<KskRollover>,
+    pub zsk_rollover: Option<ZskRollover>,
+    pub cds_publish: Option<CdsPublish>,
+    pub cds_digests: Option<Vec<Digest>>,
+    pub ds_digests: Option<Vec<Digest>>,
+    pub rfc5011: Option<bool>,
+    pub parent_ds_check: Option<ParentDsCheck>,
+}
+
+/// A key lifetime: a duration, or `"unlimited"` for keys rolled only on request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    Unlimited,
+    Limited(Duration),
+}
+
+impl Lifetime {
+    /// Returns the duration, or `None` when unlimited.
+    pub fn limit(self) -> Option<Duration> {
+        match self {
+            Self::Unlimited => None,
+            Self::Limited(duration) => Some(duration),
+        }
+    }
+}
+
+impl fmt::Display for Lifetime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unlimited => f.write_str("unlimited"),
+            Self::Limited(duration) => duration.fmt(f),
+        }
+    }
+}
+
+impl Serialize for Lifetime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lifetime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let duration = match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(text) if text.eq_ignore_ascii_case("unlimited") => {
+                return Ok(Self::Unlimited)
+            }
+            toml::Value::String(text) => text.parse().map_err(serde::de::Error::custom)?,
+            toml::Value::Integer(seconds) if seconds >= 0 => Duration(seconds as u64),
+            other => {
+                let message = format!(
+                    "invalid lifetime {other}: expected a duration such as 90d, or \"unlimited\""
+                );
+                return Err(serde::de::Error::custom(message));
+            }
+        };
+        Ok(if duration.as_secs() == 0 {
+            Self::Unlimited
+        } else {
+            Self::Limited(duration)
+        })
+    }
+}
+
+/// A checked policy with every default filled in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub name: String,
+    /// DNSSEC algorithm number.
+    pub algorithm: u8,
+    pub keys: KeyLayout,
+    pub ksk_lifetime: Lifetime,
+    pub zsk_lifetime: Lifetime,
+    pub csk_lifetime: Lifetime,
+    pub rsa_bits: u32,
+    pub dnskey_ttl: Duration,
+    pub max_zone_ttl: Duration,
+    pub zone_propagation_delay: Duration,
+    pub parent_ds_ttl: Duration,
+    pub parent_propagation_delay: Duration,
+    pub publish_safety: Duration,
+    pub retire_safety: Duration,
+    pub signature_validity: Duration,
+    pub signature_validity_dnskey: Duration,
+    pub signature_refresh: Duration,
+    pub signature_jitter: Duration,
+    pub signature_inception_offset: Duration,
+    pub denial: Denial,
+    pub nsec3_iterations: u16,
+    pub nsec3_salt_length: u8,
+    pub nsec3_opt_out: bool,
+    pub ksk_rollover: KskRollover,
+    pub zsk_rollover: ZskRollover,
+    pub cds_publish: CdsPublish,
+    pub cds_digests: Vec<Digest>,
+    pub ds_digests: Vec<Digest>,
+    pub rfc5011: bool,
+    pub parent_ds_check: ParentDsCheck,
+}
+
+/// Name of the built-in policy.
+pub const DEFAULT_POLICY: &str = "default";
+
+impl Default for Policy {
+    /// Returns the built-in default policy: ECDSA P-256, KSK and ZSK, NSEC3
+    /// without extra iterations or salt, SHA-256 digests.
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_POLICY.to_string(),
+            algorithm: 13,
+            keys: KeyLayout::KskZsk,
+            ksk_lifetime: Lifetime::Unlimited,
+            zsk_lifetime: Lifetime::Limited(Duration::days(90)),
+            csk_lifetime: Lifetime::Unlimited,
+            rsa_bits: 2048,
+            dnskey_ttl: Duration::hours(1),
+            max_zone_ttl: Duration::days(1),
+            zone_propagation_delay: Duration::secs(300),
+            parent_ds_ttl: Duration::days(1),
+            parent_propagation_delay: Duration::hours(1),
+            publish_safety: Duration::hours(1),
+            retire_safety: Duration::hours(1),
+            signature_validity: Duration::days(14),
+            signature_validity_dnskey: Duration::days(14),
+            signature_refresh: Duration::days(5),
+            signature_jitter: Duration::hours(12),
+            signature_inception_offset: Duration::hours(1),
+            denial: Denial::Nsec3,
+            nsec3_iterations: 0,
+            nsec3_salt_length: 0,
+            nsec3_opt_out: false,
+            ksk_rollover: KskRollover::DoubleKsk,
+            zsk_rollover: ZskRollover::PrePublication,
+            cds_publish: CdsPublish::Rollover,
+            cds_digests: vec![Digest::Sha256],
+            ds_digests: vec![Digest::Sha256],
+            rfc5011: false,
+            parent_ds_check: ParentDsCheck::AllParentServers,
+        }
+    }
+}
+
+/// Error for a policy whose values are invalid or contradict each other.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("policy {policy:?}: {reason}")]
+pub struct PolicyError {
+    pub policy: String,
+    pub reason: String,
+}
+
+impl Policy {
+    /// Builds a policy from its file form on top of the defaults and checks it.
+    pub fn from_file(name: &str, file: &PolicyFile) -> Result<Self, PolicyError> {
+        let mut policy = Self {
+            name: name.to_string(),
+            ..Self::default()
+        };
+        policy.apply(file)?;
+        policy.check()?;
+        Ok(policy)
+    }
+
+    fn apply(&mut self, file: &PolicyFile) -> Result<(), PolicyError> {
+        if let Some(text) = &file.algorithm {
+            self.algorithm = algorithm_number(text).ok_or_else(|| {
+                let known: Vec<&str> = ALGORITHMS.iter().map(|(_, name)| *name).collect();
+                self.error(format!(
+                    "unknown algorithm {text:?}; use one of {}",
+                    known.join(", ")
+                ))
+            })?;
+        }
+        macro_rules! take {
+            ($($field:ident),*) => { $( if let Some(value) = &file.$field { self.$field = value.clone(); } )* };
+        }
+        take!(
+            keys,
+            ksk_lifetime,
+            zsk_lifetime,
+            csk_lifetime,
+            rsa_bits,
+            dnskey_ttl,
+            max_zone_ttl,
+            zone_propagation_delay,
+            parent_ds_ttl,
+            parent_propagation_delay,
+            publish_safety,
+            retire_safety,
+            signature_validity,
+            signature_validity_dnskey,
+            signature_refresh,
+            signature_jitter,
+            signature_inception_offset,
+            denial,
+            nsec3_iterations,
+            nsec3_salt_length,
+            nsec3_opt_out,
+            ksk_rollover,
+            zsk_rollover,
+            cds_publish,
+            cds_digests,
+            ds_digests,
+            rfc5011,
+            parent_ds_check
+        );
+        Ok(())
+    }
+
+    fn error(&self, reason: String) -> PolicyError {
+        PolicyError {
+            policy: self.name.clone(),
+            reason,
+        }
+    }
+
+    /// Checks values against each other; the message names the numbers.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        if matches!(self.algorithm, 8 | 10) && !(1024..=4096).contains(&self.rsa_bits) {
+            let bits = self.rsa_bits;
+            return Err(self.error(format!("rsa_bits {bits} is outside 1024..4096")));
+        }
+        if self.signature_refresh >= self.signature_validity {
+            return Err(self.error(format!(
+                "signature_refresh ({}) must be shorter than signature_validity ({})",
+                self.signature_refresh, self.signature_validity
+            )));
+        }
+        if self.signature_refresh >= self.signature_validity_dnskey {
+            return Err(self.error(format!(
+                "signature_refresh ({}) must be shorter than signature_validity_dnskey ({})",
+                self.signature_refresh, self.signature_validity_dnskey
+            )));
+        }
+        if self.signature_jitter > self.signature_refresh {
+            return Err(self.error(format!(
+                "signature_jitter ({}) must not exceed signature_refresh ({})",
+                self.signature_jitter, self.signature_refresh
+            )));
+        }
+        // A signature must outlive every cached copy of the data it covers.
+        let minimum_validity = self.max_zone_ttl.as_secs() + self.zone_propagation_delay.as_secs();
+        if self.signature_validity.as_secs() - self.signature_refresh.as_secs() < minimum_validity {
+            return Err(self.error(format!(
+                "signature_validity ({}) minus signature_refresh ({}) is shorter than \
+                 max_zone_ttl ({}) plus zone_propagation_delay ({}), so cached signatures could expire",
+                self.signature_validity,
+                self.signature_refresh,
+                self.max_zone_ttl,
+                self.zone_propagation_delay
+            )));
+        }
+        if self.nsec3_iterations > 100 {
+            let iterations = self.nsec3_iterations;
+            return Err(self.error(format!(
+                "nsec3_iterations {iterations} exceeds 100; RFC 9276 recommends 0 and validators treat high counts as insecure"
+            )));
+        }
+        if self.ds_digests.is_empty() {
+            return Err(self.error("ds_digests must name at least one digest".to_string()));
+        }
+        self.check_lifetimes()
+    }
+
+    /// Rejects key lifetimes shorter than the rollover they start.
+    fn check_lifetimes(&self) -> Result<(), PolicyError> {
+        let zsk_roll = self.zsk_rollover_duration();
+        let ksk_roll = self.ksk_rollover_duration();
+        let checks = match self.keys {
+            KeyLayout::KskZsk => vec![
+                ("ksk_lifetime", self.ksk_lifetime, ksk_roll),
+                ("zsk_lifetime", self.zsk_lifetime, zsk_roll),
+            ],
+            KeyLayout::Csk => vec![("csk_lifetime", self.csk_lifetime, ksk_roll.max(zsk_roll))],
+        };
+        for (field, lifetime, rollover) in checks {
+            if let Some(limit) = lifetime.limit() {
+                if limit <= rollover {
+                    return Err(self.error(format!(
+                        "{field} ({limit}) is not longer than the rollover it starts ({rollover}): \
+                         a new key would be due before the previous rollover finished"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns the time a ZSK rollover takes from introduction of the
+    /// successor to removal of the predecessor.
+    pub fn zsk_rollover_duration(&self) -> Duration {
+        let publish = self.dnskey_ttl.as_secs()
+            + self.zone_propagation_delay.as_secs()
+            + self.publish_safety.as_secs();
+        let retire = self.max_zone_ttl.as_secs()
+            + self.zone_propagation_delay.as_secs()
+            + self.retire_safety.as_secs();
+        Duration(publish + retire + self.signature_validity.as_secs())
+    }
+
+    /// Returns the time a KSK rollover takes, assuming the parent publishes
+    /// the new DS as soon as it is submitted.
+    pub fn ksk_rollover_duration(&self) -> Duration {
+        let publish = self.dnskey_ttl.as_secs()
+            + self.zone_propagation_delay.as_secs()
+            + self.publish_safety.as_secs();
+        let ds = self.parent_ds_ttl.as_secs()
+            + self.parent_propagation_delay.as_secs()
+            + self.retire_safety.as_secs();
+        Duration(publish + ds + self.dnskey_ttl.as_secs() + self.zone_propagation_delay.as_secs())
+    }
+}
+
+/// The `[policy.NAME]` tables of a configuration file.
+pub type PolicyTables = BTreeMap<String, PolicyFile>;
+
+/// Builds every named policy; the built-in `default` is always present and
+/// may be overridden.
+pub fn build_policies(tables: &PolicyTables) -> Result<BTreeMap<String, Policy>, PolicyError> {
+    let mut policies = BTreeMap::new();
+    policies.insert(DEFAULT_POLICY.to_string(), Policy::default());
+    for (name, file) in tables {
+        policies.insert(name.clone(), Policy::from_file(name, file)?);
+    }
+    Ok(policies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        let file: PolicyFile = toml::from_str(text).expect("valid TOML");
+        Policy::from_file("test", &file)
+    }
+
+    #[test]
+    fn default_policy_passes_its_own_checks() {
+        assert_eq!(Policy::default().check(), Ok(()));
+        assert_eq!(Policy::default().algorithm, 13);
+        assert_eq!(Policy::default().denial, Denial::Nsec3);
+    }
+
+    #[test]
+    fn file_values_override_defaults() {
+        let policy = parse(
+            "algorithm = \"ED25519\"\nkeys = \"csk\"\ndnskey_ttl = \"2h\"\ndenial = \"nsec\"",
+        )
+        .unwrap();
+        assert_eq!(policy.algorithm, 15);
+        assert_eq!(policy.keys, KeyLayout::Csk);
+        assert_eq!(policy.dnskey_ttl, Duration::hours(2));
+        assert_eq!(policy.denial, Denial::Nsec);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let result: Result<PolicyFile, _> =
+            toml::from_str("algorithm = \"ED25519\"\nalgoritm = 13");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("algoritm"), "{message}");
+    }
+
+    #[test]
+    fn short_lifetime_is_rejected_with_numbers() {
+        let error = parse("zsk_lifetime = \"1d\"").unwrap_err();
+        assert!(
+            error.reason.contains("zsk_lifetime (1d)"),
+            "{}",
+            error.reason
+        );
+    }
+
+    #[test]
+    fn refresh_longer_than_validity_is_rejected() {
+        let error = parse("signature_validity = \"3d\"\nsignature_refresh = \"5d\"").unwrap_err();
+        assert!(
+            error.reason.contains("signature_refresh (5d)"),
+            "{}",
+            error.reason
+        );
+    }
+
+    #[test]
+    fn unknown_algorithm_lists_the_known_ones() {
+        let error = parse("algorithm = \"GOST\"").unwrap_err();
+        assert!(error.reason.contains("ECDSAP256SHA256"), "{}", error.reason);
+    }
+
+    #[test]
+    fn lifetime_accepts_unlimited_and_zero() {
+        assert_eq!(
+            parse("ksk_lifetime = \"unlimited\"").unwrap().ksk_lifetime,
+            Lifetime::Unlimited
+        );
+        assert_eq!(
+            parse("ksk_lifetime = 0").unwrap().ksk_lifetime,
+            Lifetime::Unlimited
+        );
+        assert_eq!(
+            parse("ksk_lifetime = \"2y\"").unwrap().ksk_lifetime,
+            Lifetime::Limited(Duration(2 * 365 * 86400))
+        );
+    }
+}
