@@ -1,1 +1,201 @@
-//! Placeholder.
+//! Request and response types of the control API.
+//!
+//! The daemon serves these as JSON over HTTP and the `keymaster` CLI sends
+//! and prints them; keeping them in one crate keeps both sides in step.
+//! Times are UNIX seconds; durations are seconds.
+
+use serde::{Deserialize, Serialize};
+
+/// Path prefix of every control API route.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// How a zone's data is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// A master file on this server; the zone has one primary.
+    File,
+    /// The etcd cluster; every member is a primary.
+    Cluster,
+}
+
+/// Whether the Key Master of a zone is reachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyMasterStatus {
+    Online,
+    Offline,
+    /// No Key Master is assigned.
+    None,
+}
+
+/// One zone as listed by `zone list` and shown by `zone show`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneInfo {
+    pub zone: String,
+    pub storage: Storage,
+    /// Master file of a file-backed zone.
+    pub file: Option<String>,
+    pub is_signed: bool,
+    pub policy: Option<String>,
+    pub key_master_server: Option<String>,
+    pub is_key_master: bool,
+    pub key_master_status: KeyMasterStatus,
+    pub key_master_epoch: u64,
+    /// SOA serial of the version being served.
+    pub serial: Option<u32>,
+    /// Whether the zone is being answered for.
+    pub loaded: bool,
+    /// Last load, signing or key error, if the zone is not in its intended state.
+    pub error: Option<String>,
+    pub denial_of_existence: Option<String>,
+    pub nsec3_iterations: Option<u16>,
+    pub nsec3_salt: Option<String>,
+    pub nsec3_opt_out: Option<bool>,
+    pub dnskey_ttl: Option<u64>,
+    pub ds_ttl: Option<u64>,
+    pub signature_validity: Option<u64>,
+    pub signature_refresh: Option<u64>,
+    pub signature_inception_offset: Option<u64>,
+    /// Zone propagation delay: how long a change takes to reach every
+    /// secondary and cache.
+    pub propagation_time: Option<u64>,
+    pub secure_delegation_polling_period: Option<u64>,
+    pub parent_has_secure_delegation: Option<bool>,
+    /// UNIX time of the last full signing.
+    pub last_signed: Option<u64>,
+    /// Earliest signature expiration in the served version.
+    pub next_signature_expiry: Option<u64>,
+    pub records: Option<usize>,
+}
+
+/// The role a key plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyRole {
+    Ksk,
+    Zsk,
+    Csk,
+}
+
+/// One of the four per-record states of a key (Mekking et al.).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordState {
+    Hidden,
+    Rumoured,
+    Omnipresent,
+    Unretentive,
+}
+
+/// One key as listed by `key list`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub key_tag: u16,
+    pub role: KeyRole,
+    pub algorithm: u8,
+    pub algorithm_name: String,
+    pub bits: u32,
+    pub dnskey_state: RecordState,
+    pub krrsig_state: RecordState,
+    pub zrrsig_state: RecordState,
+    pub ds_state: RecordState,
+    pub created: u64,
+    pub published: Option<u64>,
+    pub active: Option<u64>,
+    pub retired: Option<u64>,
+    pub removed: Option<u64>,
+    /// Next planned transitions, soonest first.
+    pub next_transitions: Vec<PlannedTransition>,
+    /// Where the private key lives: `encrypted-file` or `pkcs11`.
+    pub key_store: String,
+}
+
+/// A transition a key is expected to make.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedTransition {
+    pub at: u64,
+    pub event: String,
+}
+
+/// The Key Master role record of a zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleInfo {
+    pub zone: String,
+    pub storage: Storage,
+    pub key_master: Option<String>,
+    pub epoch: u64,
+    pub is_key_master: bool,
+    pub key_master_status: KeyMasterStatus,
+    /// UNIX time the role last changed.
+    pub changed: Option<u64>,
+}
+
+/// A server as listed by `server list`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub name: String,
+    pub online: bool,
+    pub can_sign: bool,
+    pub dns_addresses: Vec<String>,
+    pub control_address: Option<String>,
+    pub version: String,
+    pub key_master_of: Vec<String>,
+}
+
+/// DS and DNSKEY records to hand to the parent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DsInfo {
+    pub zone: String,
+    pub ds: Vec<String>,
+    pub dnskey: Vec<String>,
+}
+
+/// Body of `POST /zones/{zone}/sign`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignRequest {
+    pub key_master: Option<String>,
+    pub policy: Option<String>,
+}
+
+/// Body of `POST /zones/{zone}/role/{action}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRequest {
+    pub server: Option<String>,
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Body of `POST /zones`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddZoneRequest {
+    pub zone: String,
+    pub file: Option<String>,
+    #[serde(default)]
+    pub cluster: bool,
+}
+
+/// Body of `POST /zones/{zone}/keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddKeyRequest {
+    pub role: KeyRole,
+    pub algorithm: Option<String>,
+    pub bits: Option<u32>,
+}
+
+/// Error body of every failed request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// Status of the daemon, `GET /status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    pub server: String,
+    pub version: String,
+    pub started: u64,
+    pub zones: usize,
+    pub dns_addresses: Vec<String>,
+}
