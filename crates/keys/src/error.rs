@@ -1,0 +1,110 @@
+//! Errors of key generation, loading, signing and verification.
+//!
+//! No error carries key material: the variants name the algorithm, sizes
+//! and the failing step, and wrap the library error, which has no key bytes.
+
+use aws_lc_rs::error::{KeyRejected, Unspecified};
+
+use crate::algorithm::Algorithm;
+
+/// Error of generating, loading or using a private key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The algorithm cannot be generated or used for signing.
+    #[error(
+        "algorithm {algorithm} ({number}) is not supported for key generation or signing",
+        number = .algorithm.to_u8()
+    )]
+    UnsupportedAlgorithm {
+        /// The requested algorithm.
+        algorithm: Algorithm,
+    },
+
+    /// The RSA key size cannot be generated.
+    #[error("cannot generate a {bits}-bit RSA key: use 2048, 3072, 4096 or 8192 bits")]
+    UnsupportedRsaSize {
+        /// The requested size in bits.
+        bits: u32,
+    },
+
+    /// An RSA key size was given for an algorithm that is not RSA.
+    #[error("an RSA key size was given for {algorithm}, which is not an RSA algorithm")]
+    RsaSizeForNonRsa {
+        /// The requested algorithm.
+        algorithm: Algorithm,
+    },
+
+    /// The crypto library failed to generate a key.
+    #[error("failed to generate a {algorithm} key")]
+    Generate {
+        /// The requested algorithm.
+        algorithm: Algorithm,
+        /// The library error.
+        #[source]
+        source: Unspecified,
+    },
+
+    /// Private key octets were rejected as invalid for the algorithm.
+    #[error("invalid {algorithm} private key")]
+    InvalidPrivateKey {
+        /// The algorithm the key was loaded for.
+        algorithm: Algorithm,
+        /// The library error, which describes the problem without key bytes.
+        #[source]
+        source: KeyRejected,
+    },
+
+    /// The PKCS #8 document holds no RSA key of a supported layout.
+    #[error("invalid {algorithm} private key: malformed PKCS #8 document")]
+    MalformedPkcs8 {
+        /// The algorithm the key was loaded for.
+        algorithm: Algorithm,
+    },
+
+    /// The crypto library failed to sign.
+    #[error("failed to sign with a {algorithm} key")]
+    Sign {
+        /// The key's algorithm.
+        algorithm: Algorithm,
+        /// The library error.
+        #[source]
+        source: Unspecified,
+    },
+}
+
+/// Error of verifying a signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The algorithm number is not one this crate can verify.
+    #[error("cannot verify signatures of DNSSEC algorithm {algorithm}")]
+    UnsupportedAlgorithm {
+        /// The IANA algorithm number.
+        algorithm: u8,
+    },
+
+    /// The DNSKEY public key field is malformed for its algorithm.
+    #[error("malformed public key for DNSSEC algorithm {algorithm}")]
+    MalformedPublicKey {
+        /// The IANA algorithm number.
+        algorithm: u8,
+    },
+
+    /// The RSA modulus is outside the 1024 to 8192 bits that aws-lc-rs
+    /// verifies.
+    #[error("cannot verify with a {bits}-bit RSA key: the supported sizes are 1024 to 8192 bits")]
+    UnsupportedRsaSize {
+        /// The IANA algorithm number.
+        algorithm: u8,
+        /// The modulus size in bits.
+        bits: usize,
+    },
+
+    /// The signature does not match the data and key.
+    #[error("signature of DNSSEC algorithm {algorithm} does not verify")]
+    BadSignature {
+        /// The IANA algorithm number.
+        algorithm: u8,
+    },
+}
