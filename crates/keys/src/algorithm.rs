@@ -1,6 +1,6 @@
 //! DNSSEC algorithm and DS digest type numbers.
 //!
-//! [`Algorithm`] lists the signing algorithms this crate knows by name, with
+//! [`Algorithm`] lists the signing algorithms this crate supports, with
 //! the numbers and mnemonics of the IANA "DNS Security Algorithm Numbers"
 //! registry. [`DigestType`] lists the DS digest types of the IANA "Delegation
 //! Signer (DS) Resource Record Digest Algorithms" registry that this crate
@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A DNSSEC signing algorithm that keymaster can name.
+/// A DNSSEC signing algorithm that keymaster supports.
 ///
 /// Ed448 is listed so that its keys can be recognised and their key tags and
 /// DS records computed, but it cannot be generated or used for signing.
@@ -53,7 +53,7 @@ impl Algorithm {
         }
     }
 
-    /// Returns the algorithm with IANA number `number`, if this crate knows it.
+    /// Returns the algorithm with IANA number `number`, if this crate supports it.
     pub fn from_u8(number: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.to_u8() == number)
     }

@@ -1,7 +1,7 @@
 //! BIND key files: `K<zone>+<alg>+<tag>.key` and `.private`.
 //!
-//! The `.key` file holds the DNSKEY record in presentation format, preceded
-//! by `;` comments. The `.private` file holds `Field: value` lines: the
+//! The `.key` file contains the DNSKEY record in presentation format, preceded
+//! by `;` comments. The `.private` file contains `Field: value` lines: the
 //! `Private-key-format` version (v1.2 and v1.3 are read, v1.3 is written),
 //! the algorithm, the private key (RSA integers, or `PrivateKey` for ECDSA
 //! and EdDSA, all in base64) and the optional timing lines `Created`,
@@ -153,12 +153,12 @@ pub enum BindError {
         source: io::Error,
     },
 
-    /// A `.key` file holds no DNSKEY record or a malformed one.
+    /// A `.key` file contains no DNSKEY record or a malformed one.
     #[error("invalid .key file{}: {reason}", describe_path(path))]
     InvalidPublic {
         /// Path of the file, when read from disk.
         path: Option<PathBuf>,
-        /// What is wrong, without key material.
+        /// Description of the problem, without key material.
         reason: &'static str,
     },
 
@@ -172,7 +172,7 @@ pub enum BindError {
         path: Option<PathBuf>,
         /// Name of the offending field.
         field: String,
-        /// What is wrong, without key material.
+        /// Description of the problem, without key material.
         reason: &'static str,
     },
 
@@ -198,9 +198,9 @@ pub enum BindError {
         source: KeyError,
     },
 
-    /// The `.key` and `.private` files hold different keys.
+    /// The `.key` and `.private` files contain different keys.
     #[error(
-        "{} and its .private file hold different keys (key tags {public_tag} and {private_tag})",
+        "{} and its .private file contain different keys (key tags {public_tag} and {private_tag})",
         path.display()
     )]
     Mismatch {
@@ -743,6 +743,72 @@ mod tests {
             error,
             BindError::UnsupportedAlgorithm { algorithm: 5, .. }
         ));
+    }
+
+    fn generated(algorithm: Algorithm, flags: u16) -> BindKey {
+        BindKey {
+            owner: parse_name("example.test.").unwrap(),
+            ttl: None,
+            flags,
+            key: KeyPair::generate(algorithm, None).unwrap(),
+            timing: Timing {
+                created: Some(1_709_210_096),
+                inactive: Some(1_893_456_000),
+                ..Timing::default()
+            },
+        }
+    }
+
+    #[test]
+    fn write_read_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        for algorithm in [
+            Algorithm::EcdsaP256Sha256,
+            Algorithm::Ed25519,
+            Algorithm::RsaSha512,
+        ] {
+            let key = generated(algorithm, flags::ZONE | flags::SEP);
+            let (public, private) = write(dir.path(), &key).unwrap();
+            assert!(public.ends_with(format!("{}.key", key.file_stem())));
+            assert!(private.ends_with(format!("{}.private", key.file_stem())));
+
+            let text = fs::read_to_string(&private).unwrap();
+            assert!(text.starts_with("Private-key-format: v1.3\n"), "{text}");
+            assert!(text.contains("Created: 20240229123456\n"), "{text}");
+            assert!(text.contains("Inactive: 20300101000000\n"), "{text}");
+
+            let again = read(&private).unwrap();
+            assert_eq!(again.key.public_key(), key.key.public_key(), "{algorithm}");
+            assert_eq!(again.flags, key.flags);
+            assert_eq!(again.timing, key.timing);
+            assert_eq!(again.owner, key.owner);
+        }
+    }
+
+    #[test]
+    fn read_rejects_mismatched_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = generated(Algorithm::EcdsaP256Sha256, flags::ZONE);
+        let second = generated(Algorithm::EcdsaP256Sha256, flags::ZONE);
+        let (public, _) = write(dir.path(), &first).unwrap();
+        let (_, private) = write(dir.path(), &second).unwrap();
+        fs::copy(
+            &private,
+            public.with_file_name(format!("{}.private", first.file_stem())),
+        )
+        .unwrap();
+        let error = read(&public).unwrap_err();
+        assert!(matches!(error, BindError::Mismatch { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn private_errors_omit_key_material() {
+        let secret = "c2VjcmV0IGtleSBtYXRlcmlhbCB0aGF0IGlzIHRvbyBzaG9ydA==";
+        let text = format!("Private-key-format: v1.3\nAlgorithm: 13\nPrivateKey: {secret}\n");
+        let error = parse_private(&text).unwrap_err();
+        assert!(matches!(error, BindError::Key { .. }), "{error:?}");
+        assert!(!format!("{error:?}").contains(secret));
+        assert!(!error.to_string().contains(secret));
     }
 
     #[test]

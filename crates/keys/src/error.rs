@@ -55,11 +55,21 @@ pub enum KeyError {
         source: KeyRejected,
     },
 
-    /// The PKCS #8 document holds no RSA key of a supported layout.
-    #[error("invalid {algorithm} private key: malformed PKCS #8 document")]
-    MalformedPkcs8 {
-        /// The algorithm the key was loaded for.
+    /// A DER structure that aws-lc-rs wrote for the key could not be read.
+    #[error("unexpected DER encoding of a {algorithm} key from aws-lc-rs")]
+    UnexpectedDer {
+        /// The key's algorithm.
         algorithm: Algorithm,
+    },
+
+    /// The public key could not be computed from the private key.
+    #[error("failed to compute the public key of a {algorithm} private key")]
+    PublicKey {
+        /// The key's algorithm.
+        algorithm: Algorithm,
+        /// The library error.
+        #[source]
+        source: Unspecified,
     },
 
     /// The crypto library failed to sign.

@@ -1,6 +1,6 @@
 //! Private keys: generation, PKCS #8 storage and signing.
 //!
-//! A [`KeyPair`] holds the private key in aws-lc-rs objects. AWS-LC wipes
+//! A [`KeyPair`] keeps the private key in aws-lc-rs objects. AWS-LC wipes
 //! every heap allocation in `OPENSSL_free` before releasing it (aws-lc-sys
 //! 0.47, `crypto/mem.c`), so the key material is cleared when the last clone
 //! of a `KeyPair` is dropped. Copies that this crate makes, such as PKCS #8
@@ -167,10 +167,10 @@ impl KeyPair {
         // aws-lc-rs builds an ECDSA key from the scalar and the public point
         // only, so derive the point through the ECDH key type first.
         let private = aws_lc_rs::agreement::PrivateKey::from_private_key(agreement, scalar)
-            .map_err(|_| KeyError::MalformedPkcs8 { algorithm })?;
+            .map_err(invalid)?;
         let public = private
             .compute_public_key()
-            .map_err(|_| KeyError::MalformedPkcs8 { algorithm })?;
+            .map_err(|source| KeyError::PublicKey { algorithm, source })?;
         let key = EcdsaKeyPair::from_private_key_and_public_key(curve, scalar, public.as_ref())
             .map_err(invalid)?;
         Self::from_material(algorithm, Material::Ecdsa(key))
@@ -188,7 +188,7 @@ impl KeyPair {
         let public_key = match &material {
             Material::Rsa(key) => {
                 let (modulus, exponent) = der::rsa_public_key(key.public_key().as_ref())
-                    .ok_or(KeyError::MalformedPkcs8 { algorithm })?;
+                    .ok_or(KeyError::UnexpectedDer { algorithm })?;
                 rsa_dnskey_public_key(&modulus, &exponent)
             }
             // Drop the 0x04 prefix of the uncompressed point (RFC 6605 section 4).
@@ -260,7 +260,7 @@ impl KeyPair {
     /// Callers must encrypt it before it leaves memory, for example with
     /// [`crate::kek::KeyEncryptionKey::seal`].
     pub fn to_pkcs8(&self) -> Zeroizing<Vec<u8>> {
-        // Serialising a key that aws-lc-rs already holds fails only when
+        // Serialising a key that aws-lc-rs has already parsed fails only when
         // memory allocation fails, which aborts the process anyway.
         let document = match &self.inner.material {
             Material::Rsa(key) => key.as_der().map(|der| der.as_ref().to_vec()),
@@ -388,6 +388,112 @@ mod tests {
         assert_eq!(signature.len(), 64);
         assert!(verify(13, &key.public_key(), b"data", &signature).is_ok());
         assert!(verify(13, &key.public_key(), b"other", &signature).is_err());
+    }
+
+    /// The algorithms that can be generated, with their public key and
+    /// signature lengths in octets.
+    const GENERATED: [(Algorithm, usize, usize); 5] = [
+        (Algorithm::RsaSha256, 4 + 256, 256),
+        (Algorithm::RsaSha512, 4 + 256, 256),
+        (Algorithm::EcdsaP256Sha256, 64, 64),
+        (Algorithm::EcdsaP384Sha384, 96, 96),
+        (Algorithm::Ed25519, 32, 64),
+    ];
+
+    #[test]
+    fn generated_keys_sign_and_verify() {
+        for (algorithm, public_len, signature_len) in GENERATED {
+            let key = KeyPair::generate(algorithm, None).unwrap();
+            assert_eq!(key.algorithm(), algorithm);
+            assert_eq!(key.public_key().len(), public_len, "{algorithm}");
+            let signature = key.sign(b"data").unwrap();
+            assert_eq!(signature.len(), signature_len, "{algorithm}");
+            let number = algorithm.to_u8();
+            assert_eq!(
+                verify(number, &key.public_key(), b"data", &signature),
+                Ok(())
+            );
+            assert!(verify(number, &key.public_key(), b"dat", &signature).is_err());
+        }
+    }
+
+    #[test]
+    fn rsa_public_key_uses_rfc3110() {
+        let key = KeyPair::generate(Algorithm::RsaSha256, Some(3072)).unwrap();
+        let public_key = key.public_key();
+        // Exponent 65537 in three octets, then a 3072-bit modulus.
+        assert_eq!(&public_key[..4], &[3, 1, 0, 1]);
+        assert_eq!(public_key.len(), 4 + 384);
+        assert!(public_key[4] & 0x80 != 0);
+    }
+
+    #[test]
+    fn pkcs8_round_trips() {
+        for (algorithm, _, _) in GENERATED {
+            let key = KeyPair::generate(algorithm, None).unwrap();
+            let restored = KeyPair::from_pkcs8(algorithm, &key.to_pkcs8()).unwrap();
+            assert_eq!(restored.public_key(), key.public_key(), "{algorithm}");
+            let signature = restored.sign(b"data").unwrap();
+            let number = algorithm.to_u8();
+            assert_eq!(
+                verify(number, &key.public_key(), b"data", &signature),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn pkcs8_other_algorithm_rejected() {
+        let key = KeyPair::generate(Algorithm::EcdsaP256Sha256, None).unwrap();
+        let document = key.to_pkcs8();
+        for algorithm in [
+            Algorithm::EcdsaP384Sha384,
+            Algorithm::Ed25519,
+            Algorithm::RsaSha256,
+        ] {
+            let error = KeyPair::from_pkcs8(algorithm, &document).unwrap_err();
+            assert!(
+                matches!(error, KeyError::InvalidPrivateKey { .. }),
+                "{algorithm}"
+            );
+        }
+        assert!(KeyPair::from_pkcs8(Algorithm::EcdsaP256Sha256, &document[1..]).is_err());
+    }
+
+    #[test]
+    fn key_pair_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<KeyPair>();
+        assert_send_sync::<Arc<dyn Signer>>();
+    }
+
+    #[test]
+    fn parallel_signing_verifies() {
+        use rayon::prelude::*;
+        let key = KeyPair::generate(Algorithm::EcdsaP256Sha256, None).unwrap();
+        let public_key = key.public_key();
+        let results: Vec<bool> = (0..256u32)
+            .into_par_iter()
+            .map(|i| {
+                let data = i.to_be_bytes();
+                let signature = key.sign(&data).unwrap();
+                verify(13, &public_key, &data, &signature).is_ok()
+            })
+            .collect();
+        assert_eq!(results.len(), 256);
+        assert!(results.iter().all(|&ok| ok));
+    }
+
+    #[test]
+    fn debug_hides_rsa_private_key() {
+        let key = KeyPair::generate(Algorithm::RsaSha256, None).unwrap();
+        let text = format!("{key:?}");
+        let components = key.rsa_components().unwrap();
+        let exponent = data_encoding::BASE64.encode(&components.private_exponent);
+        let prime = data_encoding::HEXLOWER.encode(&components.prime1[..8]);
+        assert!(!text.contains(&exponent[..16]));
+        assert!(!text.contains(&prime));
+        assert!(text.contains("RsaSha256"), "{text}");
     }
 
     #[test]

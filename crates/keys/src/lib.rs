@@ -9,8 +9,8 @@
 //! name a DNSKEY (RFC 4034 Appendix B). A *KSK* signs the DNSKEY RRset and
 //! carries the SEP flag, a *ZSK* signs the other RRsets, and a *CSK* does
 //! both. The *signature data* of an RRSIG is its RDATA without the
-//! signature field followed by the RRset in canonical form (RFC 4034 section
-//! 3.1.8.1); building it is the signer's job, not this crate's.
+//! signature field, followed by the RRset in canonical form (RFC 4034
+//! section 3.1.8.1). The signer builds it, and this crate only signs it.
 //!
 //! All cryptography comes from aws-lc-rs.
 //!
