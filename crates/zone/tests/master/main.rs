@@ -1,0 +1,11 @@
+//! Tests of the master-file reader and writer.
+
+mod real;
+mod units;
+
+use keymaster_zone::{parse_name, Name};
+
+/// Parses an absolute name written in a test.
+pub(crate) fn name(text: &str) -> Name {
+    parse_name(text, &Name::root()).expect("test names are valid")
+}
