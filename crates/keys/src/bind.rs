@@ -1,12 +1,13 @@
 //! BIND key files: `K<zone>+<alg>+<tag>.key` and `.private`.
 //!
 //! The `.key` file contains the DNSKEY record in presentation format, preceded
-//! by `;` comments. The `.private` file contains `Field: value` lines: the
-//! `Private-key-format` version (v1.2 and v1.3 are read, v1.3 is written),
-//! the algorithm, the private key (RSA integers, or `PrivateKey` for ECDSA
-//! and EdDSA, all in base64) and the optional timing lines `Created`,
-//! `Publish`, `Activate`, `Revoke`, `Inactive`, `Delete`, `SyncPublish`
-//! and `SyncDelete` as `YYYYMMDDHHMMSS` in UTC.
+//! by `;` comments. The `.private` file contains `Field: value` lines. They
+//! start with the `Private-key-format` version (v1.2 and v1.3 are read, v1.3
+//! is written) and the algorithm. The private key follows in base64, as RSA
+//! integers or as one `PrivateKey` field for ECDSA and EdDSA. Optional
+//! timing lines come last: `Created`, `Publish`, `Activate`, `Revoke`,
+//! `Inactive`, `Delete`, `SyncPublish` and `SyncDelete`, each as
+//! `YYYYMMDDHHMMSS` in UTC.
 //!
 //! Limitations: private keys kept in an HSM (`Engine` and `Label` fields)
 //! and algorithms that [`KeyPair`] cannot load are rejected; the `.key`
@@ -34,21 +35,21 @@ use crate::keypair::{KeyPair, Material};
 /// Key timing metadata as Unix timestamps in seconds (UTC).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Timing {
-    /// When the key was generated.
+    /// Generation time of the key.
     pub created: Option<u64>,
-    /// When the DNSKEY is to be published in the zone.
+    /// Time to publish the DNSKEY in the zone.
     pub publish: Option<u64>,
-    /// When the key starts signing.
+    /// Time the key starts signing.
     pub activate: Option<u64>,
-    /// When the key is to be published with the REVOKE flag.
+    /// Time to publish the DNSKEY with the REVOKE flag.
     pub revoke: Option<u64>,
-    /// When the key stops signing.
+    /// Time the key stops signing.
     pub inactive: Option<u64>,
-    /// When the DNSKEY is to be removed from the zone.
+    /// Time to remove the DNSKEY from the zone.
     pub delete: Option<u64>,
-    /// When the CDS and CDNSKEY records for the key are to be published.
+    /// Time to publish the CDS and CDNSKEY records of the key.
     pub sync_publish: Option<u64>,
-    /// When the CDS and CDNSKEY records for the key are to be removed.
+    /// Time to remove the CDS and CDNSKEY records of the key.
     pub sync_delete: Option<u64>,
 }
 
@@ -280,7 +281,8 @@ pub fn write(dir: &Path, key: &BindKey) -> Result<(PathBuf, PathBuf), BindError>
     let private_path = stem.with_extension_appended("private");
 
     write_file(&key_path, format_public(key).as_bytes(), 0o644)?;
-    write_file(&private_path, format_private(key).as_bytes(), 0o600)?;
+    let private = format_private(key).map_err(|e| e.with_path(&private_path))?;
+    write_file(&private_path, private.as_bytes(), 0o600)?;
     Ok((key_path, private_path))
 }
 
@@ -344,7 +346,8 @@ pub fn format_public(key: &BindKey) -> String {
 }
 
 /// Formats the `.private` file in format v1.3.
-pub fn format_private(key: &BindKey) -> Zeroizing<String> {
+pub fn format_private(key: &BindKey) -> Result<Zeroizing<String>, BindError> {
+    let to_key_error = |source| BindError::Key { path: None, source };
     let algorithm = key.key.algorithm();
     let mut text = Zeroizing::new(String::with_capacity(2048));
     text.push_str("Private-key-format: v1.3\n");
@@ -357,18 +360,16 @@ pub fn format_private(key: &BindKey) -> Zeroizing<String> {
 
     match key.key.material() {
         Material::Rsa(_) => {
-            if let Some(components) = key.key.rsa_components() {
-                for (name, value) in rsa_fields(&components) {
-                    let encoded = Zeroizing::new(BASE64.encode(value));
-                    let _ = writeln!(text, "{name}: {}", *encoded);
-                }
+            let components = key.key.rsa_components().map_err(to_key_error)?;
+            for (name, value) in rsa_fields(&components) {
+                let encoded = Zeroizing::new(BASE64.encode(value));
+                let _ = writeln!(text, "{name}: {}", *encoded);
             }
         }
         Material::Ecdsa(_) | Material::Ed25519(_) => {
-            if let Some(octets) = key.key.private_octets() {
-                let encoded = Zeroizing::new(BASE64.encode(&octets));
-                let _ = writeln!(text, "PrivateKey: {}", *encoded);
-            }
+            let octets = key.key.private_octets().map_err(to_key_error)?;
+            let encoded = Zeroizing::new(BASE64.encode(&octets));
+            let _ = writeln!(text, "PrivateKey: {}", *encoded);
         }
     }
 
@@ -377,7 +378,7 @@ pub fn format_private(key: &BindKey) -> Zeroizing<String> {
             let _ = writeln!(text, "{name}: {}", format_time(seconds));
         }
     }
-    text
+    Ok(text)
 }
 
 fn rsa_fields(components: &RsaPrivateComponents) -> [(&'static str, &[u8]); 8] {

@@ -28,6 +28,16 @@ pub enum KeyError {
         bits: u32,
     },
 
+    /// An RSA private key has a modulus size that cannot be used to sign.
+    #[error(
+        "cannot load a {bits}-bit RSA private key: signing needs 2048 to 8192 bits, \
+         so roll over to a new key of at least 2048 bits"
+    )]
+    UnsupportedRsaKeySize {
+        /// The modulus size in bits.
+        bits: usize,
+    },
+
     /// An RSA key size was given for an algorithm that is not RSA.
     #[error("an RSA key size was given for {algorithm}, which is not an RSA algorithm")]
     RsaSizeForNonRsa {

@@ -138,6 +138,10 @@ impl KeyPair {
         if !algorithm.is_rsa() {
             return Err(KeyError::UnsupportedAlgorithm { algorithm });
         }
+        let bits = significant_bits(&components.modulus);
+        if !(2048..=8192).contains(&bits) {
+            return Err(KeyError::UnsupportedRsaKeySize { bits });
+        }
         let key = rsa::KeyPairComponents {
             public_key: rsa::PublicKeyComponents {
                 n: strip_zeros(&components.modulus),
@@ -261,7 +265,7 @@ impl KeyPair {
     /// [`crate::kek::KeyEncryptionKey::seal`].
     pub fn to_pkcs8(&self) -> Zeroizing<Vec<u8>> {
         // Serialising a key that aws-lc-rs has already parsed fails only when
-        // memory allocation fails, which aborts the process anyway.
+        // AWS-LC cannot allocate memory, so a panic here means out of memory.
         let document = match &self.inner.material {
             Material::Rsa(key) => key.as_der().map(|der| der.as_ref().to_vec()),
             Material::Ecdsa(key) => key.to_pkcs8v1().map(|der| der.as_ref().to_vec()),
@@ -275,25 +279,30 @@ impl KeyPair {
         &self.inner.material
     }
 
-    /// Returns the RSA key integers, or `None` for other algorithms.
-    pub(crate) fn rsa_components(&self) -> Option<der::RsaPrivateComponents> {
+    /// Returns the RSA key integers.
+    pub(crate) fn rsa_components(&self) -> Result<der::RsaPrivateComponents, KeyError> {
+        let algorithm = self.algorithm();
         match &self.inner.material {
-            Material::Rsa(_) => der::rsa_private_key_from_pkcs8(&self.to_pkcs8()),
-            _ => None,
+            Material::Rsa(_) => der::rsa_private_key_from_pkcs8(&self.to_pkcs8())
+                .ok_or(KeyError::UnexpectedDer { algorithm }),
+            _ => Err(KeyError::UnsupportedAlgorithm { algorithm }),
         }
     }
 
     /// Returns the ECDSA private scalar or the Ed25519 seed.
-    pub(crate) fn private_octets(&self) -> Option<Zeroizing<Vec<u8>>> {
+    pub(crate) fn private_octets(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let algorithm = self.algorithm();
+        let unexpected = |_| KeyError::UnexpectedDer { algorithm };
         match &self.inner.material {
-            Material::Rsa(_) => None,
+            Material::Rsa(_) => Err(KeyError::UnsupportedAlgorithm { algorithm }),
             Material::Ecdsa(key) => {
-                let scalar = key.private_key().as_be_bytes().ok()?;
-                Some(Zeroizing::new(scalar.as_ref().to_vec()))
+                let scalar = key.private_key().as_be_bytes().map_err(unexpected)?;
+                Ok(Zeroizing::new(scalar.as_ref().to_vec()))
             }
             Material::Ed25519(key) => {
-                let seed = key.seed().ok()?.as_be_bytes().ok()?;
-                Some(Zeroizing::new(seed.as_ref().to_vec()))
+                let seed = key.seed().map_err(unexpected)?;
+                let seed = seed.as_be_bytes().map_err(unexpected)?;
+                Ok(Zeroizing::new(seed.as_ref().to_vec()))
             }
         }
     }
@@ -334,6 +343,15 @@ fn ecdsa_algorithm(algorithm: Algorithm) -> Result<&'static EcdsaSigningAlgorith
 fn strip_zeros(octets: &[u8]) -> &[u8] {
     let start = octets.iter().position(|&o| o != 0).unwrap_or(octets.len());
     &octets[start..]
+}
+
+/// Returns the number of significant bits of a big-endian integer.
+pub(crate) fn significant_bits(integer: &[u8]) -> usize {
+    let integer = strip_zeros(integer);
+    match integer.first() {
+        Some(&first) => integer.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    }
 }
 
 /// Encodes an RSA public key for DNSKEY (RFC 3110 section 2): the exponent

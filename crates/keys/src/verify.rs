@@ -13,7 +13,7 @@ use aws_lc_rs::signature::{
 };
 
 use crate::error::VerifyError;
-use crate::keypair::rsa_split_public_key;
+use crate::keypair::{rsa_split_public_key, significant_bits};
 
 /// Verifies `signature` over `data` with a DNSKEY public key of the IANA
 /// algorithm number `algorithm`.
@@ -27,7 +27,7 @@ pub fn verify(
     let bad = VerifyError::BadSignature { algorithm };
     let rsa = |parameters: &'static RsaParameters| {
         let (modulus, exponent) = rsa_split_public_key(public_key).ok_or(malformed.clone())?;
-        let bits = modulus_bits(modulus);
+        let bits = significant_bits(modulus);
         if !(1024..=8192).contains(&bits) {
             return Err(VerifyError::UnsupportedRsaSize { algorithm, bits });
         }
@@ -69,15 +69,6 @@ pub fn verify(
     }
 }
 
-/// Returns the number of significant bits of a big-endian integer.
-fn modulus_bits(modulus: &[u8]) -> usize {
-    let modulus = strip_zeros(modulus);
-    match modulus.first() {
-        Some(&first) => modulus.len() * 8 - first.leading_zeros() as usize,
-        None => 0,
-    }
-}
-
 fn strip_zeros(octets: &[u8]) -> &[u8] {
     let start = octets.iter().position(|&o| o != 0).unwrap_or(octets.len());
     &octets[start..]
@@ -104,10 +95,10 @@ mod tests {
     }
 
     #[test]
-    fn modulus_bits_counts_significant_bits() {
-        assert_eq!(modulus_bits(&[0x00, 0x80, 0x00]), 16);
-        assert_eq!(modulus_bits(&[0x01, 0xff]), 9);
-        assert_eq!(modulus_bits(&[]), 0);
+    fn significant_bits_skips_leading_zeros() {
+        assert_eq!(significant_bits(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(significant_bits(&[0x01, 0xff]), 9);
+        assert_eq!(significant_bits(&[]), 0);
     }
 
     #[test]

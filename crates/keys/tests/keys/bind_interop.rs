@@ -67,11 +67,12 @@ fn dnssec_keygen_keys_load() {
         assert!(key.timing.created.is_some(), "{stem}");
         assert_eq!(key.file_stem(), stem);
 
-        // The public key in the .key file verifies our signature.
+        // The .key file has our public key, which verifies our signature.
         let public = bind::parse_public(
             &std::fs::read_to_string(dir.path().join(format!("{stem}.key"))).unwrap(),
         )
         .unwrap();
+        assert_eq!(key.key.public_key(), public.dnskey.public_key, "{stem}");
         let signature = key.key.sign(b"signed data").unwrap();
         let result = verify(
             algorithm.to_u8(),
