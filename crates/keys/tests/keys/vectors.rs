@@ -570,3 +570,78 @@ fn unbound_ds_matches() {
     }
     assert_eq!(checked, 7);
 }
+
+/// Returns the DNSKEY RDATA in a zone file whose DNSKEY records span
+/// several lines in parentheses.
+fn zone_dnskeys(text: &str) -> Vec<Vec<u8>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut keys = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let fields = tokens(line);
+        let Some(position) = fields.iter().position(|field| field == "DNSKEY") else {
+            continue;
+        };
+        // Skip the DNSKEY mnemonic inside NSEC and NSEC3 type bitmaps.
+        if fields.get(position + 2).map(String::as_str) != Some("3") {
+            continue;
+        }
+        let mut record_text = String::new();
+        for next in std::iter::once(line).chain(lines.iter().skip(index + 1)) {
+            record_text.push_str(next);
+            record_text.push('\n');
+            if next.contains(')') || !line.contains('(') {
+                break;
+            }
+        }
+        let fields = tokens(&record_text);
+        let start = fields.iter().position(|field| field == "DNSKEY").unwrap();
+        keys.push(dnskey_rdata(&format!(
+            "example. DNSKEY {}",
+            fields[start + 1..].join(" ")
+        )));
+    }
+    keys
+}
+
+#[test]
+fn rfc4035_rfc5155_zone_keys() {
+    let Some(dir) = vectors("rfc4035_rfc5155_zone_keys") else {
+        return;
+    };
+    let owner = name("example.");
+    // Key tags and KSK DS digests from an independent DNSSEC library.
+    let cases = [
+        (
+            "rfc4035-appendix-A.signed.zone",
+            [38519, 9465],
+            [
+                "5ac2043ea052d2d854649046ff37793eed159399",
+                "40d68db5c39f036f09d72d945e9541f3396cc822baf6b1a058865feb5864ce6b",
+                "190c5ae07513257e7095246b48d53a94cd80dc69fd950bc048e4f8c755707139\
+                 70f788f33dae50e6b3ae99a951be0496",
+            ],
+        ),
+        (
+            "rfc5155-appendix-A.signed.zone",
+            [40430, 12708],
+            [
+                "f0aad80cea4f133ce7237554d993eb1d3190e8a7",
+                "e91b0008a43024435de9c7f2c0dd88d29270368d8bd8eb1ee7d41b67139a988d",
+                "d9e1a99992ff935dde96919d654bb61d32deafd3656dcd93fdfd45e2875eebc3\
+                 35730b536b548ea1e1bc1ce79ac28440",
+            ],
+        ),
+    ];
+    for (file, tags, digests) in cases {
+        let keys = zone_dnskeys(&read(&dir.join(file)));
+        let found: Vec<u16> = keys.iter().map(|key| key_tag(key)).collect();
+        assert_eq!(found, tags, "{file}");
+
+        let ksk = &keys[1];
+        let digest_types = [DigestType::Sha1, DigestType::Sha256, DigestType::Sha384];
+        for (digest, expected) in digest_types.into_iter().zip(digests) {
+            let ds = ds_rdata(&owner, ksk, digest);
+            assert_eq!(&ds[4..], &hex(expected)[..], "{file} {digest}");
+        }
+    }
+}
