@@ -473,14 +473,20 @@ pub fn parse_private(text: &str) -> Result<PrivateKeyFile, BindError> {
         reason,
     };
 
-    // Collect `(field, value)` pairs, joining continuation lines.
+    // Collect `(field, value)` pairs, joining continuation lines. Each value
+    // gets room for the whole text so that joining never reallocates and
+    // leaves a stale copy of key octets behind.
     let mut fields: Vec<(&str, Zeroizing<String>)> = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with(';') {
             continue;
         }
         match line.split_once(':') {
-            Some((name, value)) => fields.push((name.trim(), Zeroizing::new(value.trim().into()))),
+            Some((name, value)) => {
+                let mut buffer = Zeroizing::new(String::with_capacity(text.len()));
+                buffer.push_str(value.trim());
+                fields.push((name.trim(), buffer));
+            }
             None => match fields.last_mut() {
                 Some((_, value)) => value.push_str(line),
                 None => return Err(invalid("", "text before the first field")),

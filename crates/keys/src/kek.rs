@@ -227,15 +227,15 @@ impl KeyEncryptionKey {
         blob.push(BLOB_VERSION);
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(plaintext);
-        let mut sealed = blob.split_off(1 + NONCE_LEN);
-        self.key
-            .seal_in_place_append_tag(
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(versioned_aad(aad)),
-                &mut sealed,
+                &mut blob[1 + NONCE_LEN..],
             )
             .expect("AES-GCM input below 64 GiB");
-        blob.extend_from_slice(&sealed);
+        blob.extend_from_slice(tag.as_ref());
         blob
     }
 
