@@ -19,9 +19,12 @@ pub mod nsec;
 pub mod nsec3;
 pub mod rdata;
 pub mod rrsig;
+pub mod sign;
 pub mod validate;
 
 pub use nsec::build_nsec_chain;
 pub use nsec3::{build_nsec3_chain, nsec3_hash, Nsec3Error};
-
+pub use sign::{
+    resign_expiring, sign_zone, Denial, SignError, SignOptions, SignStats, SignedZone, SigningKey,
+};
 pub use validate::{verify_zone, Finding, Problem, VerifyReport, VerifyStats};

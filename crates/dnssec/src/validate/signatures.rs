@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use keymaster_keys::VerifyError;
-use keymaster_zone::{Name, NodeKind, Rrset, Rtype, Zone};
+use keymaster_zone::{Name, Rrset, Rtype, Zone};
 use rayon::prelude::*;
 
 use super::keys::KeySet;
@@ -12,6 +12,7 @@ use super::{finding, Finding, Findings, Problem, VerifyStats};
 use crate::nsec::signing_kind;
 use crate::rdata::Rrsig;
 use crate::rrsig::{rrsig_labels, write_rrsig_header, write_signed_data, SignedRrset};
+use crate::sign::is_authoritative;
 
 /// A signature over an apex RRset that verified, or that could not be
 /// checked but is otherwise in order.
@@ -36,16 +37,6 @@ struct Checked {
     good_key: Option<usize>,
     verified: bool,
     findings: Vec<(bool, Finding)>,
-}
-
-/// Returns true if the zone is authoritative for an RRset of this type at
-/// a node of this kind (RFC 4035 section 2.2).
-fn is_authoritative(kind: NodeKind, rtype: Rtype) -> bool {
-    match kind {
-        NodeKind::Apex | NodeKind::Authoritative => true,
-        NodeKind::Delegation => matches!(rtype, Rtype::DS | Rtype::NSEC | Rtype::NSEC3),
-        NodeKind::Occluded => false,
-    }
 }
 
 /// Checks every signature and that every authoritative RRset is signed by

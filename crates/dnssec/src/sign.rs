@@ -1,0 +1,461 @@
+//! Signing a whole zone, and refreshing the signatures of a signed one.
+//!
+//! [`sign_zone`] takes an unsigned zone (any DNSSEC records in it are
+//! dropped first), adds the DNSKEY RRset, CDS and CDNSKEY, the NSEC or
+//! NSEC3 chain with its NSEC3PARAM record, and then signs every
+//! authoritative RRset: apex and in-zone data, and at a zone cut only DS
+//! and NSEC (RFC 4035 section 2.2). The DNSKEY, CDS and CDNSKEY RRsets are
+//! signed by every key that signs keys; all other RRsets by every key that
+//! signs the zone. Each RRSIG carries the RRset's TTL as its original TTL
+//! and the apex as its signer name.
+//!
+//! TTLs: NSEC and NSEC3 records get the smaller of the SOA TTL and the SOA
+//! MINIMUM field (RFC 9077 section 3.3); NSEC3PARAM gets TTL 0, as BIND
+//! 9.18's `dnssec-signzone` gives it, because RFC 5155 section 4 sets none
+//! and resolvers never fetch it.
+//!
+//! Expiration times are spread by a jitter that depends only on the owner,
+//! type and key tag ([`crate::rrsig::jittered_expiration`]), so that two
+//! primaries signing the same zone with the same keys and options publish
+//! the same timestamps. The signatures themselves match only for
+//! deterministic algorithms (RSA and Ed25519), not for ECDSA.
+//!
+//! Work is spread over the rayon thread pool in batches; the progress
+//! callback runs on the calling thread between batches.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use keymaster_keys::{KeyError, Signer};
+use keymaster_zone::zone::soa_minimum;
+use keymaster_zone::{Name, NodeKind, Rrset, Rtype, Zone};
+use rayon::prelude::*;
+
+use crate::nsec::{build_nsec_chain, signing_kind};
+use crate::nsec3::{build_nsec3_chain, nsec3param_rdata, Nsec3Error};
+use crate::rdata::{Nsec3Params, Rrsig, NSEC3_SHA1};
+use crate::rrsig::{
+    jittered_expiration, rrsig_labels, write_signed_data, RrsigHeader, SignedRrset,
+};
+
+/// RRsets signed per batch between two progress reports.
+const BATCH: usize = 4096;
+
+/// Types that a signer adds and [`sign_zone`] therefore drops from its input.
+const DNSSEC_TYPES: [Rtype; 7] = [
+    Rtype::DNSKEY,
+    Rtype::RRSIG,
+    Rtype::NSEC,
+    Rtype::NSEC3,
+    Rtype::NSEC3PARAM,
+    Rtype::CDS,
+    Rtype::CDNSKEY,
+];
+
+/// A key the signer may publish and use.
+#[derive(Clone)]
+pub struct SigningKey {
+    /// DNSKEY RDATA, flags included.
+    pub dnskey: Bytes,
+    pub key_tag: u16,
+    /// The key signs the DNSKEY, CDS and CDNSKEY RRsets (a KSK or CSK).
+    pub signs_keys: bool,
+    /// The key signs all other RRsets (a ZSK or CSK).
+    pub signs_zone: bool,
+    /// The DNSKEY is published in the zone. A key may be published without
+    /// signing, as a pre-published ZSK is, or sign without being published,
+    /// as some rollover steps need.
+    pub published: bool,
+    pub signer: Arc<dyn Signer>,
+}
+
+impl SigningKey {
+    fn algorithm(&self) -> u8 {
+        self.signer.algorithm().to_u8()
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("key_tag", &self.key_tag)
+            .field("algorithm", &self.algorithm())
+            .field("signs_keys", &self.signs_keys)
+            .field("signs_zone", &self.signs_zone)
+            .field("published", &self.published)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The denial-of-existence chain to build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denial {
+    /// An NSEC chain (RFC 4034 section 4).
+    Nsec,
+    /// An NSEC3 chain with SHA-1 (RFC 5155).
+    Nsec3 {
+        /// Additional hash iterations; RFC 9276 section 3.1 recommends 0.
+        iterations: u16,
+        salt: Bytes,
+        /// Leave insecure delegations out of the chain.
+        opt_out: bool,
+    },
+}
+
+/// What [`sign_zone`] publishes and how long signatures last.
+#[derive(Clone, Debug)]
+pub struct SignOptions {
+    /// Signature inception, seconds since the Unix epoch.
+    pub inception: u32,
+    /// Signature expiration for RRsets signed by zone-signing keys.
+    pub expiration: u32,
+    /// Signature expiration for the DNSKEY, CDS and CDNSKEY RRsets.
+    pub dnskey_expiration: u32,
+    /// Expirations are spread over `[expiration - jitter, expiration]`, in seconds.
+    pub jitter: u32,
+    /// TTL of the DNSKEY, CDS and CDNSKEY RRsets.
+    pub dnskey_ttl: u32,
+    pub denial: Denial,
+    /// CDS RDATA to publish at the apex.
+    pub cds: Vec<Bytes>,
+    /// CDNSKEY RDATA to publish at the apex.
+    pub cdnskey: Vec<Bytes>,
+    /// DNSKEY RDATA published beside the keys' own, such as revoked keys.
+    pub extra_dnskeys: Vec<Bytes>,
+}
+
+/// Counts from one signing run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignStats {
+    pub rrsets_signed: usize,
+    pub signatures: usize,
+    /// NSEC or NSEC3 records added.
+    pub nsec_records: usize,
+    pub duration: Duration,
+}
+
+/// A signed zone with the counts of its signing.
+#[derive(Clone, Debug)]
+pub struct SignedZone {
+    pub zone: Zone,
+    pub stats: SignStats,
+}
+
+/// Error raised while signing a zone.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The zone has no SOA record at its apex.
+    #[error("zone {zone} has no SOA record at its apex")]
+    MissingSoa { zone: Name },
+    /// No key signs the zone data, or none signs the DNSKEY RRset.
+    #[error("zone {zone} has no key that signs {what}")]
+    NoKey { zone: Name, what: &'static str },
+    /// The NSEC3 chain could not be built.
+    #[error("cannot build the NSEC3 chain of zone {zone}")]
+    Nsec3 {
+        zone: Name,
+        #[source]
+        source: Nsec3Error,
+    },
+    /// A key failed to sign an RRset.
+    #[error("key {key_tag} failed to sign {owner} {rtype}")]
+    Sign {
+        owner: Name,
+        rtype: Rtype,
+        key_tag: u16,
+        #[source]
+        source: KeyError,
+    },
+}
+
+/// Signs `zone` with `keys` and returns the signed copy.
+///
+/// `progress`, when given, is called with the number of RRsets signed so
+/// far and the total, after each batch.
+pub fn sign_zone(
+    zone: &Zone,
+    keys: &[SigningKey],
+    options: &SignOptions,
+    progress: Option<&dyn Fn(usize, usize)>,
+) -> Result<SignedZone, SignError> {
+    let start = Instant::now();
+    let origin = zone.origin().clone();
+    let mut zone = zone.clone();
+    zone.strip(&DNSSEC_TYPES, true);
+    if !keys.iter().any(|key| key.signs_zone) {
+        return Err(SignError::NoKey {
+            zone: origin,
+            what: "the zone data",
+        });
+    }
+    if !keys.iter().any(|key| key.signs_keys) {
+        return Err(SignError::NoKey {
+            zone: origin,
+            what: "the DNSKEY RRset",
+        });
+    }
+    let denial_ttl = denial_ttl(&zone).ok_or_else(|| SignError::MissingSoa {
+        zone: origin.clone(),
+    })?;
+
+    add_apex_records(&mut zone, keys, options);
+    let nsec_records = add_denial(&mut zone, &options.denial, denial_ttl)?;
+    let (rrsets_signed, signatures) = sign_rrsets(&mut zone, keys, options, None, progress)?;
+
+    let stats = SignStats {
+        rrsets_signed,
+        signatures,
+        nsec_records,
+        duration: start.elapsed(),
+    };
+    tracing::debug!(zone = %origin, ?stats, "signed zone");
+    Ok(SignedZone { zone, stats })
+}
+
+/// Replaces the signatures of a signed zone that expire before
+/// `refresh_before` or whose key is no longer among `keys` in the right
+/// role, and adds signatures for keys that have none yet. Returns the
+/// number of signatures made.
+///
+/// The zone's content, DNSKEY RRset and chain are left as they are;
+/// signatures over data the zone is not authoritative for are removed.
+pub fn resign_expiring(
+    zone: &mut Zone,
+    keys: &[SigningKey],
+    options: &SignOptions,
+    refresh_before: u32,
+) -> Result<usize, SignError> {
+    let (_, signatures) = sign_rrsets(zone, keys, options, Some(refresh_before), None)?;
+    Ok(signatures)
+}
+
+/// Returns the TTL of NSEC and NSEC3 records: the smaller of the SOA TTL
+/// and the SOA MINIMUM field.
+fn denial_ttl(zone: &Zone) -> Option<u32> {
+    let soa = zone.soa()?;
+    let minimum = soa_minimum(soa.rdatas.first()?)?;
+    Some(minimum.min(soa.ttl))
+}
+
+/// Adds the DNSKEY, CDS and CDNSKEY RRsets at the apex.
+fn add_apex_records(zone: &mut Zone, keys: &[SigningKey], options: &SignOptions) {
+    let origin = zone.origin().clone();
+    let class = zone.class();
+    let rrset_of = |rtype: Rtype, rdatas: &mut dyn Iterator<Item = &Bytes>| {
+        let mut rrset = Rrset::new(origin.clone(), class, rtype, options.dnskey_ttl);
+        for rdata in rdatas {
+            rrset.insert(rdata.clone());
+        }
+        rrset
+    };
+    let published = keys
+        .iter()
+        .filter(|key| key.published)
+        .map(|key| &key.dnskey);
+    let mut dnskeys = published.chain(&options.extra_dnskeys);
+    let dnskey = rrset_of(Rtype::DNSKEY, &mut dnskeys);
+    if !dnskey.rdatas.is_empty() {
+        zone.put_rrset(dnskey);
+    }
+    if !options.cds.is_empty() {
+        zone.put_rrset(rrset_of(Rtype::CDS, &mut options.cds.iter()));
+    }
+    if !options.cdnskey.is_empty() {
+        zone.put_rrset(rrset_of(Rtype::CDNSKEY, &mut options.cdnskey.iter()));
+    }
+}
+
+/// Adds the NSEC or NSEC3 chain (and NSEC3PARAM) and returns its size.
+fn add_denial(zone: &mut Zone, denial: &Denial, ttl: u32) -> Result<usize, SignError> {
+    let chain = match denial {
+        Denial::Nsec => build_nsec_chain(zone, ttl),
+        Denial::Nsec3 {
+            iterations,
+            salt,
+            opt_out,
+        } => {
+            let mut param = Rrset::new(zone.origin().clone(), zone.class(), Rtype::NSEC3PARAM, 0);
+            param.rdatas.push(nsec3param_rdata(salt, *iterations));
+            zone.put_rrset(param);
+            let params = Nsec3Params {
+                hash_algorithm: NSEC3_SHA1,
+                flags: 0,
+                iterations: *iterations,
+                salt: salt.clone(),
+            };
+            build_nsec3_chain(zone, &params, *opt_out, ttl).map_err(|source| SignError::Nsec3 {
+                zone: zone.origin().clone(),
+                source,
+            })?
+        }
+    };
+    let count = chain.len();
+    for rrset in chain {
+        zone.put_rrset(rrset);
+    }
+    Ok(count)
+}
+
+/// Returns true if the zone is authoritative for an RRset of this type at
+/// a node of this kind, so that it must be signed (RFC 4035 section 2.2).
+pub(crate) fn is_authoritative(kind: NodeKind, rtype: Rtype) -> bool {
+    match kind {
+        NodeKind::Apex | NodeKind::Authoritative => rtype != Rtype::RRSIG,
+        NodeKind::Delegation => matches!(rtype, Rtype::DS | Rtype::NSEC | Rtype::NSEC3),
+        NodeKind::Occluded => false,
+    }
+}
+
+/// Returns true for the RRsets that key-signing keys sign.
+fn signed_by_ksk(rrset: &Rrset, apex: &Name) -> bool {
+    matches!(rrset.rtype, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY) && &rrset.owner == apex
+}
+
+/// Per-run values shared by every RRset.
+struct Plan<'a> {
+    apex: &'a Name,
+    ksks: Vec<&'a SigningKey>,
+    zsks: Vec<&'a SigningKey>,
+    options: &'a SignOptions,
+    /// Keep signatures that expire at or after this time; `None` re-signs all.
+    refresh_before: Option<u32>,
+}
+
+/// Signs the authoritative RRsets of `zone` in batches and returns the
+/// number of RRsets that got new signatures and of signatures made.
+fn sign_rrsets(
+    zone: &mut Zone,
+    keys: &[SigningKey],
+    options: &SignOptions,
+    refresh_before: Option<u32>,
+    progress: Option<&dyn Fn(usize, usize)>,
+) -> Result<(usize, usize), SignError> {
+    let apex = zone.origin().clone();
+    let plan = Plan {
+        apex: &apex,
+        ksks: keys.iter().filter(|key| key.signs_keys).collect(),
+        zsks: keys.iter().filter(|key| key.signs_zone).collect(),
+        options,
+        refresh_before,
+    };
+
+    // Kinds come from an immutable walk; the RRsets are then taken mutably
+    // in the same canonical order.
+    let kinds: Vec<NodeKind> = zone
+        .walk()
+        .map(|(node, kind)| signing_kind(node, kind))
+        .collect();
+    let mut rrsets: Vec<&mut Rrset> = Vec::new();
+    for (node, kind) in zone.nodes_mut().zip(kinds) {
+        for rrset in &mut node.rrsets {
+            if is_authoritative(kind, rrset.rtype) && !rrset.rdatas.is_empty() {
+                rrsets.push(rrset);
+            } else {
+                rrset.signatures.clear();
+            }
+        }
+    }
+
+    let total = rrsets.len();
+    let (mut rrsets_signed, mut signatures, mut done) = (0, 0, 0);
+    for batch in rrsets.chunks_mut(BATCH) {
+        let made: Vec<usize> = batch
+            .par_iter_mut()
+            .map_init(
+                || (Vec::with_capacity(64), Vec::with_capacity(1024)),
+                |(header, data), rrset| sign_rrset(rrset, &plan, header, data),
+            )
+            .collect::<Result<_, _>>()?;
+        rrsets_signed += made.iter().filter(|&&count| count > 0).count();
+        signatures += made.iter().sum::<usize>();
+        done += batch.len();
+        if let Some(report) = progress {
+            report(done, total);
+        }
+    }
+    Ok((rrsets_signed, signatures))
+}
+
+/// Signs one RRset with every key of its role that has no signature worth
+/// keeping, and returns the number of signatures made.
+fn sign_rrset(
+    rrset: &mut Rrset,
+    plan: &Plan<'_>,
+    header: &mut Vec<u8>,
+    data: &mut Vec<u8>,
+) -> Result<usize, SignError> {
+    let by_ksk = signed_by_ksk(rrset, plan.apex);
+    let keys = if by_ksk { &plan.ksks } else { &plan.zsks };
+    let expiration = if by_ksk {
+        plan.options.dnskey_expiration
+    } else {
+        plan.options.expiration
+    };
+
+    // Keep the signatures that are fresh and made by a key in this role.
+    match plan.refresh_before {
+        None => rrset.signatures.clear(),
+        Some(limit) => rrset.signatures.retain(|rdata| {
+            Rrsig::parse(rdata).is_some_and(|rrsig| {
+                (rrsig.expiration.wrapping_sub(limit) as i32) >= 0
+                    && rrsig.original_ttl == rrset.ttl
+                    && keys.iter().any(|key| {
+                        key.key_tag == rrsig.key_tag && key.algorithm() == rrsig.algorithm
+                    })
+            })
+        }),
+    }
+
+    let labels = rrsig_labels(&rrset.owner);
+    let mut made = 0;
+    for key in keys {
+        let algorithm = key.algorithm();
+        let kept = rrset.signatures.iter().any(|rdata| {
+            rdata.len() > 17
+                && rdata[2] == algorithm
+                && u16::from_be_bytes([rdata[16], rdata[17]]) == key.key_tag
+        });
+        if kept {
+            continue;
+        }
+        let fields = RrsigHeader {
+            type_covered: rrset.rtype,
+            algorithm,
+            labels,
+            original_ttl: rrset.ttl,
+            expiration: jittered_expiration(
+                expiration,
+                plan.options.jitter,
+                &rrset.owner,
+                rrset.rtype,
+                key.key_tag,
+            ),
+            inception: plan.options.inception,
+            key_tag: key.key_tag,
+            signer: plan.apex.clone(),
+        };
+        header.clear();
+        fields.write(header);
+        let signed = SignedRrset {
+            owner: &rrset.owner,
+            class: rrset.class,
+            rtype: rrset.rtype,
+            rdatas: &rrset.rdatas,
+        };
+        write_signed_data(data, header, labels, rrset.ttl, &signed);
+        let signature = key.signer.sign(data).map_err(|source| SignError::Sign {
+            owner: rrset.owner.clone(),
+            rtype: rrset.rtype,
+            key_tag: key.key_tag,
+            source,
+        })?;
+        let mut rdata = BytesMut::with_capacity(header.len() + signature.len());
+        rdata.extend_from_slice(header);
+        rdata.extend_from_slice(&signature);
+        rrset.signatures.push(rdata.freeze());
+        made += 1;
+    }
+    Ok(made)
+}
