@@ -1,7 +1,7 @@
 //! Checks of the NSEC chain (RFC 4034 section 4) or the NSEC3 chain (RFC
 //! 5155 sections 7.1 and 8).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use data_encoding::BASE32HEX_NOPAD;
 use keymaster_zone::{Name, Rtype, Zone};
@@ -249,16 +249,21 @@ fn check_nsec3_coverage(
         })
         .collect();
 
+    let mut present: Vec<&Name> = Vec::new();
+    let mut left_out: HashMap<&Name, &Hash> = HashMap::new();
     for (hash, entry) in &hashed {
         let name = &entry.name;
         match chain.get(hash) {
-            Some(link) => check_bitmap(
-                name,
-                Rtype::NSEC3,
-                &entry.types,
-                &link.fields.types,
-                findings,
-            ),
+            Some(link) => {
+                present.push(name);
+                check_bitmap(
+                    name,
+                    Rtype::NSEC3,
+                    &entry.types,
+                    &link.fields.types,
+                    findings,
+                );
+            }
             None if required.contains(name) => {
                 let problem = Problem::MissingNsec3 {
                     hash: hash_label(hash),
@@ -266,6 +271,7 @@ fn check_nsec3_coverage(
                 findings.error(name, Some(Rtype::NSEC3), problem);
             }
             None => {
+                left_out.insert(name, hash);
                 let covering = chain
                     .range(..*hash)
                     .next_back()
@@ -276,6 +282,22 @@ fn check_nsec3_coverage(
                     findings.error(name, Some(Rtype::NSEC3), Problem::NotOptedOut);
                 }
             }
+        }
+    }
+
+    // An empty non-terminal above a name that has an NSEC3 record needs one
+    // too, or the closest-encloser proof for that name fails (RFC 5155
+    // section 7.2.1), even when opt-out would allow leaving it out.
+    for name in present {
+        let mut ancestor = name.parent();
+        while let Some(current) = ancestor.filter(|current| current.is_below(zone.origin())) {
+            if let Some(hash) = left_out.remove(&current) {
+                let problem = Problem::MissingNsec3 {
+                    hash: hash_label(hash),
+                };
+                findings.error(&current, Some(Rtype::NSEC3), problem);
+            }
+            ancestor = current.parent();
         }
     }
 

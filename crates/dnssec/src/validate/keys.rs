@@ -12,7 +12,7 @@ use crate::rdata::{DnskeyFields, DsFields};
 
 /// More keys than this with one key tag is reported; a few collisions
 /// happen by chance and are tolerated, as Knot does.
-const MAX_KEYS_PER_TAG: usize = 4;
+const MAX_KEYS_PER_TAG: usize = 3;
 
 /// CDS RDATA that asks the parent to remove the DS RRset (RFC 8078
 /// section 4): key tag 0, algorithm 0, digest type 0, digest 0x00.
@@ -272,13 +272,18 @@ pub(super) fn check_cds(
             })
         })
     });
+    // A warning only: during a KSK rollover the CDS names the incoming key
+    // while the outgoing one still signs, and the parent checks against
+    // its current DS RRset, which the zone cannot see (RFC 7344 section 4.1).
     if !cds.is_empty() && !cds_named {
-        report(Rtype::CDS, Problem::NotSignedByNamedKey);
+        let found = finding(origin, Some(Rtype::CDS), None, Problem::NotSignedByNamedKey);
+        findings.push(false, found);
     }
     let cdnskey_named =
         signers(Rtype::CDNSKEY).any(|signature| cdnskey.contains(&keys.keys[signature.key].rdata));
     if !cdnskey.is_empty() && !cdnskey_named {
-        report(Rtype::CDNSKEY, Problem::NotSignedByNamedKey);
+        let problem = Problem::NotSignedByNamedKey;
+        findings.push(false, finding(origin, Some(Rtype::CDNSKEY), None, problem));
     }
 }
 

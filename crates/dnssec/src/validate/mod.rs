@@ -19,10 +19,15 @@
 //! A zone without a DNSKEY RRset at the apex is treated as unsigned: only
 //! the structural checks run, and any DNSSEC record in it is an error.
 //!
+//! Every authoritative RRset must be signed by each algorithm whose keys
+//! sign the DNSKEY RRset, which is how BIND's `dnssec-verify` reads RFC
+//! 4035 section 2.2: a key of a new algorithm may be published before it
+//! signs anything.
+//!
 //! Limitations: signatures by keys that aws-lc-rs cannot use (RSA keys under
 //! 1024 bits, Ed448, retired algorithms) are reported as warnings and count
-//! as present; a key-tag collision threshold of more than four keys with one
-//! tag is a heuristic, as is Knot's.
+//! as present; reporting four or more keys with one key tag as an error is
+//! a heuristic, as Knot's is.
 
 mod denial;
 mod keys;
@@ -151,12 +156,12 @@ pub enum Problem {
     Expired { expiration: u32, now: u32 },
     #[error("signature not valid before {inception}, validation time {now}")]
     NotYetValid { inception: u32, now: u32 },
-    #[error("signature does not verify")]
+    #[error("signature does not verify: {source}")]
     BadSignature {
         #[source]
         source: VerifyError,
     },
-    #[error("signature not checked")]
+    #[error("signature not checked: {source}")]
     Unverifiable {
         #[source]
         source: VerifyError,

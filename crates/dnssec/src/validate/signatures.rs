@@ -119,8 +119,9 @@ pub(super) fn check(
             findings.push(is_error, found);
         }
     }
+    let required = required_algorithms(keys, &good);
     for (index, rrset) in rrsets.iter().enumerate() {
-        for &algorithm in &keys.algorithms {
+        for &algorithm in &required {
             if !covered[index].contains(&algorithm) && !attempted[index].contains(&algorithm) {
                 let problem = Problem::MissingSignature { algorithm };
                 findings.error(&rrset.owner, Some(rrset.rtype), problem);
@@ -271,4 +272,21 @@ fn check_one(
         result.findings.push((true, found));
     }
     result
+}
+
+/// Returns the algorithms every RRset must be signed with: those of the
+/// keys that are not revoked and sign the DNSKEY RRset, or of all zone keys
+/// when none does (the missing DNSKEY signature is reported on its own).
+fn required_algorithms(keys: &KeySet, good: &[GoodSignature]) -> BTreeSet<u8> {
+    let signing_dnskey = good
+        .iter()
+        .filter(|signature| signature.covered == Rtype::DNSKEY);
+    let fields = signing_dnskey.map(|signature| &keys.keys[signature.key].fields);
+    let active = fields.filter(|key| key.flags & keymaster_keys::flags::REVOKE == 0);
+    let algorithms: BTreeSet<u8> = active.map(|key| key.algorithm).collect();
+    if algorithms.is_empty() {
+        keys.algorithms.clone()
+    } else {
+        algorithms
+    }
 }
