@@ -1,1 +1,28 @@
-//! Placeholder.
+//! The authoritative DNS server of keymaster.
+//!
+//! This crate answers queries for complete zones handed to it; it knows
+//! nothing of keys or signing. A signed zone arrives with its RRSIG, NSEC,
+//! NSEC3, NSEC3PARAM and DNSKEY records already in place, and the server
+//! only selects and copies them into responses.
+//!
+//! - [`ZoneSet`] holds the published zones, each a [`PublishedZone`]
+//!   indexed once per version; publishing swaps a pointer so the query
+//!   path never waits.
+//! - [`answer`] turns query octets into response octets without I/O, so
+//!   every protocol case is testable without sockets.
+//! - [`Server`] listens on UDP and TCP and calls [`answer_into`] for each
+//!   message.
+//!
+//! The module docs of [`answer`](mod@answer), [`zoneset`] and
+//! [`transport`] list what is not supported.
+
+pub mod answer;
+mod message;
+pub mod nsec3;
+pub mod transport;
+mod writer;
+pub mod zoneset;
+
+pub use answer::{answer, answer_into, Protocol, Transport, DEFAULT_UDP_PAYLOAD};
+pub use transport::{BindError, Server, ServerConfig};
+pub use zoneset::{PublishError, PublishedZone, ZoneSet};

@@ -1,0 +1,923 @@
+//! Answering queries: from query octets to response octets, without I/O.
+//!
+//! [`answer`] parses a query, finds the closest enclosing published zone
+//! and runs the lookup of RFC 1034 section 4.3.2 in it: zone cuts give
+//! referrals, DNAME records synthesize a CNAME (RFC 6672), CNAME chains are
+//! followed inside the zone, and names that do not exist are answered from
+//! a wildcard (RFC 4592) or with NXDOMAIN. Negative answers carry the SOA
+//! with the TTL of RFC 2308 section 5, and when the DO bit is set, the NSEC
+//! proofs of RFC 4035 section 3.1.3 or the NSEC3 proofs of RFC 5155
+//! section 7.2.
+//!
+//! Choices and limitations:
+//!
+//! - ANY queries get a minimal answer (RFC 8482 section 4.1): the first
+//!   RRset of the name in type order, with its RRSIGs when DO is set.
+//! - Positive answers carry no NS RRset in the authority section. The
+//!   additional section holds the addresses of in-zone MX, SRV and NS
+//!   targets, and glue in referrals.
+//! - A response that does not fit loses its additional records first; if
+//!   the answer or authority section does not fit either, all sections are
+//!   emptied and TC is set, so the client retries over TCP.
+//! - AXFR and IXFR get NOTIMP, other classes than IN get REFUSED. EDNS
+//!   options in the query are ignored and none are sent back.
+//! - CNAME and DNAME chains are followed for at most 8 steps and never
+//!   leave the zone that holds the query name.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use keymaster_zone::name::{wire_name_len, MAX_NAME_LEN};
+use keymaster_zone::zone::soa_minimum;
+use keymaster_zone::{Class, Name, Node, Rrset, Rtype};
+
+use crate::message::{parse_query, parse_question, Edns, Header, ParseError, Query, HEADER_LEN};
+use crate::writer::{Section, Writer};
+use crate::zoneset::{find_in, Denial, Entry, EntryKind, PublishedZone, ZoneSet};
+
+/// The UDP payload size advertised and used by default (the value DNS Flag
+/// Day 2020 recommends against IP fragmentation).
+pub const DEFAULT_UDP_PAYLOAD: u16 = 1232;
+
+/// The smallest UDP payload every client accepts (RFC 1035 section 2.3.4).
+const MIN_UDP_PAYLOAD: u16 = 512;
+
+/// Size of an OPT record without options.
+const OPT_LEN: usize = 11;
+
+/// Maximum number of CNAME or DNAME steps followed for one query.
+const MAX_CHAIN: usize = 8;
+
+/// Response codes (RFC 1035 section 4.1.1, RFC 6672, RFC 6891).
+mod rcode {
+    pub(super) const NOERROR: u16 = 0;
+    pub(super) const FORMERR: u16 = 1;
+    pub(super) const NXDOMAIN: u16 = 3;
+    pub(super) const NOTIMP: u16 = 4;
+    pub(super) const REFUSED: u16 = 5;
+    pub(super) const YXDOMAIN: u16 = 6;
+    pub(super) const BADVERS: u16 = 16;
+}
+
+const FLAG_QR: u16 = 0x8000;
+const FLAG_AA: u16 = 0x0400;
+const FLAG_TC: u16 = 0x0200;
+const FLAG_RD: u16 = 0x0100;
+const FLAG_CD: u16 = 0x0010;
+const OPCODE_MASK: u16 = 0x7800;
+const EDNS_DO: u32 = 0x8000;
+
+/// The transport a query arrived on, which sets the response size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transport {
+    pub protocol: Protocol,
+    /// The largest UDP response this server sends, also advertised in OPT.
+    pub max_udp_payload: u16,
+}
+
+/// UDP or TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    /// UDP with the given maximum payload size.
+    pub fn udp(max_udp_payload: u16) -> Self {
+        Self {
+            protocol: Protocol::Udp,
+            max_udp_payload,
+        }
+    }
+
+    /// TCP, advertising the given UDP payload size in OPT.
+    pub fn tcp(max_udp_payload: u16) -> Self {
+        Self {
+            protocol: Protocol::Tcp,
+            max_udp_payload,
+        }
+    }
+
+    /// Returns the size limit for a response to a query with `edns`.
+    fn response_limit(&self, edns: Option<&Edns>) -> usize {
+        match (self.protocol, edns) {
+            (Protocol::Tcp, _) => usize::from(u16::MAX),
+            (Protocol::Udp, None) => usize::from(MIN_UDP_PAYLOAD),
+            (Protocol::Udp, Some(edns)) => {
+                let ours = self.max_udp_payload.max(MIN_UDP_PAYLOAD);
+                usize::from(edns.udp_payload.clamp(MIN_UDP_PAYLOAD, ours))
+            }
+        }
+    }
+}
+
+/// Answers one query message. Returns the response octets, or `None` if
+/// the message gets no response: it is shorter than a header or is itself
+/// a response.
+///
+/// `peer` is the address the query came from; it is used for logging.
+pub fn answer(
+    zones: &ZoneSet,
+    query: &[u8],
+    transport: Transport,
+    peer: SocketAddr,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    answer_into(zones, query, transport, peer, &mut out).then_some(out)
+}
+
+/// Answers one query message into `out`, which is cleared first, so that a
+/// server loop can reuse one buffer. Returns false if the message gets no
+/// response (see [`answer`]).
+pub fn answer_into(
+    zones: &ZoneSet,
+    message: &[u8],
+    transport: Transport,
+    peer: SocketAddr,
+    out: &mut Vec<u8>,
+) -> bool {
+    let Some(header) = Header::parse(message) else {
+        tracing::trace!(%peer, len = message.len(), "dropped a message shorter than a header");
+        return false;
+    };
+    if header.is_response() {
+        tracing::trace!(%peer, "dropped a response sent as a query");
+        return false;
+    }
+    let query = match parse_query(message, header) {
+        Ok(query) => query,
+        Err(error) => {
+            let question = match error {
+                ParseError::Question => &[][..],
+                ParseError::Body => parse_question(message, header).unwrap_or_default(),
+            };
+            tracing::trace!(%peer, ?error, "malformed query");
+            let reply = Reply::error(header, question, None, rcode::FORMERR);
+            reply.encode(out, transport, &Response::new());
+            return true;
+        }
+    };
+
+    respond(zones, &query, transport, out);
+    true
+}
+
+/// Runs the checks and the lookup for a parsed query and writes the response.
+fn respond(zones: &ZoneSet, query: &Query<'_>, transport: Transport, out: &mut Vec<u8>) {
+    let header = query.header;
+    let edns = query.edns;
+    let mut refuse = |code| {
+        let reply = Reply::error(header, query.question, edns, code);
+        reply.encode(out, transport, &Response::new());
+    };
+    if header.opcode() != 0 {
+        return refuse(rcode::NOTIMP);
+    }
+    if edns.is_some_and(|edns| edns.version > 0) {
+        return refuse(rcode::BADVERS);
+    }
+    if query.qclass != Class::IN {
+        return refuse(rcode::REFUSED);
+    }
+    if matches!(query.qtype, Rtype::AXFR | Rtype::IXFR) {
+        return refuse(rcode::NOTIMP);
+    }
+    let Ok(qname) = Name::from_wire(Bytes::copy_from_slice(query.qname)) else {
+        return refuse(rcode::FORMERR);
+    };
+
+    // Find the zone; a DS query for a zone apex goes to the parent zone.
+    let snapshot = zones.snapshot();
+    let mut lower = [0u8; MAX_NAME_LEN];
+    let lower = lower_into(&mut lower, query.qname);
+    let Some(zone) = select_zone(&snapshot, lower, query.qtype) else {
+        return refuse(rcode::REFUSED);
+    };
+
+    let lookup = Lookup {
+        zone,
+        qtype: query.qtype,
+        dnssec_ok: edns.is_some_and(|edns| edns.dnssec_ok),
+    };
+    let mut response = Response::new();
+    lookup.resolve(&qname, &mut response);
+    lookup.add_additional(&mut response);
+    let reply = Reply {
+        header,
+        question: query.question,
+        edns,
+        rcode: response.rcode,
+        authoritative: response.authoritative,
+    };
+    reply.encode(out, transport, &response);
+}
+
+/// Returns the zone that answers a query for the lower-case wire name
+/// `lower`. DS records live on the parent side of a zone cut, so a DS query
+/// for the apex of one published zone goes to the published zone that
+/// encloses it, if there is one.
+fn select_zone<'m>(
+    zones: &'m std::collections::HashMap<Box<[u8]>, std::sync::Arc<PublishedZone>>,
+    lower: &[u8],
+    qtype: Rtype,
+) -> Option<&'m PublishedZone> {
+    let zone = find_in(zones, lower)?;
+    if qtype == Rtype::DS && zone.origin_lower() == lower && lower.len() > 1 {
+        let parent = &lower[1 + lower[0] as usize..];
+        if let Some(parent_zone) = find_in(zones, parent) {
+            return Some(parent_zone);
+        }
+    }
+    Some(zone)
+}
+
+/// Copies an uncompressed wire name into `buf` with ASCII letters in lower
+/// case. Label length octets are below 64 and so unchanged.
+fn lower_into<'b>(buf: &'b mut [u8; MAX_NAME_LEN], wire: &[u8]) -> &'b [u8] {
+    let len = wire.len().min(MAX_NAME_LEN);
+    for (to, from) in buf.iter_mut().zip(&wire[..len]) {
+        *to = from.to_ascii_lowercase();
+    }
+    &buf[..len]
+}
+
+/// Returns the offsets of the label starts of a valid wire name, leftmost
+/// first, followed by the offset of the root label, and the label count.
+fn label_starts(wire: &[u8]) -> ([u8; 129], usize) {
+    let mut starts = [0u8; 129];
+    let mut pos = 0usize;
+    let mut count = 0;
+    while count < 128 {
+        starts[count] = pos as u8;
+        match wire.get(pos) {
+            Some(&len) if len != 0 => pos += 1 + len as usize,
+            _ => break,
+        }
+        count += 1;
+    }
+    (starts, count)
+}
+
+/// The header fields and EDNS data of a response.
+struct Reply<'q> {
+    header: Header,
+    question: &'q [u8],
+    edns: Option<Edns>,
+    rcode: u16,
+    authoritative: bool,
+}
+
+impl<'q> Reply<'q> {
+    /// A response with no records and the given response code.
+    fn error(header: Header, question: &'q [u8], edns: Option<Edns>, rcode: u16) -> Self {
+        Self {
+            header,
+            question,
+            edns,
+            rcode,
+            authoritative: false,
+        }
+    }
+
+    /// Writes the response, dropping records that do not fit.
+    fn encode(&self, out: &mut Vec<u8>, transport: Transport, response: &Response<'_>) {
+        let mut flags = FLAG_QR | (self.header.flags & (OPCODE_MASK | FLAG_RD | FLAG_CD));
+        if self.authoritative {
+            flags |= FLAG_AA;
+        }
+        flags |= self.rcode & 0x0f;
+        let mut header = [0u8; HEADER_LEN];
+        header[0..2].copy_from_slice(&self.header.id.to_be_bytes());
+        header[2..4].copy_from_slice(&flags.to_be_bytes());
+
+        let mut writer = Writer::new(out, header, self.question);
+        let limit = transport.response_limit(self.edns.as_ref());
+        let reserved = if self.edns.is_some() { OPT_LEN } else { 0 };
+        writer.set_limit(limit.saturating_sub(reserved));
+
+        // Answer and authority must fit whole; additional records may go.
+        let start = writer.mark();
+        let complete = write_items(&mut writer, Section::Answer, &response.answer)
+            && write_items(&mut writer, Section::Authority, &response.authority);
+        if complete {
+            for item in &response.additional {
+                let mark = writer.mark();
+                item.write(&mut writer, Section::Additional);
+                if !writer.fits() {
+                    writer.rollback(mark);
+                    break;
+                }
+            }
+        } else {
+            writer.rollback(start);
+            writer.set_flags(FLAG_TC);
+        }
+
+        if let Some(edns) = &self.edns {
+            let mut ttl = u32::from(self.rcode >> 4) << 24;
+            if edns.dnssec_ok {
+                ttl |= EDNS_DO;
+            }
+            writer.opt(transport.max_udp_payload.max(MIN_UDP_PAYLOAD), ttl);
+        }
+        writer.finish();
+    }
+}
+
+/// Writes items into a section; returns false as soon as one does not fit.
+fn write_items(writer: &mut Writer<'_>, section: Section, items: &[Item<'_>]) -> bool {
+    for item in items {
+        item.write(writer, section);
+        if !writer.fits() {
+            return false;
+        }
+    }
+    true
+}
+
+/// One RRset of a response with the RRSIGs that go with it.
+struct Item<'z> {
+    owner: Name,
+    rtype: Rtype,
+    class: Class,
+    ttl: u32,
+    rdatas: Rdatas<'z>,
+    /// RRSIG RDATA, empty when DO is not set.
+    signatures: &'z [Bytes],
+}
+
+/// Record data of an [`Item`]: taken from the zone or synthesized.
+enum Rdatas<'z> {
+    Zone(&'z [Bytes]),
+    Synthesized(Bytes),
+}
+
+impl Item<'_> {
+    fn write(&self, writer: &mut Writer<'_>, section: Section) {
+        let owner = self.owner.as_wire();
+        let one;
+        let rdatas = match &self.rdatas {
+            Rdatas::Zone(rdatas) => *rdatas,
+            Rdatas::Synthesized(rdata) => {
+                one = [rdata.clone()];
+                &one[..]
+            }
+        };
+        for rdata in rdatas {
+            writer.record(section, owner, self.rtype, self.class, self.ttl, rdata);
+        }
+        for signature in self.signatures {
+            writer.record(
+                section,
+                owner,
+                Rtype::RRSIG,
+                self.class,
+                self.ttl,
+                signature,
+            );
+        }
+    }
+}
+
+/// The sections and flags being assembled for one query.
+struct Response<'z> {
+    rcode: u16,
+    authoritative: bool,
+    answer: Vec<Item<'z>>,
+    authority: Vec<Item<'z>>,
+    additional: Vec<Item<'z>>,
+}
+
+impl<'z> Response<'z> {
+    fn new() -> Self {
+        Self {
+            rcode: rcode::NOERROR,
+            authoritative: true,
+            answer: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+        }
+    }
+
+    /// Adds an item to the authority section unless the RRset is there.
+    fn add_authority(&mut self, item: Item<'z>) {
+        let present = self
+            .authority
+            .iter()
+            .any(|other| other.rtype == item.rtype && other.owner == item.owner);
+        if !present {
+            self.authority.push(item);
+        }
+    }
+}
+
+/// What the lookup of one name leads to.
+enum Next {
+    Done,
+    /// Continue with the target of a CNAME, or the CNAME synthesized from
+    /// a DNAME.
+    Follow(Name),
+}
+
+/// What a node holds for the query type.
+enum NodeAnswer {
+    Answered,
+    Cname(Name),
+    NoData,
+}
+
+/// The lookup of one query in one zone.
+struct Lookup<'z> {
+    zone: &'z PublishedZone,
+    qtype: Rtype,
+    dnssec_ok: bool,
+}
+
+impl<'z> Lookup<'z> {
+    /// Looks up `qname` and follows CNAME and DNAME records inside the zone.
+    fn resolve(&self, qname: &Name, response: &mut Response<'z>) {
+        let mut name = qname.clone();
+        for _ in 0..MAX_CHAIN {
+            let Next::Follow(target) = self.lookup(&name, response) else {
+                return;
+            };
+            let in_zone = target.ends_with(self.zone.origin());
+            let seen = response
+                .answer
+                .iter()
+                .any(|item| item.rtype == Rtype::CNAME && item.owner == target);
+            if !in_zone || seen {
+                return;
+            }
+            name = target;
+        }
+    }
+
+    /// Runs RFC 1034 section 4.3.2 step 3 for one name in the zone.
+    fn lookup(&self, name: &Name, response: &mut Response<'z>) -> Next {
+        let mut lower = [0u8; MAX_NAME_LEN];
+        let lower = lower_into(&mut lower, name.as_wire());
+        let (starts, labels) = label_starts(lower);
+        let apex_labels = self.zone.origin().label_count();
+        let Some(apex_index) = labels.checked_sub(apex_labels) else {
+            return Next::Done;
+        };
+
+        // A DNAME at the apex redirects every name below it.
+        let apex = self.zone.apex();
+        if apex_index > 0 && apex.has(Rtype::DNAME) {
+            return self.dname(apex, name, starts[apex_index].into(), response);
+        }
+
+        // Walk down from the apex, one label at a time.
+        let mut entry = self.zone.entry(self.zone.origin_lower());
+        for index in (0..apex_index).rev() {
+            let suffix = &lower[usize::from(starts[index])..];
+            let Some(found) = self.zone.entry(suffix) else {
+                return self.no_such_name(name, lower, &starts, index + 1, response);
+            };
+            match found.kind {
+                EntryKind::Cut if index > 0 || self.qtype != Rtype::DS => {
+                    return self.referral(found, response);
+                }
+                // The walk stops at the cut or DNAME above an occluded name.
+                EntryKind::Occluded => return Next::Done,
+                _ => {}
+            }
+            if let Some(node) = found.node.map(|node| self.zone.node(node)) {
+                if index > 0 && node.has(Rtype::DNAME) {
+                    return self.dname(node, name, starts[index].into(), response);
+                }
+            }
+            entry = Some(found);
+        }
+        let Some(entry) = entry else {
+            return Next::Done;
+        };
+        self.existing(name, entry, response)
+    }
+
+    /// Answers for a name that exists in the zone.
+    fn existing(&self, name: &Name, entry: &Entry, response: &mut Response<'z>) -> Next {
+        let outcome = match entry.node {
+            Some(node) => self.from_node(name, self.zone.node(node), response),
+            None => NodeAnswer::NoData,
+        };
+        match outcome {
+            NodeAnswer::Answered => Next::Done,
+            NodeAnswer::Cname(target) => Next::Follow(target),
+            NodeAnswer::NoData => {
+                self.add_negative_soa(response);
+                if self.dnssec_ok {
+                    self.prove_no_data(name, entry, response);
+                }
+                Next::Done
+            }
+        }
+    }
+
+    /// Adds the RRsets of `node` that answer the query, with `owner` as
+    /// their owner name (the query name for a wildcard).
+    fn from_node(&self, owner: &Name, node: &'z Node, response: &mut Response<'z>) -> NodeAnswer {
+        let with_data = |rrset: &&Rrset| !rrset.rdatas.is_empty();
+        match self.qtype {
+            Rtype::ANY => {
+                let Some(rrset) = node.rrsets.iter().find(with_data) else {
+                    return NodeAnswer::NoData;
+                };
+                response.answer.push(self.item_as(owner, rrset));
+                NodeAnswer::Answered
+            }
+            Rtype::RRSIG => {
+                let before = response.answer.len();
+                let signed = node
+                    .rrsets
+                    .iter()
+                    .filter(|rrset| !rrset.signatures.is_empty());
+                for rrset in signed {
+                    response.answer.push(Item {
+                        owner: owner.clone(),
+                        rtype: Rtype::RRSIG,
+                        class: rrset.class,
+                        ttl: rrset.ttl,
+                        rdatas: Rdatas::Zone(&rrset.signatures),
+                        signatures: &[],
+                    });
+                }
+                if response.answer.len() == before {
+                    return NodeAnswer::NoData;
+                }
+                NodeAnswer::Answered
+            }
+            qtype => {
+                if let Some(rrset) = node.rrset(qtype).filter(with_data) {
+                    response.answer.push(self.item_as(owner, rrset));
+                    return NodeAnswer::Answered;
+                }
+                let Some(cname) = node.rrset(Rtype::CNAME).filter(with_data) else {
+                    return NodeAnswer::NoData;
+                };
+                response.answer.push(self.item_as(owner, cname));
+                match Name::from_wire(cname.rdatas[0].clone()) {
+                    Ok(target) => NodeAnswer::Cname(target),
+                    Err(_) => NodeAnswer::Answered,
+                }
+            }
+        }
+    }
+
+    /// Answers for a name that does not exist: from the wildcard at the
+    /// closest encloser, or with NXDOMAIN. `encloser` is the label index of
+    /// the closest encloser in `lower`.
+    fn no_such_name(
+        &self,
+        name: &Name,
+        lower: &[u8],
+        starts: &[u8; 129],
+        encloser: usize,
+        response: &mut Response<'z>,
+    ) -> Next {
+        let encloser_lower = &lower[usize::from(starts[encloser])..];
+        let next_closer_lower = &lower[usize::from(starts[encloser - 1])..];
+        let mut wildcard = [0u8; MAX_NAME_LEN + 2];
+        wildcard[..2].copy_from_slice(b"\x01*");
+        wildcard[2..2 + encloser_lower.len()].copy_from_slice(encloser_lower);
+        let wildcard = &wildcard[..2 + encloser_lower.len()];
+        let encloser_entry = self.zone.entry(encloser_lower);
+
+        // A wildcard that exists at the closest encloser answers the query.
+        let source = self.zone.entry(wildcard).filter(|entry| {
+            matches!(
+                entry.kind,
+                EntryKind::Authoritative | EntryKind::EmptyNonTerminal
+            )
+        });
+        if let Some(source) = source {
+            let outcome = match source.node {
+                Some(node) => self.from_node(name, self.zone.node(node), response),
+                None => NodeAnswer::NoData,
+            };
+            if let NodeAnswer::NoData = outcome {
+                self.add_negative_soa(response);
+            }
+            if self.dnssec_ok {
+                self.prove_wildcard(
+                    name,
+                    next_closer_lower,
+                    encloser_entry,
+                    source,
+                    &outcome,
+                    response,
+                );
+            }
+            return match outcome {
+                NodeAnswer::Cname(target) => Next::Follow(target),
+                _ => Next::Done,
+            };
+        }
+
+        response.rcode = rcode::NXDOMAIN;
+        self.add_negative_soa(response);
+        if self.dnssec_ok {
+            self.prove_no_name(name, next_closer_lower, encloser_entry, wildcard, response);
+        }
+        Next::Done
+    }
+
+    /// Adds a referral to the child zone at the cut `entry`.
+    fn referral(&self, entry: &Entry, response: &mut Response<'z>) -> Next {
+        let Some(node) = entry.node.map(|node| self.zone.node(node)) else {
+            return Next::Done;
+        };
+        let Some(ns) = node.rrset(Rtype::NS) else {
+            return Next::Done;
+        };
+        if response.answer.is_empty() {
+            response.authoritative = false;
+        }
+        response.add_authority(self.item_unsigned(ns));
+
+        // With DO, the DS RRset or the proof that there is none.
+        if self.dnssec_ok {
+            match node.rrset(Rtype::DS).filter(|ds| !ds.rdatas.is_empty()) {
+                Some(ds) => response.add_authority(self.item(ds)),
+                None => self.prove_no_data(&node.name, entry, response),
+            }
+        }
+
+        // Glue: addresses of name servers below the cut or elsewhere in the zone.
+        for rdata in &ns.rdatas {
+            self.add_addresses(rdata, response);
+        }
+        Next::Done
+    }
+
+    /// Adds the DNAME RRset at `node` and the CNAME it synthesizes for
+    /// `name`, whose first `prefix_len` octets are the labels below `node`.
+    fn dname(
+        &self,
+        node: &'z Node,
+        name: &Name,
+        prefix_len: usize,
+        response: &mut Response<'z>,
+    ) -> Next {
+        let Some(dname) = node
+            .rrset(Rtype::DNAME)
+            .filter(|rrset| !rrset.rdatas.is_empty())
+        else {
+            return Next::Done;
+        };
+        response.answer.push(self.item(dname));
+        let target = &dname.rdatas[0];
+        let mut synthesized = Vec::with_capacity(prefix_len + target.len());
+        synthesized.extend_from_slice(&name.as_wire()[..prefix_len]);
+        synthesized.extend_from_slice(target);
+        let Ok(synthesized) = Name::from_wire(synthesized) else {
+            // RFC 6672 section 2.2: the result would be longer than 255 octets.
+            response.rcode = rcode::YXDOMAIN;
+            return Next::Done;
+        };
+        response.answer.push(Item {
+            owner: name.clone(),
+            rtype: Rtype::CNAME,
+            class: dname.class,
+            ttl: dname.ttl,
+            rdatas: Rdatas::Synthesized(synthesized.wire_bytes().clone()),
+            signatures: &[],
+        });
+        Next::Follow(synthesized)
+    }
+
+    /// Adds the apex SOA with the negative-answer TTL of RFC 2308
+    /// section 5: the smaller of the SOA TTL and its MINIMUM field.
+    fn add_negative_soa(&self, response: &mut Response<'z>) {
+        let Some(soa) = self.zone.apex().rrset(Rtype::SOA) else {
+            return;
+        };
+        let minimum = soa.rdatas.first().and_then(|rdata| soa_minimum(rdata));
+        let mut item = self.item(soa);
+        item.ttl = minimum.map_or(soa.ttl, |minimum| minimum.min(soa.ttl));
+        response.add_authority(item);
+    }
+
+    /// Adds the proof that `name`, which exists, has no RRset of the query
+    /// type: its NSEC, or its matching NSEC3 (RFC 5155 section 7.2.3).
+    /// Without a matching NSEC3 (a name inside an Opt-Out span, RFC 5155
+    /// section 7.2.4), the closest provable encloser proof.
+    fn prove_no_data(&self, name: &Name, entry: &Entry, response: &mut Response<'z>) {
+        match self.zone.denial() {
+            Denial::None => {}
+            Denial::Nsec => {
+                let own = entry.node.map(|node| self.zone.node(node));
+                let own = own.filter(|node| node.has(Rtype::NSEC));
+                if let Some(node) = own.or_else(|| self.zone.covering_nsec(name)) {
+                    self.add_proof(node, Rtype::NSEC, response);
+                }
+            }
+            Denial::Nsec3 => match self.zone.matching_nsec3(entry) {
+                Some(node) => self.add_proof(node, Rtype::NSEC3, response),
+                None => self.prove_closest_encloser(name, response),
+            },
+        }
+    }
+
+    /// Adds the closest provable encloser proof (RFC 5155 section 7.2.1)
+    /// for an existing name: the NSEC3 matching its closest ancestor that
+    /// has one, and the NSEC3 covering the next closer name.
+    fn prove_closest_encloser(&self, name: &Name, response: &mut Response<'z>) {
+        let mut lower = [0u8; MAX_NAME_LEN];
+        let lower = lower_into(&mut lower, name.as_wire());
+        let (starts, labels) = label_starts(lower);
+        let apex_index = labels.saturating_sub(self.zone.origin().label_count());
+        let mut below: Option<&Entry> = None;
+        for index in 0..=apex_index {
+            let entry = self.zone.entry(&lower[usize::from(starts[index])..]);
+            let matching = entry.and_then(|entry| self.zone.matching_nsec3(entry));
+            if let Some(node) = matching {
+                self.add_proof(node, Rtype::NSEC3, response);
+                let cover = below.and_then(|below| self.zone.covering_nsec3_of(below));
+                if let Some(node) = cover {
+                    self.add_proof(node, Rtype::NSEC3, response);
+                }
+                return;
+            }
+            below = entry;
+        }
+    }
+
+    /// Adds the proof for a wildcard answer: that the query name does not
+    /// exist (RFC 4035 section 3.1.3.3, RFC 5155 section 7.2.6), and for a
+    /// wildcard NODATA answer also that the wildcard lacks the type (RFC
+    /// 4035 section 3.1.3.4, RFC 5155 section 7.2.5).
+    fn prove_wildcard(
+        &self,
+        name: &Name,
+        next_closer: &[u8],
+        encloser: Option<&Entry>,
+        source: &Entry,
+        outcome: &NodeAnswer,
+        response: &mut Response<'z>,
+    ) {
+        let no_data = matches!(outcome, NodeAnswer::NoData);
+        match self.zone.denial() {
+            Denial::None => {}
+            Denial::Nsec => {
+                if let Some(node) = self.zone.covering_nsec(name) {
+                    self.add_proof(node, Rtype::NSEC, response);
+                }
+                let own = source.node.map(|node| self.zone.node(node));
+                if let Some(node) = own.filter(|node| no_data && node.has(Rtype::NSEC)) {
+                    self.add_proof(node, Rtype::NSEC, response);
+                }
+            }
+            Denial::Nsec3 => {
+                if no_data {
+                    if let Some(node) = encloser.and_then(|e| self.zone.matching_nsec3(e)) {
+                        self.add_proof(node, Rtype::NSEC3, response);
+                    }
+                }
+                self.add_covering_nsec3(next_closer, response);
+                if no_data {
+                    if let Some(node) = self.zone.matching_nsec3(source) {
+                        self.add_proof(node, Rtype::NSEC3, response);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the proof that neither the query name nor a wildcard at its
+    /// closest encloser exists (RFC 4035 section 3.1.3.2, RFC 5155
+    /// section 7.2.2).
+    fn prove_no_name(
+        &self,
+        name: &Name,
+        next_closer: &[u8],
+        encloser: Option<&Entry>,
+        wildcard: &[u8],
+        response: &mut Response<'z>,
+    ) {
+        match self.zone.denial() {
+            Denial::None => {}
+            Denial::Nsec => {
+                if let Some(node) = self.zone.covering_nsec(name) {
+                    self.add_proof(node, Rtype::NSEC, response);
+                }
+                let wildcard = Name::from_wire(Bytes::copy_from_slice(wildcard));
+                let cover = wildcard.ok().and_then(|w| self.zone.covering_nsec(&w));
+                if let Some(node) = cover {
+                    self.add_proof(node, Rtype::NSEC, response);
+                }
+            }
+            Denial::Nsec3 => {
+                if let Some(node) = encloser.and_then(|e| self.zone.matching_nsec3(e)) {
+                    self.add_proof(node, Rtype::NSEC3, response);
+                }
+                self.add_covering_nsec3(next_closer, response);
+                self.add_covering_nsec3(wildcard, response);
+            }
+        }
+    }
+
+    /// Adds the NSEC3 that covers the hash of a name that does not exist.
+    fn add_covering_nsec3(&self, lower: &[u8], response: &mut Response<'z>) {
+        let Some(params) = self.zone.nsec3_params() else {
+            return;
+        };
+        let hash = params.hash(lower);
+        if let Some(node) = self.zone.covering_nsec3(&hash) {
+            self.add_proof(node, Rtype::NSEC3, response);
+        }
+    }
+
+    /// Adds the NSEC or NSEC3 RRset of `node` to the authority section.
+    fn add_proof(&self, node: &'z Node, rtype: Rtype, response: &mut Response<'z>) {
+        if let Some(rrset) = node.rrset(rtype).filter(|rrset| !rrset.rdatas.is_empty()) {
+            response.add_authority(self.item(rrset));
+        }
+    }
+
+    /// Adds the addresses of in-zone MX, SRV and NS targets in the answer
+    /// section to the additional section.
+    fn add_additional(&self, response: &mut Response<'z>) {
+        let mut targets: Vec<&'z [u8]> = Vec::new();
+        for item in &response.answer {
+            let offset = match item.rtype {
+                Rtype::NS => 0,
+                Rtype::MX => 2,
+                Rtype::SRV => 6,
+                _ => continue,
+            };
+            if let Rdatas::Zone(rdatas) = item.rdatas {
+                targets.extend(rdatas.iter().filter_map(|rdata| rdata.get(offset..)));
+            }
+        }
+        for target in targets {
+            self.add_addresses(target, response);
+        }
+    }
+
+    /// Adds the A and AAAA RRsets of the name at the start of `target` to
+    /// the additional section, if the zone holds that name.
+    fn add_addresses(&self, target: &[u8], response: &mut Response<'z>) {
+        let Ok(len) = wire_name_len(target) else {
+            return;
+        };
+        let mut lower = [0u8; MAX_NAME_LEN];
+        let lower = lower_into(&mut lower, &target[..len]);
+        let Some(entry) = self.zone.entry(lower) else {
+            return;
+        };
+        let Some(node) = entry.node.map(|node| self.zone.node(node)) else {
+            return;
+        };
+        for rtype in [Rtype::A, Rtype::AAAA] {
+            let Some(rrset) = node.rrset(rtype).filter(|rrset| !rrset.rdatas.is_empty()) else {
+                continue;
+            };
+            let listed = |items: &[Item<'_>]| {
+                let mut same = items.iter().filter(|item| item.rtype == rtype);
+                same.any(|item| item.owner == rrset.owner)
+            };
+            if listed(&response.answer) || listed(&response.additional) {
+                continue;
+            }
+            // Glue below a zone cut is not authoritative and has no RRSIGs.
+            let item = if entry.kind == EntryKind::Occluded {
+                self.item_unsigned(rrset)
+            } else {
+                self.item(rrset)
+            };
+            response.additional.push(item);
+        }
+    }
+
+    /// Returns an item for `rrset`, with its RRSIGs when DO is set.
+    fn item(&self, rrset: &'z Rrset) -> Item<'z> {
+        self.item_as(&rrset.owner, rrset)
+    }
+
+    /// Returns an item for `rrset` owned by `owner`, with its RRSIGs when
+    /// DO is set.
+    fn item_as(&self, owner: &Name, rrset: &'z Rrset) -> Item<'z> {
+        let mut item = self.item_unsigned(rrset);
+        item.owner = owner.clone();
+        if self.dnssec_ok {
+            item.signatures = &rrset.signatures;
+        }
+        item
+    }
+
+    /// Returns an item for `rrset` without RRSIGs.
+    fn item_unsigned(&self, rrset: &'z Rrset) -> Item<'z> {
+        Item {
+            owner: rrset.owner.clone(),
+            rtype: rrset.rtype,
+            class: rrset.class,
+            ttl: rrset.ttl,
+            rdatas: Rdatas::Zone(&rrset.rdatas),
+            signatures: &[],
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! UDP and TCP listeners that feed queries to [`answer_into`].
+//!
+//! Every listen address gets several UDP sockets bound with SO_REUSEPORT,
+//! one per core by default, so that the kernel spreads queries over them
+//! and each socket's task keeps its own buffers. TCP connections carry
+//! messages with a two-octet length prefix (RFC 1035 section 4.2.2, RFC
+//! 7766); a connection may send many queries, is closed after
+//! `tcp_idle_timeout` without a complete message, and at most
+//! `max_tcp_connections` are open per listen address.
+//!
+//! Limitations: with more than one UDP socket per address, SO_REUSEPORT
+//! also lets another process of the same user bind the same port, so such a
+//! conflict is not reported. TCP queries on one connection are answered one
+//! after the other, not pipelined in parallel.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::answer::{answer_into, Transport, DEFAULT_UDP_PAYLOAD};
+use crate::zoneset::ZoneSet;
+
+/// Size of the socket receive buffer requested for UDP sockets. The kernel
+/// may grant less, which only costs drops under bursts.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Backlog of pending TCP connections per listener.
+const TCP_BACKLOG: i32 = 1024;
+
+/// Pause after a failed `accept`, so that running out of file descriptors
+/// does not spin the task.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// Runtime settings of the DNS listeners.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Addresses to listen on; each gets UDP and TCP. A port of 0 picks a
+    /// free port, the same one for UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// Largest UDP response in octets, also advertised in OPT. Values below
+    /// 512 are raised to 512.
+    pub max_udp_payload: u16,
+    /// How long a TCP connection may wait for its next complete message.
+    pub tcp_idle_timeout: Duration,
+    /// Maximum number of open TCP connections per listen address; further
+    /// connections are closed as soon as they are accepted.
+    pub max_tcp_connections: usize,
+    /// UDP sockets per listen address; 0 means one per available core.
+    pub udp_sockets_per_address: usize,
+}
+
+impl Default for ServerConfig {
+    /// No listen addresses, 1232-octet UDP responses, a 10-second TCP idle
+    /// timeout, 256 TCP connections, one UDP socket per core.
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            max_udp_payload: DEFAULT_UDP_PAYLOAD,
+            tcp_idle_timeout: Duration::from_secs(10),
+            max_tcp_connections: 256,
+            udp_sockets_per_address: 0,
+        }
+    }
+}
+
+/// Error from [`Server::bind`].
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("no listen address is configured")]
+    NoListenAddress,
+    #[error("failed to bind a UDP socket to {address}")]
+    Udp {
+        address: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to listen for TCP on {address}")]
+    Tcp {
+        address: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Bound DNS listeners, ready to [`run`](Server::run).
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    zones: Arc<ZoneSet>,
+    udp: Vec<std::net::UdpSocket>,
+    tcp: Vec<std::net::TcpListener>,
+}
+
+impl Server {
+    /// Binds UDP and TCP sockets on every configured address.
+    ///
+    /// Binding happens here, outside the runtime, so that a caller can bind
+    /// first and then drop privileges before serving.
+    pub fn bind(config: ServerConfig, zones: Arc<ZoneSet>) -> Result<Self, BindError> {
+        if config.listen.is_empty() {
+            return Err(BindError::NoListenAddress);
+        }
+        let per_address = match config.udp_sockets_per_address {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            count => count,
+        };
+        let mut udp = Vec::new();
+        let mut tcp = Vec::new();
+        for &requested in &config.listen {
+            let first = bind_udp(requested, per_address > 1).map_err(|source| BindError::Udp {
+                address: requested,
+                source,
+            })?;
+            // With port 0 the kernel picked a port; use it for the rest.
+            let address = first.local_addr().map_err(|source| BindError::Udp {
+                address: requested,
+                source,
+            })?;
+            udp.push(first);
+            for _ in 1..per_address {
+                let socket =
+                    bind_udp(address, true).map_err(|source| BindError::Udp { address, source })?;
+                udp.push(socket);
+            }
+            let listener =
+                bind_tcp(address).map_err(|source| BindError::Tcp { address, source })?;
+            tcp.push(listener);
+            tracing::info!(%address, udp_sockets = per_address, "listening for DNS on UDP and TCP");
+        }
+        Ok(Self {
+            config,
+            zones,
+            udp,
+            tcp,
+        })
+    }
+
+    /// Returns the bound addresses, one per configured address, with the
+    /// ports the kernel picked for port 0.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        let addresses = self
+            .tcp
+            .iter()
+            .filter_map(|listener| listener.local_addr().ok());
+        addresses.collect()
+    }
+
+    /// Serves queries until `shutdown` completes, then closes all sockets
+    /// and connections.
+    ///
+    /// Must be called inside a tokio runtime with I/O and timers enabled.
+    /// Returns an error if a socket cannot be registered with the runtime.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let transport = Transport::udp(self.config.max_udp_payload);
+        let mut tasks = JoinSet::new();
+        for socket in self.udp {
+            let socket = UdpSocket::from_std(socket)?;
+            tasks.spawn(serve_udp(socket, self.zones.clone(), transport));
+        }
+        for listener in self.tcp {
+            let listener = TcpListener::from_std(listener)?;
+            let settings = TcpSettings {
+                transport: Transport::tcp(self.config.max_udp_payload),
+                idle_timeout: self.config.tcp_idle_timeout,
+                connections: Arc::new(Semaphore::new(self.config.max_tcp_connections)),
+            };
+            tasks.spawn(serve_tcp(listener, self.zones.clone(), settings));
+        }
+
+        tokio::pin!(shutdown);
+        tokio::select! {
+            () = &mut shutdown => {}
+            Some(ended) = tasks.join_next() => {
+                tracing::error!(?ended, "a DNS listener task ended unexpectedly; stopping the server");
+            }
+        }
+        // Dropping the TCP tasks also drops their connection sets.
+        tasks.shutdown().await;
+        tracing::info!("stopped the DNS listeners");
+        Ok(())
+    }
+}
+
+/// Creates a non-blocking UDP socket bound to `address`.
+fn bind_udp(address: SocketAddr, reuse_port: bool) -> io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, None)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    // A smaller buffer than requested is not an error.
+    let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket.into())
+}
+
+/// Creates a non-blocking TCP listener bound to `address`.
+fn bind_tcp(address: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(TCP_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Receives queries on one UDP socket and sends the responses.
+async fn serve_udp(socket: UdpSocket, zones: Arc<ZoneSet>, transport: Transport) {
+    let mut query = vec![0u8; usize::from(u16::MAX)];
+    let mut response = Vec::with_capacity(usize::from(transport.max_udp_payload));
+    loop {
+        let (len, peer) = match socket.recv_from(&mut query).await {
+            Ok(received) => received,
+            Err(error) => {
+                tracing::debug!(%error, "failed to receive a UDP message");
+                continue;
+            }
+        };
+        if !answer_into(&zones, &query[..len], transport, peer, &mut response) {
+            continue;
+        }
+        if let Err(error) = socket.send_to(&response, peer).await {
+            tracing::debug!(%error, %peer, "failed to send a UDP response");
+        }
+    }
+}
+
+/// Settings shared by the connections of one TCP listener.
+#[derive(Clone)]
+struct TcpSettings {
+    transport: Transport,
+    idle_timeout: Duration,
+    connections: Arc<Semaphore>,
+}
+
+/// Accepts TCP connections and serves each in its own task.
+async fn serve_tcp(listener: TcpListener, zones: Arc<ZoneSet>, settings: TcpSettings) {
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "failed to accept a TCP connection");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
+        while connections.try_join_next().is_some() {}
+        let Ok(permit) = settings.connections.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "closed a TCP connection: too many connections are open");
+            continue;
+        };
+        let zones = zones.clone();
+        let settings = settings.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            serve_connection(stream, peer, &zones, &settings).await;
+        });
+    }
+}
+
+/// Answers the queries of one TCP connection until it closes, sends a
+/// zero-length message, or stays idle for the timeout.
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    zones: &ZoneSet,
+    settings: &TcpSettings,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut query = Vec::new();
+    let mut response = Vec::new();
+    let mut framed = Vec::new();
+    let idle = settings.idle_timeout;
+    loop {
+        let mut length = [0u8; 2];
+        if !matches!(
+            tokio::time::timeout(idle, stream.read_exact(&mut length)).await,
+            Ok(Ok(_))
+        ) {
+            return;
+        }
+        let length = usize::from(u16::from_be_bytes(length));
+        if length == 0 {
+            return;
+        }
+        query.resize(length, 0);
+        if !matches!(
+            tokio::time::timeout(idle, stream.read_exact(&mut query)).await,
+            Ok(Ok(_))
+        ) {
+            return;
+        }
+        if !answer_into(zones, &query, settings.transport, peer, &mut response) {
+            continue;
+        }
+        // Responses over TCP are at most 65535 octets (the answer limit).
+        let Ok(response_len) = u16::try_from(response.len()) else {
+            return;
+        };
+        framed.clear();
+        framed.extend_from_slice(&response_len.to_be_bytes());
+        framed.extend_from_slice(&response);
+        match tokio::time::timeout(idle, stream.write_all(&framed)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(%error, %peer, "failed to send a TCP response");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
