@@ -444,7 +444,9 @@ fn sign_and_check(
     tools: &[&str],
 ) -> Result<PathBuf> {
     let signed = sign_zone(zone, keys, options, None)?;
+    eprintln!("{label}: {:?}", signed.stats);
     let report = verify_zone(&signed.zone, now());
+    eprintln!("{label}: validated in {:?}", report.stats.duration);
     assert!(
         report.is_valid(),
         "{label}: our validator:\n{}",
