@@ -167,24 +167,24 @@ pub fn answer_into(
 fn respond(zones: &ZoneSet, query: &Query<'_>, transport: Transport, out: &mut Vec<u8>) {
     let header = query.header;
     let edns = query.edns;
-    let mut refuse = |code| {
+    let mut reply_error = |code| {
         let reply = Reply::error(header, query.question, edns, code);
         reply.encode(out, transport, &Response::new());
     };
     if header.opcode() != 0 {
-        return refuse(rcode::NOTIMP);
+        return reply_error(rcode::NOTIMP);
     }
     if edns.is_some_and(|edns| edns.version > 0) {
-        return refuse(rcode::BADVERS);
+        return reply_error(rcode::BADVERS);
     }
     if query.qclass != Class::IN {
-        return refuse(rcode::REFUSED);
+        return reply_error(rcode::REFUSED);
     }
     if matches!(query.qtype, Rtype::AXFR | Rtype::IXFR) {
-        return refuse(rcode::NOTIMP);
+        return reply_error(rcode::NOTIMP);
     }
     let Ok(qname) = Name::from_wire(Bytes::copy_from_slice(query.qname)) else {
-        return refuse(rcode::FORMERR);
+        return reply_error(rcode::FORMERR);
     };
 
     // Find the zone; a DS query for a zone apex goes to the parent zone.
@@ -192,7 +192,7 @@ fn respond(zones: &ZoneSet, query: &Query<'_>, transport: Transport, out: &mut V
     let mut lower = [0u8; MAX_NAME_LEN];
     let lower = lower_into(&mut lower, query.qname);
     let Some(zone) = select_zone(&snapshot, lower, query.qtype) else {
-        return refuse(rcode::REFUSED);
+        return reply_error(rcode::REFUSED);
     };
 
     let lookup = Lookup {
@@ -269,7 +269,7 @@ struct Reply<'q> {
 }
 
 impl<'q> Reply<'q> {
-    /// A response with no records and the given response code.
+    /// Creates a response with no records and the given response code.
     fn error(header: Header, question: &'q [u8], edns: Option<Edns>, rcode: u16) -> Self {
         Self {
             header,
@@ -412,7 +412,7 @@ impl<'z> Response<'z> {
     }
 }
 
-/// What the lookup of one name leads to.
+/// The step after the lookup of one name.
 enum Next {
     Done,
     /// Continue with the target of a CNAME, or the CNAME synthesized from
@@ -420,7 +420,7 @@ enum Next {
     Follow(Name),
 }
 
-/// What a node holds for the query type.
+/// The result of matching a node against the query type.
 enum NodeAnswer {
     Answered,
     Cname(Name),
@@ -746,10 +746,10 @@ impl<'z> Lookup<'z> {
         }
     }
 
-    /// Adds the proof for a wildcard answer: that the query name does not
-    /// exist (RFC 4035 section 3.1.3.3, RFC 5155 section 7.2.6), and for a
-    /// wildcard NODATA answer also that the wildcard lacks the type (RFC
-    /// 4035 section 3.1.3.4, RFC 5155 section 7.2.5).
+    /// Adds the proof for a wildcard answer that the query name does not
+    /// exist (RFC 4035 section 3.1.3.3, RFC 5155 section 7.2.6). A wildcard
+    /// NODATA answer also proves that the wildcard lacks the type (RFC 4035
+    /// section 3.1.3.4, RFC 5155 section 7.2.5).
     fn prove_wildcard(
         &self,
         name: &Name,
@@ -859,7 +859,7 @@ impl<'z> Lookup<'z> {
     }
 
     /// Adds the A and AAAA RRsets of the name at the start of `target` to
-    /// the additional section, if the zone holds that name.
+    /// the additional section, if the zone contains that name.
     fn add_addresses(&self, target: &[u8], response: &mut Response<'z>) {
         let Ok(len) = wire_name_len(target) else {
             return;

@@ -78,7 +78,7 @@ pub(crate) struct Query<'a> {
     pub(crate) edns: Option<Edns>,
 }
 
-/// Why a query with a readable header could not be parsed.
+/// The part of a query with a readable header that failed to parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ParseError {
     /// The question section is missing or malformed.

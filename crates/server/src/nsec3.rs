@@ -28,7 +28,7 @@ pub struct Nsec3Params {
 impl Nsec3Params {
     /// Parses NSEC3PARAM RDATA, or the first fields of NSEC3 RDATA.
     ///
-    /// Returns `None` if the RDATA is shorter than its salt length says.
+    /// Returns `None` if the RDATA is shorter than its salt length field requires.
     pub fn from_rdata(rdata: &[u8]) -> Option<Self> {
         let algorithm = *rdata.first()?;
         let iterations = u16::from_be_bytes([*rdata.get(2)?, *rdata.get(3)?]);

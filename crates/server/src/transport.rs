@@ -4,7 +4,7 @@
 //! one per core by default, so that the kernel spreads queries over them
 //! and each socket's task keeps its own buffers. TCP connections carry
 //! messages with a two-octet length prefix (RFC 1035 section 4.2.2, RFC
-//! 7766); a connection may send many queries, is closed after
+//! 7766). A connection may send many queries. It is closed after
 //! `tcp_idle_timeout` without a complete message, and at most
 //! `max_tcp_connections` are open per listen address.
 //!

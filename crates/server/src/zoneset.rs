@@ -43,7 +43,7 @@ pub enum PublishError {
     TooManyIterations { zone: Name, iterations: u16 },
 }
 
-/// How a name relates to the zone's cuts.
+/// The position of a name relative to the zone's cuts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EntryKind {
     Apex,
@@ -55,7 +55,7 @@ pub(crate) enum EntryKind {
     EmptyNonTerminal,
 }
 
-/// What the index knows about one existing name.
+/// The index data of one existing name.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Entry {
     /// Index into the node list, `None` for an empty non-terminal.
@@ -68,7 +68,7 @@ pub(crate) struct Entry {
     pub(crate) nsec3_cover: Option<u32>,
 }
 
-/// How the zone proves that names or types do not exist.
+/// The kind of proof the zone gives that names or types do not exist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Denial {
     /// The zone is unsigned or has neither NSEC nor NSEC3PARAM at its apex.
@@ -126,10 +126,14 @@ impl PublishedZone {
         let mut nsec3_chain = Vec::new();
         for (node, kind) in zone.walk() {
             let index = nodes.len() as u32;
+            // A hashed owner name may also own other data (RFC 5155
+            // section 7.2.8), in which case it is an ordinary name too.
             if let Some(hash) = nsec3_hash_of_owner(node, &origin, nsec3_params.as_ref()) {
                 nsec3_chain.push((hash, index));
-                nodes.push(node.clone());
-                continue;
+                if node.rrsets.len() == 1 {
+                    nodes.push(node.clone());
+                    continue;
+                }
             }
             if node.has(Rtype::NSEC) && kind != NodeKind::Occluded {
                 nsec_chain.push((node.name.canonical_key(), index));
@@ -321,8 +325,8 @@ fn nsec3_params(zone: &Zone) -> Result<Option<Nsec3Params>, PublishError> {
     Ok(Some(params))
 }
 
-/// Returns the hash in an NSEC3 node's owner name if the node holds only
-/// NSEC3 records made with `params`, directly below the apex.
+/// Returns the hash in an NSEC3 node's owner name if the node, directly
+/// below the apex, contains NSEC3 records made with `params`.
 fn nsec3_hash_of_owner(
     node: &Node,
     origin: &Name,
@@ -330,7 +334,7 @@ fn nsec3_hash_of_owner(
 ) -> Option<[u8; SHA1_LEN]> {
     let params = params?;
     let nsec3 = node.rrset(Rtype::NSEC3)?;
-    if node.rrsets.len() != 1 || node.name.parent().as_ref() != Some(origin) {
+    if node.name.parent().as_ref() != Some(origin) {
         return None;
     }
     let matches = nsec3
