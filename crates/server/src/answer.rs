@@ -501,7 +501,7 @@ impl<'z> Lookup<'z> {
     /// Answers for a name that exists in the zone.
     fn existing(&self, name: &Name, entry: &Entry, response: &mut Response<'z>) -> Next {
         let outcome = match entry.node {
-            Some(node) => self.from_node(name, self.zone.node(node), response),
+            Some(node) => self.answer_from_node(name, self.zone.node(node), response),
             None => NodeAnswer::NoData,
         };
         match outcome {
@@ -519,7 +519,12 @@ impl<'z> Lookup<'z> {
 
     /// Adds the RRsets of `node` that answer the query, with `owner` as
     /// their owner name (the query name for a wildcard).
-    fn from_node(&self, owner: &Name, node: &'z Node, response: &mut Response<'z>) -> NodeAnswer {
+    fn answer_from_node(
+        &self,
+        owner: &Name,
+        node: &'z Node,
+        response: &mut Response<'z>,
+    ) -> NodeAnswer {
         let with_data = |rrset: &&Rrset| !rrset.rdatas.is_empty();
         match self.qtype {
             Rtype::ANY => {
@@ -595,7 +600,7 @@ impl<'z> Lookup<'z> {
         });
         if let Some(source) = source {
             let outcome = match source.node {
-                Some(node) => self.from_node(name, self.zone.node(node), response),
+                Some(node) => self.answer_from_node(name, self.zone.node(node), response),
                 None => NodeAnswer::NoData,
             };
             if let NodeAnswer::NoData = outcome {

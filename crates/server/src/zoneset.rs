@@ -153,7 +153,7 @@ impl PublishedZone {
             entries.insert(lower_wire(&node.name), entry);
             nodes.push(node.clone());
         }
-        nsec3_chain.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        nsec3_chain.sort_unstable_by_key(|(hash, _)| *hash);
 
         // Empty non-terminals below a cut or a DNAME are occluded too.
         for name in zone.empty_non_terminals() {
