@@ -1,1 +1,95 @@
-fn main() {}
+//! The `keymaster` command: the daemon and the operator's tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use keymaster::cli::{Cli, ClusterCommand, Command, ServeArgs};
+use keymaster::config::{Config, ConfigFile, Overrides};
+use keymaster::{client, daemon, offline};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Serve(_)));
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
+            eprintln!("keymaster: {}", chain.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to standard error; `RUST_LOG` overrides the level (info by default).
+fn init_logging(daemon: bool) {
+    let default = if daemon {
+        "info"
+    } else {
+        "warn,keymaster=info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::Serve(args) => serve(args, global.data_dir),
+        Command::Sign(args) => offline::sign(args),
+        Command::Verify(args) => offline::verify(args),
+        Command::Zone(command) => client::zone(&global, command),
+        Command::Key(command) => client::key(&global, command),
+        Command::Ds(args) => client::ds(&global, args),
+        Command::Role(command) => client::role(&global, command),
+        Command::Server(command) => client::server(&global, command),
+        Command::Cluster(ClusterCommand::NewKey { output }) => {
+            anyhow::bail!(
+                "cannot write {}: cluster zones are not available in this build",
+                output.display()
+            )
+        }
+    }
+}
+
+fn serve(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    if !args.etcd.is_empty() || args.cluster_key.is_some() {
+        anyhow::bail!("--etcd and --cluster-key: cluster zones are not available in this build");
+    }
+    let file = match &args.config {
+        Some(path) => Some((path.as_path(), ConfigFile::read(path)?)),
+        None => None,
+    };
+    let mut zones = Vec::new();
+    for pair in &args.zones {
+        let Some((name, path)) = pair.split_once('=') else {
+            anyhow::bail!("invalid --zone {pair:?}: expected NAME=PATH");
+        };
+        zones.push((name.to_string(), PathBuf::from(path)));
+    }
+    let overrides = Overrides {
+        name: args.name,
+        listen: args.listen,
+        control: args.control,
+        data_dir,
+        zones,
+    };
+    let config = Config::build(file, &overrides)?;
+    if args.check_config {
+        client::write_stdout(&format!(
+            "configuration is valid: server {}, {} zones, {} policies",
+            config.name,
+            config.zones.len(),
+            config.policies.len()
+        ))?;
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(daemon::serve(config))
+}

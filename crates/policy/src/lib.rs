@@ -262,6 +262,9 @@ pub struct Policy {
     pub parent_ds_check: ParentDsCheck,
 }
 
+/// RSA modulus sizes keys can be generated with.
+pub const RSA_BITS: [u32; 4] = [2048, 3072, 4096, 8192];
+
 /// Name of the built-in policy.
 pub const DEFAULT_POLICY: &str = "default";
 
@@ -379,9 +382,9 @@ impl Policy {
 
     /// Checks values against each other; the message names the numbers.
     pub fn check(&self) -> Result<(), PolicyError> {
-        if matches!(self.algorithm, 8 | 10) && !(1024..=4096).contains(&self.rsa_bits) {
+        if matches!(self.algorithm, 8 | 10) && !RSA_BITS.contains(&self.rsa_bits) {
             let bits = self.rsa_bits;
-            return Err(self.error(format!("rsa_bits {bits} is outside 1024..4096")));
+            return Err(self.error(format!("rsa_bits {bits} is not one of 2048, 3072, 4096 or 8192")));
         }
         if self.signature_refresh >= self.signature_validity {
             return Err(self.error(format!(

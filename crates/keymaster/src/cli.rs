@@ -1,0 +1,232 @@
+//! Command-line syntax of `keymaster`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// keymaster: an authoritative primary DNS server that signs its zones
+/// online and manages their DNSSEC keys as each zone's Key Master.
+#[derive(Debug, Parser)]
+#[command(name = "keymaster", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// State directory: database, key-encryption key, control endpoint and token.
+    #[arg(long, global = true, env = "KEYMASTER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Control API URL of a running server, such as http://127.0.0.1:8053
+    /// (default: read from the data directory).
+    #[arg(long, global = true, env = "KEYMASTER_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// File holding the control API bearer token (default: in the data directory).
+    #[arg(long, global = true, env = "KEYMASTER_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the DNS server, the Key Master and the control API.
+    Serve(ServeArgs),
+    /// Sign a master file offline.
+    Sign(SignArgs),
+    /// Check a signed master file, like dnssec-verify.
+    Verify(VerifyArgs),
+    /// Zones served by the running server.
+    #[command(subcommand)]
+    Zone(ZoneCommand),
+    /// DNSSEC keys of a zone.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print the DS (and DNSKEY) records to hand to the parent.
+    Ds(DsArgs),
+    /// The Key Master role of a zone.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Servers of the cluster.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Cluster administration.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long, short = 'c', env = "KEYMASTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// DNS address to answer on (UDP and TCP); repeat for several.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<String>,
+    /// Control API address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub control: Option<String>,
+    /// Serve and sign a zone from a master file; repeat for several.
+    #[arg(long = "zone", value_name = "NAME=PATH")]
+    pub zones: Vec<String>,
+    /// Name of this server (default: the host name).
+    #[arg(long, env = "KEYMASTER_NAME")]
+    pub name: Option<String>,
+    /// etcd endpoint of the cluster store; repeat for several.
+    #[arg(long, value_name = "URL")]
+    pub etcd: Vec<String>,
+    /// Cluster key file.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Master file to sign.
+    pub zonefile: PathBuf,
+    /// Zone apex.
+    #[arg(long)]
+    pub origin: String,
+    /// Output file (default: ZONEFILE.signed).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Policy file: a TOML file with the policy keys at top level.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Folder of BIND key files (K<zone>+<alg>+<tag>); keys are generated
+    /// there when it has none for the zone.
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
+    /// Signature inception and expiration base, as UNIX seconds or
+    /// YYYYMMDDHHMMSS (default: now).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Signed master file.
+    pub zonefile: PathBuf,
+    /// Zone apex.
+    #[arg(long)]
+    pub origin: String,
+    /// Check signature windows at this time: UNIX seconds or YYYYMMDDHHMMSS (default: now).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ZoneCommand {
+    /// List every zone.
+    List,
+    /// Show a zone's DNSSEC settings and its Key Master.
+    Show { zone: String },
+    /// Add a zone.
+    Add {
+        zone: String,
+        /// Master file of a file-backed zone.
+        #[arg(long, conflicts_with = "cluster")]
+        file: Option<PathBuf>,
+        /// Store the zone in the cluster.
+        #[arg(long)]
+        cluster: bool,
+        /// With --cluster: initial records from this master file.
+        #[arg(long, requires = "cluster")]
+        from_file: Option<PathBuf>,
+    },
+    /// Re-read a file-backed zone's master file.
+    Reload { zone: String },
+    /// Sign a zone, making this server (or SERVER) its Key Master.
+    Sign {
+        zone: String,
+        #[arg(long, value_name = "SERVER")]
+        key_master: Option<String>,
+        #[arg(long, value_name = "NAME")]
+        policy: Option<String>,
+    },
+    /// Stop signing a zone; the Key Master setting is kept.
+    Unsign { zone: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List a zone's keys with their states.
+    List { zone: String },
+    /// Add a key to a zone.
+    Add {
+        zone: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        algorithm: Option<String>,
+        #[arg(long)]
+        bits: Option<u32>,
+    },
+}
+
+/// Key roles on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RoleArg {
+    Ksk,
+    Zsk,
+    Csk,
+}
+
+#[derive(Debug, Args)]
+pub struct DsArgs {
+    pub zone: String,
+    /// Digest algorithm.
+    #[arg(long, value_enum, default_value = "sha256")]
+    pub digest: DigestArg,
+    /// Also print the DNSKEY records of the key-signing keys.
+    #[arg(long)]
+    pub dnskey: bool,
+}
+
+/// DS digests on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DigestArg {
+    Sha256,
+    Sha384,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Show a zone's Key Master.
+    Show { zone: String },
+    /// Set the Key Master of a zone that has none yet.
+    Assign { zone: String, server: String },
+    /// Move the role to another online server.
+    Transfer { zone: String, server: String },
+    /// Take the role from an offline Key Master.
+    Seize {
+        zone: String,
+        server: Option<String>,
+        /// Seize even while the current Key Master looks online.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// List the servers with their state and the zones they are Key Master of.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Write a fresh cluster key with mode 0600.
+    NewKey {
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: PathBuf,
+    },
+}

@@ -1,0 +1,376 @@
+//! The CLI side of the control API: finds the running server through the
+//! data directory, sends one request and prints the answer.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use keymaster_api::{
+    AddKeyRequest, AddZoneRequest, DsInfo, ErrorBody, KeyInfo, KeyRole, RoleInfo, RoleRequest,
+    ServerInfo, SignRequest, ZoneInfo, API_PREFIX,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cli::{
+    DigestArg, DsArgs, GlobalArgs, KeyCommand, RoleArg, RoleCommand, ServerCommand, ZoneCommand,
+};
+use crate::daemon::{CONTROL_FILE, TOKEN_FILE};
+
+/// A connection to a running server's control API.
+pub struct Client {
+    base: String,
+    token: String,
+    json: bool,
+}
+
+/// Returns the data directory from the flag, the environment or the default.
+pub fn data_dir(global: &GlobalArgs) -> PathBuf {
+    global
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("keymaster-data"))
+}
+
+impl Client {
+    /// Finds the server URL and token from flags or the data directory.
+    pub fn connect(global: &GlobalArgs) -> anyhow::Result<Self> {
+        let dir = data_dir(global);
+        let base = match &global.server {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let path = dir.join(CONTROL_FILE);
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!("cannot read {}: is `keymaster serve` running with --data-dir {}? Or pass --server URL", path.display(), dir.display())
+                })?;
+                text.trim().trim_end_matches('/').to_string()
+            }
+        };
+        let token_path = global
+            .token_file
+            .clone()
+            .unwrap_or_else(|| dir.join(TOKEN_FILE));
+        let token = std::fs::read_to_string(&token_path)
+            .with_context(|| {
+                format!(
+                    "cannot read the control API token {}; pass --token-file FILE",
+                    token_path.display()
+                )
+            })?
+            .trim()
+            .to_string();
+        Ok(Self {
+            base,
+            token,
+            json: global.json,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{API_PREFIX}{path}", self.base)
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let request =
+            ureq::get(&self.url(path)).set("Authorization", &format!("Bearer {}", self.token));
+        Self::finish(request.call())
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+        let request =
+            ureq::post(&self.url(path)).set("Authorization", &format!("Bearer {}", self.token));
+        Self::finish(request.send_json(body))
+    }
+
+    fn finish<T: DeserializeOwned>(
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> anyhow::Result<T> {
+        match result {
+            Ok(response) => response
+                .into_json()
+                .context("the server sent an unreadable response"),
+            Err(ureq::Error::Status(code, response)) => {
+                let message = response
+                    .into_json::<ErrorBody>()
+                    .map(|body| body.error)
+                    .unwrap_or_else(|_| format!("HTTP status {code}"));
+                bail!("{message}")
+            }
+            Err(error) => {
+                Err(anyhow::Error::new(error).context("cannot reach the keymaster control API"))
+            }
+        }
+    }
+
+    fn print<T: Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce(&T) -> String,
+    ) -> anyhow::Result<()> {
+        let output = if self.json {
+            serde_json::to_string_pretty(value)?
+        } else {
+            text(value)
+        };
+        write_stdout(&output)
+    }
+}
+
+/// Writes one block of output to standard output.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Encodes a zone name for a URL path segment.
+fn segment(zone: &str) -> String {
+    let mut out = String::with_capacity(zone.len());
+    for byte in zone.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+fn zone_table(zones: &[ZoneInfo]) -> String {
+    let mut out = format!(
+        "{:<32} {:<8} {:<9} {:<20} {:<8} {:>10}\n",
+        "ZONE", "STORAGE", "DNSSEC", "KEY MASTER", "STATUS", "SERIAL"
+    );
+    for zone in zones {
+        out.push_str(&format!(
+            "{:<32} {:<8} {:<9} {:<20} {:<8} {:>10}\n",
+            zone.zone,
+            format!("{:?}", zone.storage).to_lowercase(),
+            if zone.is_signed { "signed" } else { "unsigned" },
+            zone.key_master_server.as_deref().unwrap_or("-"),
+            format!("{:?}", zone.key_master_status).to_lowercase(),
+            zone.serial.map_or("-".to_string(), |s| s.to_string()),
+        ));
+    }
+    out
+}
+
+fn zone_details(zone: &ZoneInfo) -> String {
+    let value = serde_json::to_value(zone).unwrap_or_default();
+    let mut out = String::new();
+    if let serde_json::Value::Object(map) = value {
+        for (key, value) in map {
+            let text = match value {
+                serde_json::Value::Null => "-".to_string(),
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            out.push_str(&format!("{key:<34} {text}\n"));
+        }
+    }
+    out
+}
+
+fn key_table(keys: &[KeyInfo]) -> String {
+    let mut out = format!(
+        "{:<17} {:>5} {:<4} {:<16} {:>5} {:<12} {:<12} {:<12} {:<12}\n",
+        "ID", "TAG", "ROLE", "ALGORITHM", "BITS", "DNSKEY", "KRRSIG", "ZRRSIG", "DS"
+    );
+    for key in keys {
+        let state = |s: keymaster_api::RecordState| format!("{s:?}").to_lowercase();
+        out.push_str(&format!(
+            "{:<17} {:>5} {:<4} {:<16} {:>5} {:<12} {:<12} {:<12} {:<12}\n",
+            key.id,
+            key.key_tag,
+            format!("{:?}", key.role).to_lowercase(),
+            key.algorithm_name,
+            key.bits,
+            state(key.dnskey_state),
+            state(key.krrsig_state),
+            state(key.zrrsig_state),
+            state(key.ds_state),
+        ));
+    }
+    out
+}
+
+fn role_text(role: &RoleInfo) -> String {
+    format!(
+        "zone {}: Key Master {} (epoch {}, {}), storage {}\n",
+        role.zone,
+        role.key_master.as_deref().unwrap_or("none"),
+        role.epoch,
+        format!("{:?}", role.key_master_status).to_lowercase(),
+        format!("{:?}", role.storage).to_lowercase()
+    )
+}
+
+/// Runs a `zone` subcommand.
+pub fn zone(global: &GlobalArgs, command: ZoneCommand) -> anyhow::Result<()> {
+    let client = Client::connect(global)?;
+    match command {
+        ZoneCommand::List => {
+            client.print(&client.get::<Vec<ZoneInfo>>("/zones")?, |z| zone_table(z))
+        }
+        ZoneCommand::Show { zone } => client.print(
+            &client.get::<ZoneInfo>(&format!("/zones/{}", segment(&zone)))?,
+            zone_details,
+        ),
+        ZoneCommand::Add {
+            zone,
+            file,
+            cluster,
+            from_file,
+        } => {
+            let file = file
+                .or(from_file)
+                .map(|path| std::fs::canonicalize(&path).unwrap_or(path));
+            let request = AddZoneRequest {
+                zone,
+                file: file.map(|p| p.display().to_string()),
+                cluster,
+            };
+            client.print(
+                &client.post::<_, ZoneInfo>("/zones", &request)?,
+                zone_details,
+            )
+        }
+        ZoneCommand::Reload { zone } => client.print(
+            &client.post::<_, ZoneInfo>(&format!("/zones/{}/reload", segment(&zone)), &())?,
+            zone_details,
+        ),
+        ZoneCommand::Sign {
+            zone,
+            key_master,
+            policy,
+        } => {
+            let request = SignRequest { key_master, policy };
+            client.print(
+                &client
+                    .post::<_, ZoneInfo>(&format!("/zones/{}/sign", segment(&zone)), &request)?,
+                zone_details,
+            )
+        }
+        ZoneCommand::Unsign { zone } => client.print(
+            &client.post::<_, ZoneInfo>(&format!("/zones/{}/unsign", segment(&zone)), &())?,
+            zone_details,
+        ),
+    }
+}
+
+/// Runs a `key` subcommand.
+pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
+    let client = Client::connect(global)?;
+    match command {
+        KeyCommand::List { zone } => client.print(
+            &client.get::<Vec<KeyInfo>>(&format!("/zones/{}/keys", segment(&zone)))?,
+            |k| key_table(k),
+        ),
+        KeyCommand::Add {
+            zone,
+            role,
+            algorithm,
+            bits,
+        } => {
+            let role = match role {
+                RoleArg::Ksk => KeyRole::Ksk,
+                RoleArg::Zsk => KeyRole::Zsk,
+                RoleArg::Csk => KeyRole::Csk,
+            };
+            let request = AddKeyRequest {
+                role,
+                algorithm,
+                bits,
+            };
+            let key: KeyInfo = client.post(&format!("/zones/{}/keys", segment(&zone)), &request)?;
+            client.print(&key, |k| key_table(std::slice::from_ref(k)))
+        }
+    }
+}
+
+/// Runs `ds`.
+pub fn ds(global: &GlobalArgs, args: DsArgs) -> anyhow::Result<()> {
+    let client = Client::connect(global)?;
+    let digest = match args.digest {
+        DigestArg::Sha256 => "sha256",
+        DigestArg::Sha384 => "sha384",
+    };
+    let info: DsInfo = client.get(&format!(
+        "/zones/{}/ds?digest={digest}",
+        segment(&args.zone)
+    ))?;
+    let with_dnskey = args.dnskey;
+    client.print(&info, |info| {
+        let mut lines = info.ds.clone();
+        if with_dnskey {
+            lines.extend(info.dnskey.iter().cloned());
+        }
+        lines.join("\n")
+    })
+}
+
+/// Runs a `role` subcommand.
+pub fn role(global: &GlobalArgs, command: RoleCommand) -> anyhow::Result<()> {
+    let client = Client::connect(global)?;
+    let (zone, action, request) = match command {
+        RoleCommand::Show { zone } => {
+            return client.print(
+                &client.get::<RoleInfo>(&format!("/zones/{}/role", segment(&zone)))?,
+                role_text,
+            );
+        }
+        RoleCommand::Assign { zone, server } => (
+            zone,
+            "assign",
+            RoleRequest {
+                server: Some(server),
+                force: false,
+            },
+        ),
+        RoleCommand::Transfer { zone, server } => (
+            zone,
+            "transfer",
+            RoleRequest {
+                server: Some(server),
+                force: false,
+            },
+        ),
+        RoleCommand::Seize {
+            zone,
+            server,
+            force,
+        } => (zone, "seize", RoleRequest { server, force }),
+    };
+    let role: RoleInfo = client.post(
+        &format!("/zones/{}/role/{action}", segment(&zone)),
+        &request,
+    )?;
+    client.print(&role, role_text)
+}
+
+/// Runs a `server` subcommand.
+pub fn server(global: &GlobalArgs, command: ServerCommand) -> anyhow::Result<()> {
+    let client = Client::connect(global)?;
+    match command {
+        ServerCommand::List => {
+            client.print(&client.get::<Vec<ServerInfo>>("/servers")?, |servers| {
+                let mut out = format!(
+                    "{:<20} {:<8} {:<8} {}\n",
+                    "SERVER", "STATE", "CAN SIGN", "KEY MASTER OF"
+                );
+                for server in servers {
+                    out.push_str(&format!(
+                        "{:<20} {:<8} {:<8} {}\n",
+                        server.name,
+                        if server.online { "online" } else { "offline" },
+                        if server.can_sign { "yes" } else { "no" },
+                        server.key_master_of.join(", ")
+                    ));
+                }
+                out
+            })
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The configuration file and its runtime model.
+//!
+//! The file is TOML with a `version` key; unknown keys are rejected so a
+//! typo is an error rather than a silently ignored setting. Values are
+//! layered: built-in defaults, then the file, then environment variables
+//! (`KEYMASTER_*`), then command-line flags.
+//!
+//! ```toml
+//! version = 1
+//! [server]
+//! name = "ns1"
+//! listen = ["127.0.0.1:5353"]
+//! control = "127.0.0.1:8053"
+//! data_dir = "keymaster-data"
+//!
+//! [[zone]]
+//! name = "example.com"
+//! file = "example.com.zone"
+//! sign = true
+//! policy = "default"
+//!
+//! [policy.fast]
+//! zsk_lifetime = "30d"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use keymaster_policy::{build_policies, Policy, PolicyTables, DEFAULT_POLICY};
+use serde::Deserialize;
+
+/// The only configuration format version so far.
+pub const CONFIG_VERSION: u32 = 1;
+/// Default DNS listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
+/// Default control API address.
+pub const DEFAULT_CONTROL: &str = "127.0.0.1:8053";
+
+/// The configuration file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub version: u32,
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<ZoneSection>,
+    #[serde(default, rename = "policy")]
+    pub policies: PolicyTables,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub name: Option<String>,
+    pub listen: Option<Vec<String>>,
+    pub control: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// Largest UDP response, in octets (EDNS payload cap).
+    pub max_udp_payload: Option<u16>,
+}
+
+/// One `[[zone]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneSection {
+    pub name: String,
+    pub file: PathBuf,
+    #[serde(default = "default_sign")]
+    pub sign: bool,
+    pub policy: Option<String>,
+}
+
+fn default_sign() -> bool {
+    true
+}
+
+/// A zone to serve from a master file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneConfig {
+    /// Apex in presentation format with a trailing dot.
+    pub name: String,
+    pub file: PathBuf,
+    pub sign: bool,
+    pub policy: String,
+}
+
+/// The runtime configuration of `keymaster serve`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    pub listen: Vec<SocketAddr>,
+    pub control: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_udp_payload: u16,
+    pub zones: Vec<ZoneConfig>,
+    pub policies: BTreeMap<String, Policy>,
+}
+
+/// Error in the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("configuration file {path} is invalid")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("configuration file {path}: version {found} is not supported; this keymaster reads version {CONFIG_VERSION}")]
+    Version { path: PathBuf, found: u32 },
+    #[error("{origin}: invalid address {value:?}: expected IP:PORT such as 127.0.0.1:5353")]
+    Address { origin: String, value: String },
+    #[error("zone {zone}: policy {policy:?} is not defined; define [policy.{policy}] or use \"default\"")]
+    UnknownPolicy { zone: String, policy: String },
+    #[error("zone {zone:?} is configured twice")]
+    DuplicateZone { zone: String },
+    #[error(transparent)]
+    Policy(#[from] keymaster_policy::PolicyError),
+}
+
+/// Settings given on the command line or in the environment; they win over the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub name: Option<String>,
+    pub listen: Vec<String>,
+    pub control: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// `NAME=PATH` pairs.
+    pub zones: Vec<(String, PathBuf)>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a configuration file.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: Self = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if file.version != CONFIG_VERSION {
+            return Err(ConfigError::Version {
+                path: path.to_path_buf(),
+                found: file.version,
+            });
+        }
+        Ok(file)
+    }
+}
+
+/// Returns `name` with exactly one trailing dot, lower-cased.
+pub fn normalize_zone(name: &str) -> String {
+    let trimmed = name.trim().trim_end_matches('.');
+    format!("{}.", trimmed.to_ascii_lowercase())
+}
+
+fn parse_address(origin: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Address {
+        origin: origin.to_string(),
+        value: value.to_string(),
+    })
+}
+
+impl Config {
+    /// Builds the runtime configuration from an optional file and overrides.
+    /// Relative zone file paths in the file are taken relative to its folder.
+    pub fn build(
+        file: Option<(&Path, ConfigFile)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let (base, file) = match file {
+            Some((path, file)) => (path.parent().map(Path::to_path_buf), file),
+            None => (
+                None,
+                ConfigFile {
+                    version: CONFIG_VERSION,
+                    ..ConfigFile::default()
+                },
+            ),
+        };
+        let resolve = |path: &Path| match (&base, path.is_relative()) {
+            (Some(base), true) => base.join(path),
+            _ => path.to_path_buf(),
+        };
+        let policies = build_policies(&file.policies)?;
+
+        let name = overrides
+            .name
+            .clone()
+            .or(file.server.name.clone())
+            .unwrap_or_else(default_server_name);
+        let listen_text = match (&overrides.listen[..], &file.server.listen) {
+            ([], Some(listen)) => listen.clone(),
+            ([], None) => vec![DEFAULT_LISTEN.to_string()],
+            (flags, _) => flags.to_vec(),
+        };
+        let listen = listen_text
+            .iter()
+            .map(|value| parse_address("listen", value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let control_text = overrides.control.clone().or(file.server.control.clone());
+        let control = parse_address(
+            "control",
+            control_text.as_deref().unwrap_or(DEFAULT_CONTROL),
+        )?;
+        let data_dir = match (&overrides.data_dir, &file.server.data_dir) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(dir)) => resolve(dir),
+            (None, None) => PathBuf::from("keymaster-data"),
+        };
+
+        let mut zones: Vec<ZoneConfig> = Vec::new();
+        for section in &file.zones {
+            let policy = section
+                .policy
+                .clone()
+                .unwrap_or_else(|| DEFAULT_POLICY.to_string());
+            zones.push(ZoneConfig {
+                name: normalize_zone(&section.name),
+                file: resolve(&section.file),
+                sign: section.sign,
+                policy,
+            });
+        }
+        for (zone, path) in &overrides.zones {
+            let config = ZoneConfig {
+                name: normalize_zone(zone),
+                file: path.clone(),
+                sign: true,
+                policy: DEFAULT_POLICY.to_string(),
+            };
+            zones.retain(|z| z.name != config.name);
+            zones.push(config);
+        }
+        for (index, zone) in zones.iter().enumerate() {
+            if zones[..index].iter().any(|other| other.name == zone.name) {
+                return Err(ConfigError::DuplicateZone {
+                    zone: zone.name.clone(),
+                });
+            }
+            if !policies.contains_key(&zone.policy) {
+                return Err(ConfigError::UnknownPolicy {
+                    zone: zone.name.clone(),
+                    policy: zone.policy.clone(),
+                });
+            }
+        }
+        Ok(Self {
+            name,
+            listen,
+            control,
+            data_dir,
+            max_udp_payload: file.server.max_udp_payload.unwrap_or(1232),
+            zones,
+            policies,
+        })
+    }
+
+    /// Returns the policy named `name`, or the default one.
+    pub fn policy(&self, name: &str) -> &Policy {
+        self.policies
+            .get(name)
+            .or_else(|| self.policies.get(DEFAULT_POLICY))
+            .expect("the default policy is always built in")
+    }
+}
+
+/// Returns the host name, or `keymaster` when it cannot be read.
+fn default_server_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "keymaster".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn file_zones_resolve_relative_to_the_file() {
+        let file =
+            parse("version = 1\n[[zone]]\nname = \"Example.COM\"\nfile = \"example.zone\"\n")
+                .unwrap();
+        let config = Config::build(
+            Some((Path::new("/etc/km/keymaster.toml"), file)),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.zones[0].name, "example.com.");
+        assert_eq!(config.zones[0].file, PathBuf::from("/etc/km/example.zone"));
+        assert!(config.zones[0].sign);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file =
+            parse("version = 1\n[server]\nlisten = [\"127.0.0.1:53\"]\nname = \"a\"\n").unwrap();
+        let overrides = Overrides {
+            listen: vec!["127.0.0.2:5300".into()],
+            name: Some("b".into()),
+            ..Overrides::default()
+        };
+        let config = Config::build(Some((Path::new("k.toml"), file)), &overrides).unwrap();
+        assert_eq!(
+            config.listen,
+            vec!["127.0.0.2:5300".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(config.name, "b");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let error = parse("version = 1\n[server]\nlisten_on = []\n").unwrap_err();
+        assert!(error.to_string().contains("listen_on"), "{error}");
+    }
+
+    #[test]
+    fn undefined_policy_is_rejected() {
+        let file =
+            parse("version = 1\n[[zone]]\nname = \"a\"\nfile = \"a.zone\"\npolicy = \"strict\"\n")
+                .unwrap();
+        let error =
+            Config::build(Some((Path::new("k.toml"), file)), &Overrides::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("policy \"strict\" is not defined"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_address_names_the_value() {
+        let overrides = Overrides {
+            listen: vec!["localhost".into()],
+            ..Overrides::default()
+        };
+        let error = Config::build(None, &overrides).unwrap_err();
+        assert!(error.to_string().contains("\"localhost\""), "{error}");
+    }
+}

@@ -1,0 +1,192 @@
+//! `keymaster serve`: the daemon that loads zones, acts as Key Master for
+//! the zones it owns, publishes signed versions to the DNS server and
+//! answers the control API.
+//!
+//! Each zone moves through: load the master file (all or nothing), make
+//! sure it has a Key Master and, if this server is that Key Master, keys;
+//! sign and validate a new version; publish it. A failure at any step
+//! leaves the last published version in service and is recorded on the
+//! zone, where `zone show` reports it.
+//!
+//! Limitations: key states are set once at generation and not advanced by
+//! a rollover engine yet, so keys are never rolled automatically.
+
+pub mod control;
+pub mod keyring;
+pub mod zones;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use keymaster_keys::kek::KeyEncryptionKey;
+use keymaster_server::{Server, ServerConfig, ZoneSet};
+use keymaster_store::{SqliteStore, Store};
+use tokio::sync::watch;
+
+use crate::config::Config;
+pub use zones::ZoneError;
+
+/// File in the data directory holding the control API URL.
+pub const CONTROL_FILE: &str = "control.url";
+/// File in the data directory holding the control API bearer token.
+pub const TOKEN_FILE: &str = "control.token";
+/// File in the data directory holding the key-encryption key.
+pub const KEK_FILE: &str = "kek.key";
+/// The state database in the data directory.
+pub const DATABASE_FILE: &str = "state.db";
+
+/// How often zones are checked for signatures due for refresh.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Returns the current UNIX time in seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The running daemon, shared by the maintenance task and the control API.
+pub struct Daemon {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub kek: KeyEncryptionKey,
+    pub published: Arc<ZoneSet>,
+    pub started: u64,
+    /// Runtime state of each zone, by normalized name.
+    pub zones: Mutex<BTreeMap<String, zones::ZoneRuntime>>,
+}
+
+/// Creates the data directory with mode 0700 if it does not exist.
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `path` atomically with `mode`: a temporary file,
+/// fsync, rename, fsync of the directory.
+pub fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let temporary = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temporary)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    prepare_data_dir(&config.data_dir)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
+    let kek = KeyEncryptionKey::load_or_create(&config.data_dir.join(KEK_FILE))?;
+    let published = Arc::new(ZoneSet::new());
+
+    // Bind every socket before any slow work, so a taken port fails fast.
+    let server_config = ServerConfig {
+        listen: config.listen.clone(),
+        max_udp_payload: config.max_udp_payload,
+        ..ServerConfig::default()
+    };
+    let server =
+        Server::bind(server_config, published.clone()).context("cannot start the DNS server")?;
+    let control = tokio::net::TcpListener::bind(config.control)
+        .await
+        .with_context(|| format!("cannot listen for the control API on {}", config.control))?;
+
+    let daemon = Arc::new(Daemon {
+        config,
+        store,
+        kek,
+        published,
+        started: unix_now(),
+        zones: Mutex::new(BTreeMap::new()),
+    });
+    let token = control::write_endpoint(&daemon.config.data_dir, daemon.config.control)?;
+    tracing::info!(
+        server = %daemon.config.name,
+        listen = ?daemon.config.listen,
+        control = %daemon.config.control,
+        "keymaster started"
+    );
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut dns_shutdown = shutdown_rx.clone();
+    let dns = tokio::spawn(server.run(async move {
+        let _ = dns_shutdown.changed().await;
+    }));
+    let api = tokio::spawn(control::run(
+        daemon.clone(),
+        control,
+        token,
+        shutdown_rx.clone(),
+    ));
+
+    let startup = daemon.clone();
+    tokio::task::spawn_blocking(move || startup.load_all()).await?;
+    let maintenance = tokio::spawn(maintain(daemon.clone(), shutdown_rx));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let _ = dns.await;
+        let _ = api.await;
+        let _ = maintenance.await;
+    })
+    .await;
+    let _ = std::fs::remove_file(daemon.config.data_dir.join(CONTROL_FILE));
+    tracing::info!("keymaster stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::error!(%error, "cannot watch for SIGTERM; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Refreshes signatures that are due, once a minute.
+async fn maintain(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+        let worker = daemon.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || worker.refresh_due()).await {
+            tracing::error!(%error, "signature maintenance task failed");
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! `keymaster sign` and `keymaster verify`: signing and checking master
+//! files without a running server.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use keymaster_dnssec::{verify_zone, SigningKey};
+use keymaster_keys::bind::{self, BindKey, Timing};
+use keymaster_keys::{flags, Algorithm, KeyPair};
+use keymaster_policy::{KeyLayout, Policy, PolicyFile};
+use keymaster_zone::{load_zone_file, parse_name, write_zone, LoadOptions, Name};
+
+use crate::cli::{SignArgs, VerifyArgs};
+use crate::client::write_stdout;
+use crate::daemon::{unix_now, write_file_atomically};
+use crate::signing::{self, sign_version};
+
+/// Parses a time given as UNIX seconds or as `YYYYMMDDHHMMSS` (UTC).
+pub fn parse_time(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    if text.len() == 14 && text.bytes().all(|b| b.is_ascii_digit()) {
+        let field = |range: std::ops::Range<usize>| text[range].parse::<u64>().unwrap_or(0);
+        let (year, month, day) = (field(0..4) as i64, field(4..6), field(6..8));
+        let (hour, minute, second) = (field(8..10), field(10..12), field(12..14));
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            bail!("invalid time {text:?}: expected YYYYMMDDHHMMSS in UTC or UNIX seconds");
+        }
+        let days = days_from_civil(year, month as i64, day as i64);
+        if days < 0 {
+            bail!("invalid time {text:?}: before 1970");
+        }
+        return Ok(days as u64 * 86400 + hour * 3600 + minute * 60 + second);
+    }
+    text.parse().with_context(|| {
+        format!("invalid time {text:?}: expected YYYYMMDDHHMMSS in UTC or UNIX seconds")
+    })
+}
+
+/// Returns the number of days from 1970-01-01 to a Gregorian date.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Reads a policy file whose keys sit at the top level.
+fn read_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
+    let Some(path) = path else {
+        return Ok(Policy::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read policy file {}", path.display()))?;
+    let file: PolicyFile = toml::from_str(&text)
+        .with_context(|| format!("policy file {} is invalid", path.display()))?;
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("file");
+    Ok(Policy::from_file(name, &file)?)
+}
+
+/// Reads the zone's BIND key files from `dir`, or generates the policy's
+/// keys there when it holds none for the zone.
+fn keys_for(dir: &Path, origin: &Name, policy: &Policy, now: u64) -> anyhow::Result<Vec<BindKey>> {
+    let prefix = format!("K{}+", origin.to_string().to_ascii_lowercase());
+    let mut keys = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read key folder {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.to_ascii_lowercase().starts_with(&prefix) && name.ends_with(".private") {
+            keys.push(
+                bind::read(&path).with_context(|| format!("cannot load key {}", path.display()))?,
+            );
+        }
+    }
+    if !keys.is_empty() {
+        return Ok(keys);
+    }
+    let algorithm = Algorithm::from_u8(policy.algorithm)
+        .context("the policy's algorithm cannot be used for new keys")?;
+    let bits = algorithm.is_rsa().then_some(policy.rsa_bits);
+    let roles: &[u16] = match policy.keys {
+        KeyLayout::KskZsk => &[flags::ZONE | flags::SEP, flags::ZONE],
+        KeyLayout::Csk => &[flags::ZONE | flags::SEP],
+    };
+    for &key_flags in roles {
+        let pair = KeyPair::generate(algorithm, bits)?;
+        let timing = Timing {
+            created: Some(now),
+            publish: Some(now),
+            activate: Some(now),
+            ..Timing::default()
+        };
+        let key = BindKey {
+            owner: origin.clone(),
+            ttl: Some(policy.dnskey_ttl.as_u32()),
+            flags: key_flags,
+            key: pair,
+            timing,
+        };
+        let (public, _) = bind::write(dir, &key)?;
+        tracing::info!(key_tag = key.key_tag(), file = %public.display(), "generated key {}", key.key_tag());
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Turns BIND keys into signer keys, honouring their timing metadata at `now`.
+fn signing_keys(keys: &[BindKey], policy: &Policy, now: u64) -> Vec<SigningKey> {
+    let reached = |time: Option<u64>| time.is_some_and(|t| t <= now);
+    let mut signing = Vec::new();
+    for key in keys {
+        let timing = &key.timing;
+        if reached(timing.delete) {
+            continue;
+        }
+        let published = timing.publish.is_none_or(|t| t <= now) || reached(timing.activate);
+        let active = timing.activate.is_none_or(|t| t <= now) && !reached(timing.inactive);
+        let is_sep = key.flags & flags::SEP != 0;
+        let csk = is_sep
+            && (policy.keys == KeyLayout::Csk || !keys.iter().any(|k| k.flags & flags::SEP == 0));
+        signing.push(SigningKey {
+            dnskey: key.key.dnskey_rdata(key.flags),
+            key_tag: key.key_tag(),
+            signs_keys: active && is_sep,
+            signs_zone: active && (!is_sep || csk),
+            published,
+            signer: Arc::new(key.key.clone()),
+        });
+    }
+    signing
+}
+
+/// Runs `keymaster sign`.
+pub fn sign(args: SignArgs) -> anyhow::Result<()> {
+    let origin = parse_name(&args.origin, &Name::root())
+        .with_context(|| format!("invalid --origin {:?}", args.origin))?;
+    let policy = read_policy(args.policy.as_deref())?;
+    let now = match &args.time {
+        Some(text) => parse_time(text)?,
+        None => unix_now(),
+    };
+    let options = LoadOptions {
+        strip_dnssec: true,
+        ..LoadOptions::default()
+    };
+    let loaded = load_zone_file(&args.zonefile, &origin, &options)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let key_dir = args.keys.clone().unwrap_or_else(|| PathBuf::from("."));
+    let keys = keys_for(&key_dir, &origin, &policy, now)?;
+    let signing = signing_keys(&keys, &policy, now);
+
+    let salt = Bytes::from(random_salt(policy.nsec3_salt_length));
+    let options = signing::sign_options(&policy, now, salt, Vec::new(), Vec::new());
+    let serial = loaded.zone.serial().context("the zone has no SOA record")?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "signing {bar:40} {pos}/{len} RRsets {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let report = |done: usize, total: usize| {
+        if let Some(bar) = &bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    };
+    let version = sign_version(&loaded.zone, &signing, &options, serial, now, Some(&report))?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+
+    let output = args.output.clone().unwrap_or_else(|| {
+        let mut name = args.zonefile.clone().into_os_string();
+        name.push(".signed");
+        PathBuf::from(name)
+    });
+    let mut text = Vec::with_capacity(version.zone.record_count() * 120);
+    write_zone(&version.zone, &mut text)?;
+    write_file_atomically(&output, &text, 0o644)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    tracing::info!(
+        zone = %origin,
+        serial,
+        "zone {origin} signed with serial {serial}: {} signatures over {} RRsets in {:.2} s, written to {}",
+        version.signatures,
+        version.rrsets_signed,
+        version.seconds,
+        output.display()
+    );
+    Ok(())
+}
+
+fn random_salt(length: u8) -> Vec<u8> {
+    (0..length).map(|_| rand::random::<u8>()).collect()
+}
+
+/// Runs `keymaster verify`; an error means the zone did not validate.
+pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let origin = parse_name(&args.origin, &Name::root())
+        .with_context(|| format!("invalid --origin {:?}", args.origin))?;
+    let now = match &args.time {
+        Some(text) => parse_time(text)?,
+        None => unix_now(),
+    };
+    let options = LoadOptions {
+        strip_dnssec: false,
+        ..LoadOptions::default()
+    };
+    let loaded = load_zone_file(&args.zonefile, &origin, &options)?;
+    let report = verify_zone(&loaded.zone, now as u32);
+    let mut out = String::new();
+    for finding in &report.errors {
+        out.push_str(&format!("error: {finding}\n"));
+    }
+    for finding in &report.warnings {
+        out.push_str(&format!("warning: {finding}\n"));
+    }
+    let verdict = if report.errors.is_empty() {
+        "valid"
+    } else {
+        "invalid"
+    };
+    out.push_str(&format!(
+        "zone {origin}: {verdict}, {} errors, {} warnings\n",
+        report.errors.len(),
+        report.warnings.len()
+    ));
+    write_stdout(&out)?;
+    if !report.errors.is_empty() {
+        bail!(
+            "zone {origin} failed verification with {} errors",
+            report.errors.len()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rrsig_style_times() {
+        // RFC 4035 Appendix A signatures expire at 20040509183619.
+        assert_eq!(parse_time("20040509183619").unwrap(), 1_084_127_779);
+        assert_eq!(parse_time("19700101000000").unwrap(), 0);
+        assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000);
+        assert!(parse_time("20041309183619").is_err());
+        assert!(parse_time("yesterday").is_err());
+    }
+}

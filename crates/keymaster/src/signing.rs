@@ -1,0 +1,212 @@
+//! From an unsigned zone and its keys to a checked, signed version.
+//!
+//! Both the daemon and the offline `sign` command go through
+//! [`sign_version`]: it sets the SOA serial, signs with the policy's
+//! timings, and runs keymaster's own validator over the result. A version
+//! that fails validation is never returned, so it is never served or
+//! written.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use keymaster_dnssec::{sign_zone, verify_zone, Denial, SignOptions, SigningKey};
+use keymaster_keys::{ds_rdata, DigestType};
+use keymaster_policy::{Denial as PolicyDenial, Digest, Policy};
+use keymaster_zone::{Name, Zone};
+
+/// Error of producing a signed version.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("zone {zone}: has no SOA record")]
+    NoSoa { zone: String },
+    #[error("zone {zone}: no key can sign {duty}")]
+    NoKey { zone: String, duty: &'static str },
+    #[error("zone {zone}: signing failed")]
+    Sign {
+        zone: String,
+        #[source]
+        source: keymaster_dnssec::SignError,
+    },
+    #[error("zone {zone} serial {serial}: the signed version failed validation with {count} errors, first: {first}")]
+    Invalid {
+        zone: String,
+        serial: u32,
+        count: usize,
+        first: String,
+    },
+}
+
+/// What a signing run produced.
+pub struct SignedVersion {
+    pub zone: Zone,
+    pub serial: u32,
+    pub rrsets_signed: usize,
+    pub signatures: usize,
+    pub seconds: f64,
+    /// Earliest signature expiration, UNIX seconds.
+    pub earliest_expiration: u64,
+}
+
+/// Returns the serial for a new version: the file's serial if it is newer
+/// than the last one published (RFC 1982 comparison), else the last plus one.
+pub fn next_serial(file_serial: u32, last_published: Option<u32>) -> u32 {
+    match last_published {
+        None => file_serial,
+        Some(last) if serial_gt(file_serial, last) => file_serial,
+        Some(last) => last.wrapping_add(1),
+    }
+}
+
+/// Compares serials with RFC 1982 arithmetic: true if `a` is newer than `b`.
+pub fn serial_gt(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000_0000
+}
+
+/// Builds the signer's options from a policy at time `now`.
+pub fn sign_options(
+    policy: &Policy,
+    now: u64,
+    salt: Bytes,
+    cds: Vec<Bytes>,
+    cdnskey: Vec<Bytes>,
+) -> SignOptions {
+    let inception = now.saturating_sub(policy.signature_inception_offset.as_secs());
+    let expiration = now + policy.signature_validity.as_secs();
+    let dnskey_expiration = now + policy.signature_validity_dnskey.as_secs();
+    let denial = match policy.denial {
+        PolicyDenial::Nsec => Denial::Nsec,
+        PolicyDenial::Nsec3 => Denial::Nsec3 {
+            iterations: policy.nsec3_iterations,
+            salt,
+            opt_out: policy.nsec3_opt_out,
+        },
+    };
+    SignOptions {
+        inception: to_u32(inception),
+        expiration: to_u32(expiration),
+        dnskey_expiration: to_u32(dnskey_expiration),
+        jitter: policy.signature_jitter.as_u32(),
+        dnskey_ttl: policy.dnskey_ttl.as_u32(),
+        denial,
+        cds,
+        cdnskey,
+        extra_dnskeys: Vec::new(),
+    }
+}
+
+/// Converts UNIX seconds to the 32-bit RRSIG time field; RFC 4034
+/// section 3.1.5 makes the field wrap, so the low 32 bits are what counts.
+fn to_u32(seconds: u64) -> u32 {
+    seconds as u32
+}
+
+/// Returns the DS digest type for a policy digest.
+pub fn digest_type(digest: Digest) -> DigestType {
+    match digest {
+        Digest::Sha256 => DigestType::Sha256,
+        Digest::Sha384 => DigestType::Sha384,
+    }
+}
+
+/// Returns the CDS RDATA for `dnskeys` with the policy's CDS digests.
+pub fn cds_records(origin: &Name, dnskeys: &[Bytes], policy: &Policy) -> Vec<Bytes> {
+    let digests = policy.cds_digests.iter().map(|digest| digest_type(*digest));
+    let pairs = digests.flat_map(|digest| dnskeys.iter().map(move |dnskey| (digest, dnskey)));
+    pairs
+        .map(|(digest, dnskey)| ds_rdata(origin, dnskey, digest))
+        .collect()
+}
+
+/// Signs `unsigned` as a new version with serial `serial` and validates it.
+pub fn sign_version(
+    unsigned: &Zone,
+    keys: &[SigningKey],
+    options: &SignOptions,
+    serial: u32,
+    now: u64,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<SignedVersion, SigningError> {
+    let zone_name = unsigned.origin().to_string();
+    if !keys.iter().any(|key| key.signs_zone) {
+        return Err(SigningError::NoKey {
+            zone: zone_name,
+            duty: "the zone data",
+        });
+    }
+    if !keys.iter().any(|key| key.signs_keys) {
+        return Err(SigningError::NoKey {
+            zone: zone_name,
+            duty: "the DNSKEY RRset",
+        });
+    }
+    let mut input = unsigned.clone();
+    if !input.set_serial(serial) {
+        return Err(SigningError::NoSoa { zone: zone_name });
+    }
+
+    let started = Instant::now();
+    let progress = progress.map(|f| f as &dyn Fn(usize, usize));
+    let signed =
+        sign_zone(&input, keys, options, progress).map_err(|source| SigningError::Sign {
+            zone: zone_name.clone(),
+            source,
+        })?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let report = verify_zone(&signed.zone, to_u32(now));
+    if let Some(first) = report.errors.first() {
+        return Err(SigningError::Invalid {
+            zone: zone_name,
+            serial,
+            count: report.errors.len(),
+            first: first.to_string(),
+        });
+    }
+    let earliest_expiration = earliest_expiration(&signed.zone, now);
+    Ok(SignedVersion {
+        zone: signed.zone,
+        serial,
+        rrsets_signed: signed.stats.rrsets_signed,
+        signatures: signed.stats.signatures,
+        seconds,
+        earliest_expiration,
+    })
+}
+
+/// Returns the earliest RRSIG expiration in `zone` as UNIX seconds, reading
+/// the 32-bit field in the window around `now` (RFC 4034 section 3.1.5).
+pub fn earliest_expiration(zone: &Zone, now: u64) -> u64 {
+    let rrsets = zone.nodes().flat_map(|node| &node.rrsets);
+    let expirations = rrsets
+        .flat_map(|rrset| &rrset.signatures)
+        .filter_map(|rdata| {
+            let field = rdata.get(8..12)?;
+            let value = u32::from_be_bytes(field.try_into().ok()?);
+            let delta = value.wrapping_sub(now as u32) as i32;
+            Some((now as i64 + i64::from(delta)).max(0) as u64)
+        });
+    expirations.min().unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_follows_rfc1982() {
+        assert!(serial_gt(2, 1));
+        assert!(serial_gt(0, u32::MAX));
+        assert!(!serial_gt(1, 2));
+        assert!(!serial_gt(0x8000_0001, 1));
+    }
+
+    #[test]
+    fn next_serial_never_goes_backwards() {
+        assert_eq!(next_serial(10, None), 10);
+        assert_eq!(next_serial(10, Some(5)), 10);
+        assert_eq!(next_serial(10, Some(10)), 11);
+        assert_eq!(next_serial(3, Some(10)), 11);
+        assert_eq!(next_serial(3, Some(u32::MAX)), 3);
+        assert_eq!(next_serial(u32::MAX, Some(u32::MAX)), 0);
+    }
+}

@@ -1,0 +1,619 @@
+//! System tests: the real `keymaster` binary, its offline signer and its
+//! server, checked by independent tools (BIND's dnssec-verify and delv,
+//! ldns-verify-zone, Knot's kzonecheck and kdig, and unbound).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use keymaster_testutil::{free_port, testdata, tool, wait_until, ChildGuard};
+
+fn keymaster() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_keymaster"))
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.stdin(Stdio::null()).output().expect("run command");
+    output
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// Signs `input` offline and returns the output path.
+fn sign_offline(dir: &Path, input: &Path, origin: &str, policy: Option<&str>) -> PathBuf {
+    let output = dir.join(format!(
+        "{}.signed",
+        input.file_name().unwrap().to_string_lossy()
+    ));
+    let keys = dir.join(format!("keys-{}", policy.map(|p| p.len()).unwrap_or(0)));
+    std::fs::create_dir_all(&keys).unwrap();
+    let mut command = keymaster();
+    command
+        .arg("sign")
+        .arg(input)
+        .arg("--origin")
+        .arg(origin)
+        .arg("-o")
+        .arg(&output)
+        .arg("--keys")
+        .arg(&keys);
+    if let Some(policy) = policy {
+        let path = dir.join("policy.toml");
+        std::fs::write(&path, policy).unwrap();
+        command.arg("--policy").arg(path);
+    }
+    let result = run(&mut command);
+    assert!(
+        result.status.success(),
+        "keymaster sign failed: {}",
+        text(&result)
+    );
+    output
+}
+
+/// Checks a signed file with every validator installed.
+fn check_with_validators(test: &str, file: &Path, origin: &str) {
+    let verify = run(keymaster()
+        .arg("verify")
+        .arg(file)
+        .arg("--origin")
+        .arg(origin));
+    assert!(
+        verify.status.success(),
+        "keymaster verify rejected {}: {}",
+        file.display(),
+        text(&verify)
+    );
+    if let Some(dnssec_verify) = tool(test, "dnssec-verify") {
+        let result = run(Command::new(dnssec_verify).arg("-o").arg(origin).arg(file));
+        assert!(
+            result.status.success(),
+            "dnssec-verify rejected {}: {}",
+            file.display(),
+            text(&result)
+        );
+    }
+    if let Some(ldns) = tool(test, "ldns-verify-zone") {
+        let result = run(Command::new(ldns).arg(file));
+        assert!(
+            result.status.success(),
+            "ldns-verify-zone rejected {}: {}",
+            file.display(),
+            text(&result)
+        );
+    }
+    if let Some(kzonecheck) = tool(test, "kzonecheck") {
+        let result = run(Command::new(kzonecheck).arg("-o").arg(origin).arg(file));
+        assert!(
+            result.status.success(),
+            "kzonecheck rejected {}: {}",
+            file.display(),
+            text(&result)
+        );
+    }
+}
+
+#[test]
+fn offline_sign_root_zone_nsec3() {
+    let Some(data) = testdata("offline_sign_root_zone_nsec3") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = data.join("zones/real/root-2023051100.zone");
+    let signed = sign_offline(dir.path(), &input, ".", None);
+    check_with_validators("offline_sign_root_zone_nsec3", &signed, ".");
+}
+
+#[test]
+fn offline_sign_unsigned_root_nsec_ed25519() {
+    let Some(data) = testdata("offline_sign_unsigned_root_nsec_ed25519") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = data.join("vectors/zonemd-verisign/45-root-zone/root.zone.unsigned");
+    let policy = "algorithm = \"ED25519\"\ndenial = \"nsec\"\n";
+    let signed = sign_offline(dir.path(), &input, ".", Some(policy));
+    check_with_validators("offline_sign_unsigned_root_nsec_ed25519", &signed, ".");
+}
+
+#[test]
+fn offline_sign_example_zones() {
+    let dir = tempfile::tempdir().unwrap();
+    let forward = sign_offline(
+        dir.path(),
+        &examples().join("example.com.zone"),
+        "example.com",
+        None,
+    );
+    check_with_validators("offline_sign_example_zones", &forward, "example.com.");
+    let policy = "algorithm = \"RSASHA256\"\nkeys = \"csk\"\ndenial = \"nsec\"\n";
+    let reverse = sign_offline(
+        dir.path(),
+        &examples().join("2.0.192.in-addr.arpa.zone"),
+        "2.0.192.in-addr.arpa",
+        Some(policy),
+    );
+    check_with_validators(
+        "offline_sign_example_zones",
+        &reverse,
+        "2.0.192.in-addr.arpa.",
+    );
+}
+
+#[test]
+fn offline_sign_reuses_bind_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = examples().join("example.com.zone");
+    let keys = dir.path().join("keys-0");
+    std::fs::create_dir_all(&keys).unwrap();
+    let Some(keygen) = tool("offline_sign_reuses_bind_keys", "dnssec-keygen") else {
+        return;
+    };
+    for extra in [&["-f", "KSK"][..], &[][..]] {
+        let result = run(Command::new(&keygen)
+            .args(["-q", "-a", "ECDSAP256SHA256", "-K"])
+            .arg(&keys)
+            .args(extra)
+            .arg("example.com"));
+        assert!(
+            result.status.success(),
+            "dnssec-keygen failed: {}",
+            text(&result)
+        );
+    }
+    let signed = sign_offline(dir.path(), &input, "example.com", None);
+    let content = std::fs::read_to_string(&signed).unwrap();
+    for entry in std::fs::read_dir(&keys).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if let Some(stem) = name.strip_suffix(".key") {
+            let tag: u16 = stem.rsplit('+').next().unwrap().parse().unwrap();
+            assert!(
+                content.contains(&format!(" {tag} example.com.")),
+                "no RRSIG by BIND key {tag} in the signed zone"
+            );
+        }
+    }
+    check_with_validators("offline_sign_reuses_bind_keys", &signed, "example.com.");
+}
+
+#[test]
+fn verify_accepts_rfc_example_zones_in_window() {
+    let Some(data) = testdata("verify_accepts_rfc_example_zones_in_window") else {
+        return;
+    };
+    let cases = [
+        (
+            "vectors/rfc4035-appendix-A.signed.zone",
+            "example.",
+            "20040420000000",
+        ),
+        (
+            "vectors/rfc5155-appendix-A.signed.zone",
+            "example.",
+            "20100101000000",
+        ),
+    ];
+    for (file, origin, inside) in cases {
+        let path = data.join(file);
+        let good = run(keymaster()
+            .arg("verify")
+            .arg(&path)
+            .arg("--origin")
+            .arg(origin)
+            .arg("--time")
+            .arg(inside));
+        assert!(
+            good.status.success(),
+            "{file} rejected inside its window: {}",
+            text(&good)
+        );
+        let late = run(keymaster()
+            .arg("verify")
+            .arg(&path)
+            .arg("--origin")
+            .arg(origin)
+            .arg("--time")
+            .arg("20300101000000"));
+        assert!(
+            !late.status.success(),
+            "{file} accepted after its signatures expired"
+        );
+    }
+}
+
+#[test]
+fn verify_rejects_broken_zone_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.zone");
+    std::fs::write(
+        &path,
+        "$TTL 1h\n@ SOA ns hostmaster 1 2 3 4 5\n@ NS ns\nns A 192.0.2.300\n",
+    )
+    .unwrap();
+    let result = run(keymaster()
+        .arg("verify")
+        .arg(&path)
+        .arg("--origin")
+        .arg("example"));
+    assert!(!result.status.success());
+    let message = text(&result);
+    assert!(
+        message.contains("broken.zone:4"),
+        "error does not name file and line: {message}"
+    );
+    assert!(
+        message.contains("192.0.2.300"),
+        "error does not quote the offending text: {message}"
+    );
+}
+
+/// A running `keymaster serve` on free loopback ports.
+struct Daemon {
+    _child: ChildGuard,
+    data_dir: PathBuf,
+    dns_port: u16,
+}
+
+impl Daemon {
+    fn start(dir: &Path, zones: &[(&str, &Path)]) -> Self {
+        let dns_port = free_port();
+        let control_port = free_port();
+        let data_dir = dir.join("data");
+        let mut command = keymaster();
+        command
+            .arg("serve")
+            .arg("--name")
+            .arg("test1")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{dns_port}"))
+            .arg("--control")
+            .arg(format!("127.0.0.1:{control_port}"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("serve.log")).unwrap());
+        for (name, path) in zones {
+            command
+                .arg("--zone")
+                .arg(format!("{name}={}", path.display()));
+        }
+        let child = ChildGuard::spawn("keymaster serve", &mut command);
+        let daemon = Self {
+            _child: child,
+            data_dir,
+            dns_port,
+        };
+        let log = dir.join("serve.log");
+        let ready = wait_until(Duration::from_secs(60), || {
+            zones.iter().all(|(name, _)| {
+                let show = daemon.cli(&["zone", "show", name, "--json"]);
+                show.status.success()
+                    && serde_json::from_slice::<serde_json::Value>(&show.stdout)
+                        .is_ok_and(|v| v["serial"].is_u64())
+            })
+        });
+        assert!(
+            ready,
+            "server did not publish its zones: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        daemon
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        run(keymaster().arg("--data-dir").arg(&self.data_dir).args(args))
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = args.to_vec();
+        full.push("--json");
+        let output = self.cli(&full);
+        assert!(
+            output.status.success(),
+            "keymaster {args:?} failed: {}",
+            text(&output)
+        );
+        serde_json::from_slice(&output.stdout).expect("JSON output")
+    }
+}
+
+fn dig(test: &str, port: u16, args: &[&str]) -> Option<String> {
+    let dig = tool(test, "dig")?;
+    let output = run(Command::new(dig)
+        .arg("@127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(["+time=2", "+tries=1"])
+        .args(args));
+    assert!(
+        output.status.success(),
+        "dig {args:?} failed: {}",
+        text(&output)
+    );
+    Some(String::from_utf8_lossy(&output.stdout).to_string())
+}
+
+#[test]
+fn serve_example_zone_answers_and_validates() {
+    let test = "serve_example_zone_answers_and_validates";
+    let dir = tempfile::tempdir().unwrap();
+    let zone = examples().join("example.com.zone");
+    let daemon = Daemon::start(dir.path(), &[("example.com", &zone)]);
+    let port = daemon.dns_port;
+
+    let show = daemon.json(&["zone", "show", "example.com"]);
+    assert_eq!(show["key_master_server"], "test1");
+    assert_eq!(show["is_key_master"], true);
+    assert_eq!(show["is_signed"], true);
+    assert_eq!(show["denial_of_existence"], "nsec3");
+    let keys = daemon.json(&["key", "list", "example.com"]);
+    assert_eq!(keys.as_array().map(Vec::len), Some(2), "{keys}");
+
+    let Some(answer) = dig(test, port, &["+dnssec", "+norec", "www.example.com", "A"]) else {
+        return;
+    };
+    assert!(answer.contains("status: NOERROR"), "{answer}");
+    assert!(
+        answer.contains(" aa"),
+        "answer is not authoritative: {answer}"
+    );
+    assert!(answer.contains("RRSIG"), "no RRSIG with DO set: {answer}");
+    let plain = dig(test, port, &["+norec", "www.example.com", "A"]).unwrap();
+    assert!(!plain.contains("RRSIG"), "RRSIG without DO: {plain}");
+    let missing = dig(test, port, &["+dnssec", "nosuch.example.com", "A"]).unwrap();
+    assert!(
+        missing.contains("status: NXDOMAIN") && missing.contains("NSEC3"),
+        "{missing}"
+    );
+    let nodata = dig(test, port, &["+dnssec", "mail.example.com", "MX"]).unwrap();
+    assert!(
+        nodata.contains("status: NOERROR")
+            && nodata.contains("ANSWER: 0")
+            && nodata.contains("NSEC3"),
+        "{nodata}"
+    );
+    let wildcard = dig(test, port, &["+dnssec", "anything.apps.example.com", "A"]).unwrap();
+    assert!(
+        wildcard.contains("192.0.2.80") && wildcard.contains("NSEC3"),
+        "{wildcard}"
+    );
+    let secure = dig(
+        test,
+        port,
+        &["+dnssec", "+norec", "host.secure.example.com", "A"],
+    )
+    .unwrap();
+    assert!(
+        secure.contains("IN\tDS\t12345") || secure.contains("DS\t12345"),
+        "referral lacks DS: {secure}"
+    );
+    let insecure = dig(
+        test,
+        port,
+        &["+dnssec", "+norec", "host.insecure.example.com", "A"],
+    )
+    .unwrap();
+    assert!(
+        insecure.contains("ns.insecure.example.com") && insecure.contains("NSEC3"),
+        "{insecure}"
+    );
+    let refused = dig(test, port, &["example.org", "A"]).unwrap();
+    assert!(refused.contains("status: REFUSED"), "{refused}");
+    let case = dig(test, port, &["WwW.ExAmPlE.CoM", "A"]).unwrap();
+    assert!(
+        case.contains("WwW.ExAmPlE.CoM"),
+        "query name case not echoed: {case}"
+    );
+    let truncated = dig(
+        test,
+        port,
+        &[
+            "+dnssec",
+            "+bufsize=512",
+            "+ignore",
+            "example.com",
+            "DNSKEY",
+        ],
+    )
+    .unwrap();
+    assert!(
+        truncated.contains(" tc"),
+        "large answer not truncated over UDP: {truncated}"
+    );
+    let tcp = dig(test, port, &["+dnssec", "+tcp", "example.com", "DNSKEY"]).unwrap();
+    assert!(tcp.contains("DNSKEY\t257"), "{tcp}");
+
+    validate_with_delv(test, &daemon, "www.example.com");
+    validate_with_unbound(test, &daemon, "example.com.");
+}
+
+/// Checks answers with delv, anchored at the zone's DS from `keymaster ds`.
+fn validate_with_delv(test: &str, daemon: &Daemon, name: &str) {
+    let Some(delv) = tool(test, "delv") else {
+        return;
+    };
+    let ds = daemon.cli(&["ds", "example.com"]);
+    assert!(ds.status.success(), "keymaster ds failed: {}", text(&ds));
+    let ds_text = String::from_utf8_lossy(&ds.stdout).to_string();
+    let fields: Vec<&str> = ds_text.split_whitespace().collect();
+    let position = fields.iter().position(|f| *f == "DS").expect("DS record");
+    let anchor = format!(
+        "trust-anchors {{ \"{}\" static-ds {} {} {} \"{}\"; }};\n",
+        fields[0],
+        fields[position + 1],
+        fields[position + 2],
+        fields[position + 3],
+        fields[position + 4..].join("")
+    );
+    let anchor_file = daemon.data_dir.join("anchor.conf");
+    std::fs::write(&anchor_file, anchor).unwrap();
+    for (qname, qtype) in [
+        (name, "A"),
+        ("nosuch.example.com", "A"),
+        ("mail.example.com", "MX"),
+        ("x.apps.example.com", "A"),
+    ] {
+        let output = run(Command::new(&delv)
+            .arg("@127.0.0.1")
+            .arg("-p")
+            .arg(daemon.dns_port.to_string())
+            .arg("-a")
+            .arg(&anchor_file)
+            .arg("+root=example.com")
+            .arg(qname)
+            .arg(qtype));
+        let out = text(&output);
+        assert!(
+            out.contains("; fully validated")
+                || out.contains("resolution failed: ncache nxdomain")
+                || out.contains("negative response, fully validated"),
+            "delv did not validate {qname} {qtype}: {out}"
+        );
+        assert!(
+            !out.contains("bogus") && !out.contains("insecurity proof failed"),
+            "delv: {out}"
+        );
+    }
+}
+
+/// Runs a private unbound with the zone's DS as trust anchor and checks
+/// that it validates the server's answers.
+fn validate_with_unbound(test: &str, daemon: &Daemon, zone: &str) {
+    let Some(unbound) = tool(test, "unbound") else {
+        return;
+    };
+    let ds = daemon.cli(&["ds", zone]);
+    let ds_line = String::from_utf8_lossy(&ds.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let port = free_port();
+    let dir = daemon.data_dir.join("unbound");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-ip6: no\n  use-syslog: no\n  chroot: \"\"\n  username: \"\"\n  \
+         directory: \"{dir}\"\n  pidfile: \"\"\n  do-not-query-localhost: no\n  module-config: \"validator iterator\"\n  \
+         trust-anchor: \"{ds_line}\"\n  val-log-level: 2\n  logfile: \"{dir}/unbound.log\"\n  verbosity: 1\n\
+         stub-zone:\n  name: \"{zone}\"\n  stub-addr: 127.0.0.1@{dns}\n",
+        dir = dir.display(),
+        dns = daemon.dns_port,
+    );
+    let config_path = dir.join("unbound.conf");
+    std::fs::write(&config_path, config).unwrap();
+    let _guard = ChildGuard::spawn(
+        "unbound",
+        Command::new(unbound)
+            .arg("-d")
+            .arg("-c")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let up = wait_until(Duration::from_secs(10), || {
+        dig(test, port, &["+norec", "version.bind", "CH", "TXT"])
+            .is_some_and(|a| a.contains("status:"))
+    });
+    assert!(up, "unbound did not start");
+    for (qname, qtype, status) in [
+        ("www.example.com", "A", "NOERROR"),
+        ("nosuch.example.com", "A", "NXDOMAIN"),
+        ("mail.example.com", "MX", "NOERROR"),
+        ("x.apps.example.com", "A", "NOERROR"),
+        ("host.insecure.example.com", "A", "SERVFAIL"),
+    ] {
+        let answer = dig(test, port, &["+dnssec", qname, qtype]).unwrap();
+        if qname.contains("insecure") {
+            // The delegated name servers do not exist; what matters is that
+            // the insecure delegation itself is proven, which the log shows.
+            continue;
+        }
+        assert!(
+            answer.contains(&format!("status: {status}")),
+            "unbound {qname} {qtype}: {answer}"
+        );
+        assert!(
+            answer.contains(" ad"),
+            "unbound did not validate {qname} {qtype}: {answer}"
+        );
+    }
+    let log = std::fs::read_to_string(dir.join("unbound.log")).unwrap_or_default();
+    assert!(
+        !log.contains("validation failure"),
+        "unbound reported bogus data: {log}"
+    );
+}
+
+#[test]
+fn control_api_rejects_missing_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = examples().join("2.0.192.in-addr.arpa.zone");
+    let daemon = Daemon::start(dir.path(), &[("2.0.192.in-addr.arpa", &zone)]);
+    let wrong = dir.path().join("wrong.token");
+    std::fs::write(&wrong, "0000").unwrap();
+    let result = run(keymaster()
+        .arg("--data-dir")
+        .arg(&daemon.data_dir)
+        .arg("--token-file")
+        .arg(&wrong)
+        .args(["zone", "list"]));
+    assert!(!result.status.success());
+    assert!(
+        text(&result).contains("invalid bearer token"),
+        "{}",
+        text(&result)
+    );
+}
+
+#[test]
+fn file_zone_role_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = examples().join("2.0.192.in-addr.arpa.zone");
+    let daemon = Daemon::start(dir.path(), &[("2.0.192.in-addr.arpa", &zone)]);
+    let name = "2.0.192.in-addr.arpa";
+
+    for action in [
+        &["role", "transfer", name, "other"][..],
+        &["role", "seize", name][..],
+    ] {
+        let result = daemon.cli(action);
+        assert!(
+            !result.status.success(),
+            "{action:?} succeeded on a file-backed zone"
+        );
+        let message = text(&result);
+        assert!(message.contains("single primary"), "{message}");
+        assert_eq!(
+            message.trim().lines().count(),
+            1,
+            "reason is not one line: {message}"
+        );
+    }
+
+    let unsigned = daemon.json(&["zone", "unsign", name]);
+    assert_eq!(unsigned["is_signed"], false);
+    assert_eq!(unsigned["key_master_server"], "test1");
+    let role = daemon.json(&["role", "show", name]);
+    assert_eq!(role["key_master"], "test1");
+    let again = daemon.cli(&["role", "assign", name, "test1"]);
+    assert!(
+        !again.status.success(),
+        "assign over an existing Key Master succeeded"
+    );
+    let signed = daemon.json(&["zone", "sign", name]);
+    assert_eq!(signed["is_signed"], true);
+    assert_eq!(signed["key_master_server"], "test1");
+    let elsewhere = daemon.cli(&["zone", "sign", name, "--key-master", "other"]);
+    assert!(!elsewhere.status.success());
+}
