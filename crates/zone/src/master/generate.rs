@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use super::lexer::Token;
 use crate::rdata::text::parse_decimal;
 
-/// Why a `$GENERATE` directive is invalid.
+/// Reason a `$GENERATE` directive is invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum GenerateError {
     #[error("invalid range; expected start-stop or start-stop/step with start <= stop")]
@@ -29,6 +29,8 @@ pub enum GenerateError {
     TooMany(u64),
     #[error("invalid ${{offset,width,base}} modifier")]
     Modifier,
+    #[error("value plus offset is 2^31 or more")]
+    OffsetOverflow,
     #[error("missing owner template, type or data template")]
     Missing,
 }
@@ -106,7 +108,7 @@ pub(crate) fn expand(template: &[u8], value: u32, out: &mut Vec<u8>) -> Result<(
                     .position(|&b| b == b'}')
                     .ok_or(GenerateError::Modifier)?;
                 let modifier = Modifier::parse(&template[pos + 2..pos + close])?;
-                modifier.write(value, out);
+                modifier.write(value, out)?;
                 pos += close + 1;
             }
             b'$' => {
@@ -160,8 +162,11 @@ impl Modifier {
         })
     }
 
-    fn write(&self, value: u32, out: &mut Vec<u8>) {
+    fn write(&self, value: u32, out: &mut Vec<u8>) -> Result<(), GenerateError> {
         let value = i64::from(value) + self.offset;
+        if value > i64::from(i32::MAX) {
+            return Err(GenerateError::OffsetOverflow);
+        }
         let width = self.width;
         let text = match self.base {
             b'o' => format!("{value:0width$o}"),
@@ -171,6 +176,7 @@ impl Modifier {
             _ => format!("{value:0width$}"),
         };
         out.extend_from_slice(text.as_bytes());
+        Ok(())
     }
 }
 

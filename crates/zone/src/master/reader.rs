@@ -1,7 +1,7 @@
 //! Reads records from master-file text: directives, owners, TTLs, classes,
 //! types and record data.
 //!
-//! The reader holds a *scope* per file: the origin, the default TTL set by
+//! The reader keeps a *scope* per file: the origin, the default TTL set by
 //! `$TTL`, the last TTL and owner written, and the class. An included file
 //! starts with a copy of the including file's scope (and the origin given
 //! on the `$INCLUDE` line, if any); when it ends, the including file goes
@@ -43,7 +43,7 @@ pub(crate) struct Located {
     pub(crate) ttl_from_soa: bool,
 }
 
-/// What a sink tells the reader after each record or error.
+/// A consumer of records and errors; it returns false to stop the read.
 pub(crate) type Sink<'s> = dyn FnMut(Result<Located, LoadError>) -> bool + 's;
 
 /// The per-file reading state.

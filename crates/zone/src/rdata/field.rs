@@ -48,6 +48,8 @@ pub(crate) enum Field {
     Algorithm,
     /// A CERT type number or mnemonic (RFC 4398 section 2.1).
     CertType,
+    /// A DSYNC scheme number or mnemonic (`NOTIFY` is 1).
+    DsyncScheme,
     Eui48,
     Eui64,
     /// A 64-bit ILNP locator or node identifier (RFC 6742).
@@ -172,12 +174,19 @@ pub(crate) fn encode_field(
             tokens.peek().ok_or(RdataError::Missing("base64 data"))?;
             base64_rest(tokens, out)?;
         }
+        // DOA writes absent data as `-`.
+        Field::OptBase64 if tokens.peek().is_some_and(|token| token.is(b"-")) => {
+            tokens.next("base64 data")?;
+        }
         Field::OptBase64 => base64_rest(tokens, out)?,
         Field::Hex => {
             tokens.peek().ok_or(RdataError::Missing("hex data"))?;
+            // Tokens are joined first, so a split may fall inside an octet.
+            let mut joined = Vec::new();
             while !tokens.is_empty() {
-                decode_hex_into(tokens.next("hex data")?.text, out)?;
+                joined.extend_from_slice(tokens.next("hex data")?.text);
             }
+            decode_hex_into(&joined, out)?;
         }
         Field::Salt => {
             let token = tokens.next("NSEC3 salt")?;
@@ -233,6 +242,14 @@ pub(crate) fn encode_field(
                 None => number(token.text, u16::MAX.into(), "certificate type")? as u16,
             };
             out.extend_from_slice(&value.to_be_bytes());
+        }
+        Field::DsyncScheme => {
+            let token = tokens.next("DSYNC scheme")?;
+            out.push(mnemonic_or_number(
+                token.text,
+                &[("NOTIFY", 1)],
+                "DSYNC scheme",
+            )?);
         }
         Field::Eui48 => eui(tokens.next("EUI-48 address")?.text, 6, out)?,
         Field::Eui64 => eui(tokens.next("EUI-64 address")?.text, 8, out)?,
@@ -361,7 +378,7 @@ pub(crate) fn decode_field(
             text::write_rtype(out, Rtype::from_int(u16::from_be_bytes(take(rest)?)));
             2
         }
-        Field::Algorithm => {
+        Field::Algorithm | Field::DsyncScheme => {
             let _ = write!(out, "{}", take::<1>(rest)?[0]);
             1
         }
@@ -597,7 +614,7 @@ fn ilnp64(text: &[u8], out: &mut Vec<u8>) -> Result<(), RdataError> {
         return Err(invalid);
     }
     for group in groups {
-        if group.is_empty() || group.len() > 4 || !group.iter().all(u8::is_ascii_hexdigit) {
+        if group.len() != 4 || !group.iter().all(u8::is_ascii_hexdigit) {
             return Err(invalid);
         }
         let value = group.iter().fold(0u16, |acc, digit| {

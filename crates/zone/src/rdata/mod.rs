@@ -27,8 +27,11 @@ use crate::name::{Name, NameError};
 use field::{decode_field, encode_field, Field};
 pub use text::NameTextError;
 
-/// Maximum length of RDATA in wire format, RFC 1035 section 3.2.1.
-pub const MAX_RDATA_LEN: usize = 65535;
+/// Maximum length of RDATA accepted from text. RFC 1035 section 3.2.1
+/// allows 65535 octets, but a message needs 23 more around the smallest
+/// record (12 of header, 11 of root owner, type, class, TTL and length).
+/// With this limit every record fits in some DNS message, as in BIND.
+pub const MAX_RDATA_LEN: usize = 65512;
 
 /// Error for RDATA in presentation format that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,7 +46,7 @@ pub enum RdataError {
     Name(#[from] NameTextError),
     #[error("character string longer than 255 octets")]
     LongString,
-    #[error("record data longer than 65535 octets")]
+    #[error("record data longer than 65512 octets, the most a DNS message can carry")]
     TooLong,
     #[error("record type has no presentation format here; use the RFC 3597 form \\# length hex")]
     NoTextFormat,
@@ -108,7 +111,7 @@ fn layout(rtype: Rtype) -> Option<&'static [Field]> {
     use Field::*;
     let fields: &'static [Field] = match rtype.to_int() {
         1 => &[Ipv4],
-        2..=5 | 7..=9 | 12 | 39 => &[Name],
+        2..=5 | 7..=9 | 12 | 23 | 39 => &[Name],
         6 => &[Name, Name, U32, Ttl, Ttl, Ttl, Ttl],
         11 => &[Wks],
         13 => &[CharStr, CharStr],
@@ -128,6 +131,7 @@ fn layout(rtype: Rtype) -> Option<&'static [Field]> {
         33 => &[U16, U16, U16, Name],
         35 => &[U16, U16, CharStr, CharStr, CharStr, Name],
         37 => &[CertType, U16, Algorithm, Base64],
+        40 => &[U8, U8, Base64],
         42 => &[Apl],
         43 | 59 | 32768 | 32769 => &[U16, Algorithm, U8, Hex],
         44 => &[U8, U8, Hex],
@@ -142,7 +146,8 @@ fn layout(rtype: Rtype) -> Option<&'static [Field]> {
         62 => &[U32, U16, Bitmap],
         63 => &[U32, U8, U8, Hex],
         64 | 65 => &[U16, Name, SvcParams],
-        66 => &[RrType, U8, U16, Name],
+        66 => &[RrType, DsyncScheme, U16, Name],
+        67 | 68 => &[Base64],
         104 | 106 => &[U16, Ilnp64],
         105 => &[U16, Ipv4],
         107 => &[U16, Name],
@@ -150,6 +155,7 @@ fn layout(rtype: Rtype) -> Option<&'static [Field]> {
         109 => &[Eui64],
         256 => &[U16, U16, RawString],
         257 => &[U8, CaaTag, RawString],
+        259 => &[U32, U32, U8, CharStr, OptBase64],
         260 => &[AmtRelay],
         _ => return None,
     };
@@ -188,7 +194,26 @@ pub(crate) fn encode_tokens(
     if out.len() > MAX_RDATA_LEN {
         return Err(RdataError::TooLong);
     }
-    Ok(())
+    check_digest_lengths(rtype, out)
+}
+
+/// Checks the DS and CDS digest lengths that the digest type fixes: 1
+/// (SHA-1, 20 octets), 2 (SHA-256, 32), 3 (GOST, 32) and 4 (SHA-384, 48),
+/// RFC 4034, 4509, 5933 and 6605.
+fn check_digest_lengths(rtype: Rtype, rdata: &[u8]) -> Result<(), RdataError> {
+    let expected = match rtype {
+        Rtype::DS | Rtype::CDS => match rdata.get(3) {
+            Some(1) => Some((20, rdata.len() - 4)),
+            Some(2 | 3) => Some((32, rdata.len() - 4)),
+            Some(4) => Some((48, rdata.len() - 4)),
+            _ => None,
+        },
+        _ => None,
+    };
+    match expected {
+        Some((wanted, found)) if wanted != found => Err(RdataError::Invalid("digest length")),
+        _ => Ok(()),
+    }
 }
 
 /// Reads the generic form after `\#`: a length and hex octets.

@@ -351,9 +351,6 @@ fn loc_coordinate(
     };
     let offset =
         i64::from(degrees) * 3_600_000 + i64::from(parts[0]) * 60_000 + i64::from(parts[1]);
-    if offset > i64::from(max_degrees) * 3_600_000 {
-        return Err(invalid);
-    }
     Ok((2_147_483_648i64 + hemisphere * offset) as u32)
 }
 
@@ -406,7 +403,11 @@ fn centimetres(text: &[u8], signed: bool) -> Result<i64, RdataError> {
 }
 
 /// Encodes centimetres as a LOC size: mantissa and power of ten in one octet.
+/// Values above 9 * 10^9 cm (90000000.00 m) do not fit and are rejected.
 fn loc_precision(mut value: i64) -> Result<u8, RdataError> {
+    if value > 9_000_000_000 {
+        return Err(RdataError::Invalid("LOC precision"));
+    }
     let mut exponent = 0u8;
     while value >= 10 {
         if exponent == 9 {

@@ -24,8 +24,10 @@ const ECH: u16 = 5;
 const IPV6HINT: u16 = 6;
 const DOHPATH: u16 = 7;
 const OHTTP: u16 = 8;
+const TLS_SUPPORTED_GROUPS: u16 = 9;
 
-/// Registered key names, RFC 9460 section 14.3.2 and RFC 9461, RFC 9540.
+/// Registered key names: RFC 9460 section 14.3.2, RFC 9461, RFC 9540 and
+/// the IANA registry entry for tls-supported-groups (key 9).
 const KEYS: &[(&str, u16)] = &[
     ("mandatory", MANDATORY),
     ("alpn", ALPN),
@@ -36,6 +38,7 @@ const KEYS: &[(&str, u16)] = &[
     ("ipv6hint", IPV6HINT),
     ("dohpath", DOHPATH),
     ("ohttp", OHTTP),
+    ("tls-supported-groups", TLS_SUPPORTED_GROUPS),
 ];
 
 /// Parses a key name or `keyNNNNN`; key 65535 is reserved.
@@ -99,8 +102,9 @@ pub(super) fn encode_params(
     Ok(())
 }
 
-/// Checks the rules that span parameters: keys named in mandatory must be
-/// present, and no-default-alpn needs alpn (RFC 9460 sections 8 and 7.1.1).
+/// Checks that the keys named in mandatory are present (RFC 9460 section 8).
+/// A no-default-alpn without alpn is accepted, as Knot does: RFC 9460
+/// section 7.1.1 calls such a record not self-consistent, not malformed.
 fn check_consistency(params: &[(u16, Vec<u8>)]) -> Result<(), RdataError> {
     let has = |wanted: u16| params.iter().any(|(key, _)| *key == wanted);
     if let Some((_, list)) = params.iter().find(|(key, _)| *key == MANDATORY) {
@@ -109,9 +113,6 @@ fn check_consistency(params: &[(u16, Vec<u8>)]) -> Result<(), RdataError> {
                 return Err(RdataError::SvcParam("mandatory key is missing"));
             }
         }
-    }
-    if has(NO_DEFAULT_ALPN) && !has(ALPN) {
-        return Err(RdataError::SvcParam("no-default-alpn without alpn"));
     }
     Ok(())
 }
@@ -177,6 +178,13 @@ fn encode_value(key: u16, value: Option<&[u8]>) -> Result<Vec<u8>, RdataError> {
                 .map_err(|_| RdataError::SvcParam("ech is not base64"))?;
         }
         DOHPATH => out.extend_from_slice(required()?),
+        TLS_SUPPORTED_GROUPS => {
+            for item in required()?.split(|&b| b == b',') {
+                let group =
+                    number(item, 65535, "group").map_err(|_| RdataError::SvcParam("group"))?;
+                out.extend_from_slice(&(group as u16).to_be_bytes());
+            }
+        }
         _ => out.extend_from_slice(value.unwrap_or_default()),
     }
     Ok(out)
@@ -192,7 +200,9 @@ fn split_alpn(value: &[u8]) -> Result<Vec<Vec<u8>>, RdataError> {
                 let next = *value
                     .get(pos + 1)
                     .ok_or(RdataError::SvcParam("alpn ends in a backslash"))?;
-                items.last_mut().map(|item| item.push(next));
+                if let Some(item) = items.last_mut() {
+                    item.push(next);
+                }
                 pos += 2;
             }
             b',' => {
@@ -200,7 +210,9 @@ fn split_alpn(value: &[u8]) -> Result<Vec<Vec<u8>>, RdataError> {
                 pos += 1;
             }
             byte => {
-                items.last_mut().map(|item| item.push(byte));
+                if let Some(item) = items.last_mut() {
+                    item.push(byte);
+                }
                 pos += 1;
             }
         }
@@ -309,7 +321,15 @@ fn write_param(out: &mut String, key: u16, value: &[u8]) -> Result<(), WireError
             out.push('=');
             write_quoted(out, value);
         }
-        MANDATORY..=OHTTP => return Err(invalid),
+        TLS_SUPPORTED_GROUPS if !value.is_empty() && value.len() % 2 == 0 => {
+            let groups: Vec<String> = value
+                .chunks(2)
+                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]).to_string())
+                .collect();
+            let _ = write!(out, "={}", groups.join(","));
+        }
+        // A registered key whose value matched none of the forms above.
+        MANDATORY..=TLS_SUPPORTED_GROUPS => return Err(invalid),
         _ if value.is_empty() => {}
         _ => {
             out.push('=');

@@ -1,6 +1,7 @@
 //! Tests of the master-file reader and writer.
 
 mod real;
+mod suites;
 mod units;
 
 use keymaster_zone::{parse_name, Name};

@@ -3,7 +3,7 @@
 //! The expected counts were taken from the files with `awk` and `sort -u`
 //! (one record per line, no comments), not with this crate.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use keymaster_testutil::testdata;
 use keymaster_zone::{load_zone_file, load_zone_str, write_zone, LoadOptions, Name, Rtype, Zone};
@@ -98,4 +98,50 @@ fn root_zone_round_trips_through_writer() {
         .expect("written zone loads")
         .zone;
     assert_eq!(again, zone);
+}
+
+#[test]
+fn written_zone_passes_external_checkers() {
+    let Some(data) = testdata("written_zone_passes_external_checkers") else {
+        return;
+    };
+    let path = data.join("vectors/zonemd-verisign/45-root-zone/root.zone.unsigned");
+    let zone = load_zone_file(&path, &Name::root(), &LoadOptions::default())
+        .expect("zone loads")
+        .zone;
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let written = folder.path().join("root.zone");
+    let file = std::fs::File::create(&written).expect("create output");
+    write_zone(&zone, file).expect("write zone");
+    // `-i local` keeps named-checkzone from resolving out-of-zone names
+    // through the system resolver, so the check sends no queries.
+    let checks: [(&str, Vec<&str>); 2] = [
+        ("named-checkzone", vec!["-q", "-i", "local", "."]),
+        ("kzonecheck", vec!["-o", "."]),
+    ];
+    for (tool, args) in checks {
+        let Some(program) = keymaster_testutil::tool("written_zone_passes_external_checkers", tool)
+        else {
+            continue;
+        };
+        let mut command = std::process::Command::new(program);
+        command
+            .args(&args)
+            .arg(&written)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut checker = keymaster_testutil::ChildGuard::spawn(tool, &mut command);
+        let mut status = None;
+        let finished = keymaster_testutil::wait_until(Duration::from_secs(120), || {
+            status = checker.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        assert!(finished, "{tool} did not finish within 120 s");
+        let mut errors = String::new();
+        if let Some(stderr) = checker.child.stderr.as_mut() {
+            std::io::Read::read_to_string(stderr, &mut errors).expect("read checker output");
+        }
+        let success = status.is_some_and(|status| status.success());
+        assert!(success, "{tool} rejected the written zone: {errors}");
+    }
 }
