@@ -203,13 +203,22 @@ pub enum RoleCommand {
     /// Show a zone's Key Master.
     Show { zone: String },
     /// Set the Key Master of a zone that has none yet.
-    Assign { zone: String, server: String },
+    Assign {
+        zone: String,
+        #[arg(value_name = "SERVER")]
+        target: String,
+    },
     /// Move the role to another online server.
-    Transfer { zone: String, server: String },
-    /// Take the role from an offline Key Master.
+    Transfer {
+        zone: String,
+        #[arg(value_name = "SERVER")]
+        target: String,
+    },
+    /// Take the role from an offline Key Master, for this server or SERVER.
     Seize {
         zone: String,
-        server: Option<String>,
+        #[arg(value_name = "SERVER")]
+        target: Option<String>,
         /// Seize even while the current Key Master looks online.
         #[arg(long)]
         force: bool,

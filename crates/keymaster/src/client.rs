@@ -321,27 +321,34 @@ pub fn role(global: &GlobalArgs, command: RoleCommand) -> anyhow::Result<()> {
                 role_text,
             );
         }
-        RoleCommand::Assign { zone, server } => (
+        RoleCommand::Assign { zone, target } => (
             zone,
             "assign",
             RoleRequest {
-                server: Some(server),
+                server: Some(target),
                 force: false,
             },
         ),
-        RoleCommand::Transfer { zone, server } => (
+        RoleCommand::Transfer { zone, target } => (
             zone,
             "transfer",
             RoleRequest {
-                server: Some(server),
+                server: Some(target),
                 force: false,
             },
         ),
         RoleCommand::Seize {
             zone,
-            server,
+            target,
             force,
-        } => (zone, "seize", RoleRequest { server, force }),
+        } => (
+            zone,
+            "seize",
+            RoleRequest {
+                server: target,
+                force,
+            },
+        ),
     };
     let role: RoleInfo = client.post(
         &format!("/zones/{}/role/{action}", segment(&zone)),

@@ -71,7 +71,7 @@ fn read_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
 /// Reads the zone's BIND key files from `dir`, or generates the policy's
 /// keys there when it holds none for the zone.
 fn keys_for(dir: &Path, origin: &Name, policy: &Policy, now: u64) -> anyhow::Result<Vec<BindKey>> {
-    let prefix = format!("K{}+", origin.to_string().to_ascii_lowercase());
+    let prefix = format!("k{}+", origin.to_string().to_ascii_lowercase());
     let mut keys = Vec::new();
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read key folder {}", dir.display()))?;
