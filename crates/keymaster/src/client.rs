@@ -126,8 +126,12 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Encodes a zone name for a URL path segment.
+/// Encodes a zone name for a URL path segment; the root becomes `@`
+/// because URL parsers remove a segment of `.`.
 fn segment(zone: &str) -> String {
+    if zone.trim_end_matches('.').is_empty() {
+        return "@".to_string();
+    }
     let mut out = String::with_capacity(zone.len());
     for byte in zone.bytes() {
         match byte {

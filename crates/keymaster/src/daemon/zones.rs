@@ -77,7 +77,11 @@ impl ZoneError {
 }
 
 /// Parses an operator's zone name into a normalized string and a `Name`.
+///
+/// The root zone may be written `@`, because URL parsers remove a path
+/// segment of `.`.
 pub fn zone_name(text: &str) -> Result<(String, Name), ZoneError> {
+    let text = if text == "@" { "." } else { text };
     let normalized = crate::config::normalize_zone(text);
     let name = parse_name(&normalized, &Name::root()).map_err(|error| ZoneError::BadName {
         name: text.to_string(),
