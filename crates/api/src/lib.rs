@@ -184,6 +184,26 @@ pub struct AddKeyRequest {
     pub bits: Option<u32>,
 }
 
+/// Body of `POST /zones/{zone}/keys/import`: a private key read from BIND
+/// key files by the CLI. `Debug` omits the key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportKeyRequest {
+    /// DNSKEY flags from the `.key` file.
+    pub flags: u16,
+    pub algorithm: u8,
+    /// Unencrypted PKCS #8 document, base64-encoded.
+    pub pkcs8: String,
+}
+
+impl std::fmt::Debug for ImportKeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportKeyRequest")
+            .field("flags", &self.flags)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Error body of every failed request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -170,6 +170,21 @@ pub enum KeyCommand {
         #[arg(long)]
         bits: Option<u32>,
     },
+    /// Import keys from BIND key files (K<zone>+<alg>+<tag>.key and .private).
+    Import {
+        zone: String,
+        /// `.key` or `.private` files, or their common stem.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Write a zone's keys as BIND key files, reading the data directory
+    /// directly (private keys never travel through the control API).
+    Export {
+        zone: String,
+        /// Folder to write the files to.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        output: PathBuf,
+    },
 }
 
 /// Key roles on the command line.

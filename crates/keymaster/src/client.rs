@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use keymaster_api::{
-    AddKeyRequest, AddZoneRequest, DsInfo, ErrorBody, KeyInfo, KeyRole, RoleInfo, RoleRequest,
-    ServerInfo, SignRequest, ZoneInfo, API_PREFIX,
+    AddKeyRequest, AddZoneRequest, DsInfo, ErrorBody, ImportKeyRequest, KeyInfo, KeyRole, RoleInfo,
+    RoleRequest, ServerInfo, SignRequest, ZoneInfo, API_PREFIX,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -266,6 +266,9 @@ pub fn zone(global: &GlobalArgs, command: ZoneCommand) -> anyhow::Result<()> {
 
 /// Runs a `key` subcommand.
 pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
+    if let KeyCommand::Export { zone, output } = &command {
+        return crate::keyfiles::export(&data_dir(global), zone, output);
+    }
     let client = Client::connect(global)?;
     match command {
         KeyCommand::List { zone } => client.print(
@@ -291,6 +294,22 @@ pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
             let key: KeyInfo = client.post(&format!("/zones/{}/keys", segment(&zone)), &request)?;
             client.print(&key, |k| key_table(std::slice::from_ref(k)))
         }
+        KeyCommand::Import { zone, files } => {
+            let mut imported = Vec::new();
+            for file in files {
+                let key = keymaster_keys::bind::read(&file)
+                    .with_context(|| format!("cannot import {}", file.display()))?;
+                let request = ImportKeyRequest {
+                    flags: key.flags,
+                    algorithm: key.key.algorithm().to_u8(),
+                    pkcs8: data_encoding::BASE64.encode(&key.key.to_pkcs8()),
+                };
+                let path = format!("/zones/{}/keys/import", segment(&zone));
+                imported.push(client.post::<_, KeyInfo>(&path, &request)?);
+            }
+            client.print(&imported, |keys| key_table(keys))
+        }
+        KeyCommand::Export { .. } => Ok(()),
     }
 }
 

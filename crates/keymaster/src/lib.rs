@@ -11,5 +11,6 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod keyfiles;
 pub mod offline;
 pub mod signing;

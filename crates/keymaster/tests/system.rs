@@ -802,3 +802,117 @@ fn serve_root_zone_answers_and_validates() {
     validate_with_delv(test, &daemon, ".", questions);
     validate_with_unbound(test, &daemon, ".", questions);
 }
+
+#[test]
+fn bind_keys_import_and_export() {
+    let test = "bind_keys_import_and_export";
+    let Some(keygen) = tool(test, "dnssec-keygen") else {
+        return;
+    };
+    let Some(signzone) = tool(test, "dnssec-signzone") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let zone = examples().join("example.com.zone");
+    let daemon = Daemon::start(dir.path(), &[("example.com", &zone)]);
+
+    let bind_dir = dir.path().join("bind-keys");
+    std::fs::create_dir_all(&bind_dir).unwrap();
+    let keygen_for = |algorithm: &str| {
+        let generated = run(Command::new(&keygen)
+            .args(["-q", "-a", algorithm, "-K"])
+            .arg(&bind_dir)
+            .arg("example.com"));
+        assert!(
+            generated.status.success(),
+            "dnssec-keygen: {}",
+            text(&generated)
+        );
+        String::from_utf8_lossy(&generated.stdout)
+            .trim()
+            .to_string()
+    };
+    // A ZSK of an algorithm no KSK has would fail BIND's completeness check.
+    let lone = keygen_for("ED25519");
+    let refused = daemon.cli(&[
+        "key",
+        "import",
+        "example.com",
+        bind_dir.join(&lone).to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success(), "lone Ed25519 ZSK was imported");
+    assert!(
+        text(&refused).contains("algorithm 15"),
+        "{}",
+        text(&refused)
+    );
+    std::fs::remove_file(bind_dir.join(format!("{lone}.key"))).unwrap();
+    std::fs::remove_file(bind_dir.join(format!("{lone}.private"))).unwrap();
+    let stem = keygen_for("ECDSAP256SHA256");
+    let tag: u16 = stem.rsplit('+').next().unwrap().parse().unwrap();
+    let imported = daemon.json(&[
+        "key",
+        "import",
+        "example.com",
+        bind_dir.join(&stem).to_str().unwrap(),
+    ]);
+    assert_eq!(imported[0]["key_tag"], tag);
+    assert_eq!(imported[0]["role"], "zsk");
+    let dnskeys = dig(
+        test,
+        daemon.dns_port,
+        &["+dnssec", "+norec", "example.com", "DNSKEY"],
+    )
+    .unwrap();
+    assert!(
+        dnskeys.matches("DNSKEY\t256 3 13").count() == 2,
+        "imported key not published: {dnskeys}"
+    );
+    let signed = dig(
+        test,
+        daemon.dns_port,
+        &["+dnssec", "+norec", "www.example.com", "A"],
+    )
+    .unwrap();
+    assert!(
+        signed.contains(&format!(" {tag} example.com.")),
+        "imported key does not sign: {signed}"
+    );
+
+    let export_dir = dir.path().join("exported");
+    let exported = daemon.cli(&[
+        "key",
+        "export",
+        "example.com",
+        "-o",
+        export_dir.to_str().unwrap(),
+    ]);
+    assert!(exported.status.success(), "key export: {}", text(&exported));
+    let files: Vec<String> = std::fs::read_dir(&export_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with(".private")).count(),
+        3,
+        "{files:?}"
+    );
+    assert!(files.contains(&format!("{stem}.private")), "{files:?}");
+
+    // BIND signs the zone with the exported keys and accepts the result.
+    let signed_path = dir.path().join("example.com.bind-signed");
+    let signing = run(Command::new(&signzone)
+        .args(["-S", "-K"])
+        .arg(&export_dir)
+        .arg("-o")
+        .arg("example.com")
+        .arg("-f")
+        .arg(&signed_path)
+        .arg(&zone));
+    assert!(
+        signing.status.success(),
+        "dnssec-signzone with exported keys: {}",
+        text(&signing)
+    );
+    check_with_validators(test, &signed_path, "example.com.");
+}

@@ -73,6 +73,7 @@ fn router(state: AppState) -> Router {
         .route("/zones/:zone/sign", post(sign_zone))
         .route("/zones/:zone/unsign", post(unsign_zone))
         .route("/zones/:zone/keys", get(list_keys).post(add_key))
+        .route("/zones/:zone/keys/import", post(import_key))
         .route("/zones/:zone/ds", get(show_ds))
         .route("/zones/:zone/role", get(show_role))
         .route("/zones/:zone/role/:action", post(change_role))
@@ -263,6 +264,14 @@ async fn add_key(
         )
     })
     .await
+}
+
+async fn import_key(
+    State(state): State<AppState>,
+    UrlPath(zone): UrlPath<String>,
+    Json(request): Json<keymaster_api::ImportKeyRequest>,
+) -> ApiResult<keymaster_api::KeyInfo> {
+    blocking(&state, move |daemon| daemon.import_key(&zone, &request)).await
 }
 
 #[derive(Deserialize)]

@@ -74,9 +74,6 @@ pub fn policy_roles(policy: &Policy) -> &'static [KeyRole] {
 }
 
 /// Generates a key for `zone`, seals it and returns it ready to store.
-///
-/// The new key is marked published and active at `now` with every record
-/// state omnipresent except the DS, which waits for the parent.
 pub fn generate_key(
     kek: &KeyEncryptionKey,
     zone: &Name,
@@ -97,41 +94,7 @@ pub fn generate_key(
             role,
             source,
         })?;
-    let id = new_key_id();
-    let sealed = kek.seal(&pair.to_pkcs8(), &key_aad(zone, &id));
-    let key_flags = role_flags(role);
-    let in_use = RecordState::Omnipresent;
-    Ok(StoredKey {
-        zone: zone_text,
-        id,
-        key_tag: pair.key_tag(key_flags),
-        role,
-        algorithm,
-        bits: public_key_bits(algorithm, &pair.public_key()),
-        dnskey: pair.dnskey_rdata(key_flags).to_vec(),
-        private: PrivateKey::EncryptedFile { sealed },
-        created: now,
-        published: Some(now),
-        active: Some(now),
-        retired: None,
-        removed: None,
-        dnskey_state: in_use,
-        krrsig_state: if role == KeyRole::Zsk {
-            RecordState::Hidden
-        } else {
-            in_use
-        },
-        zrrsig_state: if role == KeyRole::Ksk {
-            RecordState::Hidden
-        } else {
-            in_use
-        },
-        ds_state: if role == KeyRole::Zsk {
-            RecordState::Hidden
-        } else {
-            RecordState::Rumoured
-        },
-    })
+    Ok(seal_new_key(kek, zone, &pair, role_flags(role), role, now))
 }
 
 /// Returns the key size in bits as operators quote it: the RSA modulus
@@ -169,6 +132,16 @@ pub fn unseal_key(
     zone: &Name,
     key: &StoredKey,
 ) -> Result<SigningKey, KeyringError> {
+    let pair = unseal_pair(kek, zone, key)?;
+    Ok(signing_key(key, Arc::new(pair)))
+}
+
+/// Unseals a stored key's private half.
+pub fn unseal_pair(
+    kek: &KeyEncryptionKey,
+    zone: &Name,
+    key: &StoredKey,
+) -> Result<KeyPair, KeyringError> {
     let zone_text = zone.to_string();
     let sealed = match &key.private {
         PrivateKey::EncryptedFile { sealed } => sealed,
@@ -192,13 +165,59 @@ pub fn unseal_key(
         zone: zone_text.clone(),
         algorithm: key.algorithm,
     })?;
-    let pair = KeyPair::from_pkcs8(algorithm, &der).map_err(|source| KeyringError::Load {
+    KeyPair::from_pkcs8(algorithm, &der).map_err(|source| KeyringError::Load {
         zone: zone_text,
         key_tag: key.key_tag,
         id: key.id.clone(),
         source,
-    })?;
-    Ok(signing_key(key, Arc::new(pair)))
+    })
+}
+
+/// Seals a new or imported key for storage. It is marked published and
+/// active at `now` with every record state omnipresent except the DS, which
+/// waits for the parent.
+pub fn seal_new_key(
+    kek: &KeyEncryptionKey,
+    zone: &Name,
+    pair: &KeyPair,
+    key_flags: u16,
+    role: KeyRole,
+    now: u64,
+) -> StoredKey {
+    let id = new_key_id();
+    let sealed = kek.seal(&pair.to_pkcs8(), &key_aad(zone, &id));
+    let in_use = RecordState::Omnipresent;
+    StoredKey {
+        zone: zone.to_string(),
+        id,
+        key_tag: pair.key_tag(key_flags),
+        role,
+        algorithm: pair.algorithm().to_u8(),
+        bits: public_key_bits(pair.algorithm().to_u8(), &pair.public_key()),
+        dnskey: pair.dnskey_rdata(key_flags).to_vec(),
+        private: PrivateKey::EncryptedFile { sealed },
+        created: now,
+        published: Some(now),
+        active: Some(now),
+        retired: None,
+        removed: None,
+        dnskey_state: in_use,
+        krrsig_state: if role == KeyRole::Zsk {
+            RecordState::Hidden
+        } else {
+            in_use
+        },
+        zrrsig_state: if role == KeyRole::Ksk {
+            RecordState::Hidden
+        } else {
+            in_use
+        },
+        ds_state: if role == KeyRole::Zsk {
+            RecordState::Hidden
+        } else {
+            RecordState::Rumoured
+        },
+    }
 }
 
 /// Describes a stored key's duties for the signer from its record states.

@@ -668,6 +668,7 @@ impl Daemon {
             }
             None => policy.algorithm,
         };
+        check_algorithm_covered(&name, &self.store.keys(&name)?, role, algorithm)?;
         let role_record = self.ensure_role(&record)?;
         let key = keyring::generate_key(
             &self.kek,
@@ -733,6 +734,31 @@ impl Daemon {
     }
 }
 
+/// Rejects a zone-signing key whose algorithm no key-signing key of the
+/// zone has: validators such as BIND's dnssec-verify require every
+/// algorithm in the DNSKEY RRset to sign that RRset.
+fn check_algorithm_covered(
+    zone: &str,
+    keys: &[StoredKey],
+    role: KeyRole,
+    algorithm: u8,
+) -> Result<(), ZoneError> {
+    let covered = keys
+        .iter()
+        .any(|key| key.removed.is_none() && key.role != KeyRole::Zsk && key.algorithm == algorithm);
+    if role == KeyRole::Zsk && !covered {
+        let name = keymaster_policy::algorithm_name(algorithm).unwrap_or("unknown");
+        return Err(ZoneError::Rejected {
+            zone: zone.to_string(),
+            reason: format!(
+                "no KSK or CSK of algorithm {algorithm} ({name}) signs the DNSKEY RRset; add one first, \
+                 or change the policy's algorithm to roll the zone to it"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Returns the API view of a stored key.
 pub fn key_info(key: &StoredKey) -> KeyInfo {
     KeyInfo {
@@ -759,5 +785,61 @@ pub fn key_info(key: &StoredKey) -> KeyInfo {
             keymaster_store::PrivateKey::EncryptedFile { .. } => "encrypted-file".to_string(),
             keymaster_store::PrivateKey::Pkcs11 { .. } => "pkcs11".to_string(),
         },
+    }
+}
+
+impl Daemon {
+    /// Imports a key read from BIND key files; it is published and used at once.
+    pub fn import_key(
+        &self,
+        zone: &str,
+        request: &keymaster_api::ImportKeyRequest,
+    ) -> Result<KeyInfo, ZoneError> {
+        let (name, origin) = zone_name(zone)?;
+        let record = self.record(&name)?;
+        let rejected = |reason: String| ZoneError::Rejected {
+            zone: name.clone(),
+            reason,
+        };
+        let algorithm = keymaster_keys::Algorithm::from_u8(request.algorithm)
+            .ok_or_else(|| rejected(format!("algorithm {} is not supported", request.algorithm)))?;
+        let der = zeroize::Zeroizing::new(
+            data_encoding::BASE64
+                .decode(request.pkcs8.as_bytes())
+                .map_err(|_| rejected("the private key is not valid base64".to_string()))?,
+        );
+        let pair = keymaster_keys::KeyPair::from_pkcs8(algorithm, &der)
+            .map_err(|error| rejected(format!("the private key cannot be loaded: {error}")))?;
+        let policy = self.policy_for(&record);
+        let role = match (request.flags & keymaster_keys::flags::SEP != 0, policy.keys) {
+            (false, _) => KeyRole::Zsk,
+            (true, keymaster_policy::KeyLayout::Csk) => KeyRole::Csk,
+            (true, keymaster_policy::KeyLayout::KskZsk) => KeyRole::Ksk,
+        };
+        let tag = pair.key_tag(request.flags);
+        if self
+            .store
+            .keys(&name)?
+            .iter()
+            .any(|key| key.dnskey == pair.dnskey_rdata(request.flags).as_ref())
+        {
+            return Err(rejected(format!("key {tag} is already in the zone")));
+        }
+        check_algorithm_covered(&name, &self.store.keys(&name)?, role, request.algorithm)?;
+        let role_record = self.ensure_role(&record)?;
+        let key = keyring::seal_new_key(&self.kek, &origin, &pair, request.flags, role, unix_now());
+        let info = key_info(&key);
+        let fence = keymaster_store::Fence {
+            zone: name.clone(),
+            key_master: role_record.key_master,
+            epoch: role_record.epoch,
+        };
+        self.store
+            .commit(Transaction::fenced(fence).push(Operation::PutKey(key)))?;
+        tracing::info!(zone = %name, key_tag = tag, "zone {name}: key {tag} imported");
+        if record.signed {
+            self.refresh_zone(&name)?;
+        }
+        Ok(info)
     }
 }
