@@ -916,3 +916,74 @@ fn bind_keys_import_and_export() {
     );
     check_with_validators(test, &signed_path, "example.com.");
 }
+
+#[test]
+fn unreadable_keys_keep_last_version() {
+    let test = "unreadable_keys_keep_last_version";
+    let dir = tempfile::tempdir().unwrap();
+    let zone = examples().join("example.com.zone");
+    let (serial, tags) = {
+        let daemon = Daemon::start(dir.path(), &[("example.com", &zone)]);
+        let show = daemon.json(&["zone", "show", "example.com"]);
+        let keys = daemon.json(&["key", "list", "example.com"]);
+        let tags: Vec<u64> = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["key_tag"].as_u64().unwrap())
+            .collect();
+        (show["serial"].as_u64().unwrap(), tags)
+    };
+
+    // Another key-encryption key: every sealed private key now fails to open.
+    use std::os::unix::fs::PermissionsExt;
+    let kek = dir.path().join("data/kek.key");
+    std::fs::write(&kek, [7u8; 32]).unwrap();
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let daemon = Daemon::start(dir.path(), &[("example.com", &zone)]);
+    let show = daemon.json(&["zone", "show", "example.com"]);
+    assert_eq!(
+        show["serial"].as_u64(),
+        Some(serial),
+        "the saved version is not served: {show}"
+    );
+    let error = show["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        tags.iter().any(|tag| error.contains(&format!("key {tag}"))),
+        "error does not name the key: {error}"
+    );
+    let keys = daemon.json(&["key", "list", "example.com"]);
+    assert_eq!(
+        keys.as_array().map(Vec::len),
+        Some(2),
+        "replacement keys were generated: {keys}"
+    );
+
+    for _ in 0..2 {
+        let reload = daemon.cli(&["zone", "reload", "example.com"]);
+        assert!(
+            !reload.status.success(),
+            "reload signed without readable keys"
+        );
+    }
+    if let Some(answer) = dig(
+        test,
+        daemon.dns_port,
+        &["+dnssec", "+norec", "www.example.com", "A"],
+    ) {
+        assert!(
+            answer.contains("status: NOERROR") && answer.contains("RRSIG"),
+            "{answer}"
+        );
+    }
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    let reports = log
+        .lines()
+        .filter(|line| line.contains("cannot be read"))
+        .count();
+    assert_eq!(
+        reports, 1,
+        "the key error was not logged exactly once: {log}"
+    );
+}

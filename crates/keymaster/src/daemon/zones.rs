@@ -12,7 +12,7 @@ use keymaster_dnssec::SigningKey;
 use keymaster_policy::{CdsPublish, Policy};
 use keymaster_server::PublishedZone;
 use keymaster_store::{Operation, RoleRecord, StoreError, StoredKey, Transaction, ZoneRecord};
-use keymaster_zone::{load_zone_file, parse_name, LoadOptions, Name, Rtype, Zone};
+use keymaster_zone::{load_zone_file, parse_name, write_zone, LoadOptions, Name, Rtype, Zone};
 
 use super::keyring::{self, KeyringError};
 use super::{unix_now, Daemon};
@@ -155,7 +155,90 @@ impl Daemon {
         let result = self.refresh_locked(zone);
         let message = result.as_ref().err().map(ToString::to_string);
         self.update_runtime(zone, |runtime| runtime.error = message);
+        if result.is_err() {
+            self.restore_saved(zone);
+        }
         result
+    }
+
+    /// Returns where the last signed version of `zone` is saved.
+    fn saved_path(&self, zone: &str) -> PathBuf {
+        let mut file = String::new();
+        for byte in zone.trim_end_matches('.').bytes() {
+            match byte {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => {
+                    file.push(byte as char)
+                }
+                _ => file.push_str(&format!("%{byte:02X}")),
+            }
+        }
+        if file.is_empty() {
+            file.push_str("root");
+        }
+        self.config
+            .data_dir
+            .join("signed")
+            .join(format!("{file}.zone"))
+    }
+
+    /// Writes a signed version to the data directory, so that a restart
+    /// can serve it when the zone cannot be signed again.
+    fn save_signed(&self, name: &str, text: std::io::Result<Vec<u8>>) {
+        let path = self.saved_path(name);
+        let result = text.and_then(|text| {
+            std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
+            super::write_file_atomically(&path, &text, 0o644)
+        });
+        if let Err(error) = result {
+            tracing::error!(zone = %name, path = %path.display(), %error, "cannot save the signed version");
+        }
+    }
+
+    /// Serves the saved signed version of a zone that has nothing in
+    /// service, if it still validates now.
+    fn restore_saved(&self, zone: &str) {
+        let serving = {
+            let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+            zones
+                .get(zone)
+                .is_some_and(|runtime| runtime.serial.is_some())
+        };
+        let Ok(Some(record)) = self.store.zone(zone) else {
+            return;
+        };
+        if serving || !record.signed {
+            return;
+        }
+        let path = self.saved_path(zone);
+        let Ok((_, origin)) = zone_name(zone) else {
+            return;
+        };
+        if !path.is_file() {
+            return;
+        }
+        let options = LoadOptions {
+            strip_dnssec: false,
+            ..LoadOptions::default()
+        };
+        let saved = match load_zone_file(&path, &origin, &options) {
+            Ok(loaded) => loaded.zone,
+            Err(error) => {
+                tracing::error!(zone = %zone, %error, "cannot read the saved signed version");
+                return;
+            }
+        };
+        let now = unix_now();
+        let report = keymaster_dnssec::verify_zone(&saved, now as u32);
+        if let Some(first) = report.errors.first() {
+            tracing::error!(zone = %zone, error = %first, "the saved signed version no longer validates; the zone is not served");
+            return;
+        }
+        let serial = saved.serial().unwrap_or(0);
+        let expiry = signing::earliest_expiration(&saved, now);
+        tracing::warn!(zone = %zone, serial, "zone {zone}: serving the saved signed version with serial {serial} until it can be signed again");
+        if let Err(error) = self.publish(record, saved, Some(expiry)) {
+            tracing::error!(zone = %zone, %error, "cannot publish the saved signed version");
+        }
     }
 
     fn refresh_locked(&self, zone: &str) -> Result<(), ZoneError> {
@@ -229,11 +312,20 @@ impl Daemon {
     ) -> Result<(), ZoneError> {
         let serial = zone.serial();
         let records = zone.record_count();
+        // A signed version is rendered for saving before the zone moves
+        // into the server's index.
+        let saved_text = expiry.map(|_| {
+            let mut text = Vec::with_capacity(records * 100);
+            write_zone(&zone, &mut text).map(|()| text)
+        });
         let published = PublishedZone::new(zone).map_err(|error| ZoneError::Publish {
             zone: record.name.clone(),
             message: error.to_string(),
         })?;
         self.published.publish(Arc::new(published));
+        if let Some(text) = saved_text {
+            self.save_signed(&record.name, text);
+        }
         record.last_serial = serial.or(record.last_serial);
         let name = record.name.clone();
         self.store
