@@ -47,6 +47,8 @@ pub(crate) struct ZoneBuilder {
     adjusted: HashSet<(CanonicalKey, u16)>,
     /// Each DNAME owner below the apex and where it was first read.
     dnames: Vec<(Name, Location)>,
+    /// Each DS owner below the apex and where it was first read.
+    ds_owners: Vec<(Name, Location)>,
     top: Location,
 }
 
@@ -60,6 +62,7 @@ impl ZoneBuilder {
             warnings: Vec::new(),
             adjusted: HashSet::new(),
             dnames: Vec::new(),
+            ds_owners: Vec::new(),
             top,
         }
     }
@@ -102,6 +105,11 @@ impl ZoneBuilder {
                 location: location.clone(),
                 kind: WarningKind::TtlFromSoaMinimum { ttl: record.ttl },
             });
+        }
+        let new_ds = record.rtype == Rtype::DS && record.owner != origin;
+        if new_ds && !self.ds_owners.iter().any(|(name, _)| *name == record.owner) {
+            self.ds_owners
+                .push((record.owner.clone(), location.clone()));
         }
         let new_dname = record.rtype == Rtype::DNAME && record.owner != origin;
         if new_dname && !self.dnames.iter().any(|(name, _)| *name == record.owner) {
@@ -188,6 +196,16 @@ impl ZoneBuilder {
                     location: location.clone(),
                     text: name.to_string(),
                     reason: LoadErrorKind::Check(CheckError::DnameWithDescendants(name.clone())),
+                });
+            }
+        }
+        // A DS belongs to the parent side of a zone cut (RFC 4034 section 5).
+        for (name, location) in &self.ds_owners {
+            if !self.zone.get(name).is_some_and(|node| node.has(Rtype::NS)) {
+                return Err(LoadError {
+                    location: location.clone(),
+                    text: name.to_string(),
+                    reason: LoadErrorKind::Check(CheckError::DsWithoutDelegation(name.clone())),
                 });
             }
         }

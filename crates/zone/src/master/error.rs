@@ -154,6 +154,8 @@ pub enum CheckError {
     NsBesideDname(Name),
     #[error("DS record at the zone apex {0}")]
     DsAtApex(Name),
+    #[error("DS record at {0}, which is not a delegation: add its NS records or remove the DS")]
+    DsWithoutDelegation(Name),
     #[error("{owner} is outside the zone {origin}")]
     OutOfZone { owner: Name, origin: Name },
     #[error("class {found} differs from the zone's class {expected}")]
