@@ -11,7 +11,7 @@ use keymaster_dnssec::{verify_zone, SigningKey};
 use keymaster_keys::bind::{self, BindKey, Timing};
 use keymaster_keys::{flags, Algorithm, KeyPair};
 use keymaster_policy::{KeyLayout, Policy, PolicyFile};
-use keymaster_zone::{load_zone_file, parse_name, write_zone, LoadOptions, Name};
+use keymaster_zone::{load_zone_file, parse_name, write_zone, LoadOptions, Name, Rtype};
 
 use crate::cli::{SignArgs, VerifyArgs};
 use crate::client::write_stdout;
@@ -227,6 +227,16 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         ..LoadOptions::default()
     };
     let loaded = load_zone_file(&args.zonefile, &origin, &options)?;
+    let signed = loaded
+        .zone
+        .apex()
+        .is_some_and(|apex| apex.has(Rtype::DNSKEY));
+    if !signed {
+        bail!(
+            "zone {origin} in {} is not signed: it has no DNSKEY RRset at the apex",
+            args.zonefile.display()
+        );
+    }
     let report = verify_zone(&loaded.zone, now as u32);
     let mut out = String::new();
     for finding in &report.errors {

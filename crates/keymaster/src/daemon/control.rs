@@ -101,7 +101,12 @@ async fn authorize(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        });
     let presented = header_token.or(query.token.as_deref());
     let valid =
         presented.is_some_and(|token| constant_time_eq(token.as_bytes(), state.token.as_bytes()));

@@ -73,6 +73,68 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// File in the data directory that one running daemon holds locked.
+pub const LOCK_FILE: &str = "serve.lock";
+
+/// Takes the data directory's lock, so that two daemons never share one
+/// state database and control token. The lock lasts as long as the file.
+pub fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    if file.try_lock().is_err() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        anyhow::bail!(
+            "data directory {} is in use by another keymaster (pid {}); stop it or pass another --data-dir",
+            dir.display(),
+            holder.trim()
+        );
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
+/// Refuses to start when the key-encryption key and the state database do
+/// not belong together: a missing file means lost state, and starting
+/// afresh would generate new keys behind the parent's DS.
+fn check_state_files(dir: &Path) -> anyhow::Result<()> {
+    let kek = dir.join(KEK_FILE).exists();
+    let database = dir.join(DATABASE_FILE);
+    if kek && !database.exists() {
+        anyhow::bail!(
+            "{} exists but the state database {} is missing, so the zones' keys are lost; \
+             restore {DATABASE_FILE} from a backup, or move {KEK_FILE} away to start with new keys",
+            dir.join(KEK_FILE).display(),
+            database.display()
+        );
+    }
+    if !kek && database.exists() {
+        let store = SqliteStore::open(&database)?;
+        let mut sealed = 0;
+        for zone in store.zones()? {
+            sealed += store.keys(&zone.name)?.len();
+        }
+        if sealed > 0 {
+            anyhow::bail!(
+                "the key-encryption key {} is missing but {} holds {sealed} keys sealed under it; \
+                 restore {KEK_FILE} from a backup",
+                dir.join(KEK_FILE).display(),
+                database.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes `contents` to `path` atomically with `mode`: a temporary file,
 /// fsync, rename, fsync of the directory.
 pub fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
@@ -102,6 +164,8 @@ pub fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> std::io
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     prepare_data_dir(&config.data_dir)?;
+    let _lock = lock_data_dir(&config.data_dir)?;
+    check_state_files(&config.data_dir)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
     let kek = KeyEncryptionKey::load_or_create(&config.data_dir.join(KEK_FILE))?;
     let published = Arc::new(ZoneSet::new());
@@ -186,6 +250,11 @@ async fn maintain(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             _ = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}
             _ = shutdown.changed() => return,
+        }
+        let database = daemon.config.data_dir.join(DATABASE_FILE);
+        if !database.exists() {
+            tracing::error!(path = %database.display(), "the state database was deleted while running; \
+                key changes are lost at the next restart: restore it from a backup and restart");
         }
         let worker = daemon.clone();
         if let Err(error) = tokio::task::spawn_blocking(move || worker.refresh_due()).await {

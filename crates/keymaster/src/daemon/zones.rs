@@ -119,6 +119,15 @@ impl Daemon {
                 return;
             }
         };
+        // Small zones first, so one large zone does not hold them back.
+        let mut zones = zones;
+        zones.sort_by_key(|record| {
+            let size = record
+                .file
+                .as_ref()
+                .and_then(|file| std::fs::metadata(file).ok());
+            size.map_or(0, |metadata| metadata.len())
+        });
         for record in zones {
             if let Err(error) = self.refresh_zone(&record.name) {
                 tracing::error!(zone = %record.name, error = %error, "zone is not served");
@@ -440,7 +449,7 @@ impl Daemon {
                     });
                     if first {
                         tracing::error!(zone = %record.name, key_tag = key.key_tag, error = %error,
-                            "zone {}: key {} cannot be read; the last signed version stays in service", record.name, key.key_tag);
+                            "zone {}: key {} cannot be read, so the zone is not signed again and no replacement key is generated", record.name, key.key_tag);
                     }
                     return Err(error.into());
                 }
@@ -760,6 +769,24 @@ impl Daemon {
             }
             None => policy.algorithm,
         };
+        let is_rsa = matches!(algorithm, 8 | 10);
+        match bits {
+            Some(_) if !is_rsa => {
+                return Err(ZoneError::Rejected {
+                    zone: name,
+                    reason: format!(
+                        "--bits applies only to RSA keys, not to algorithm {algorithm}"
+                    ),
+                })
+            }
+            Some(value) if !keymaster_policy::RSA_BITS.contains(&value) => {
+                return Err(ZoneError::Rejected {
+                    zone: name,
+                    reason: format!("--bits {value} is not one of 2048, 3072, 4096 or 8192"),
+                })
+            }
+            _ => {}
+        }
         check_algorithm_covered(&name, &self.store.keys(&name)?, role, algorithm)?;
         let role_record = self.ensure_role(&record)?;
         let key = keyring::generate_key(

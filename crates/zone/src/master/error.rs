@@ -106,6 +106,8 @@ pub enum LoadErrorKind {
     IncludeNotAllowed,
     #[error("$INCLUDE nests deeper than {0} files")]
     IncludeDepth(usize),
+    #[error("more than {0} $INCLUDE directives in one zone")]
+    TooManyIncludes(usize),
     #[error("$INCLUDE loop: the file includes itself")]
     IncludeLoop,
     #[error("$INCLUDE target is not a regular file")]

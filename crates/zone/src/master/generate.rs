@@ -25,7 +25,7 @@ pub enum GenerateError {
     Range,
     #[error("range values out of range: stop + step must stay below 2^31")]
     RangeOverflow,
-    #[error("range produces more than {0} records")]
+    #[error("$GENERATE directives produce more than {0} records in this zone")]
     TooMany(u64),
     #[error("invalid ${{offset,width,base}} modifier")]
     Modifier,

@@ -44,8 +44,12 @@ pub struct LoadOptions {
     pub allow_include: bool,
     /// Maximum nesting of `$INCLUDE` files.
     pub max_include_depth: usize,
-    /// Maximum number of records one `$GENERATE` may produce.
+    /// Maximum number of records all `$GENERATE` directives of one load
+    /// may produce together.
     pub max_generate: u64,
+    /// Maximum number of `$INCLUDE` directives followed in one load, which
+    /// bounds files that include others many times over.
+    pub max_includes: usize,
 }
 
 impl Default for LoadOptions {
@@ -55,6 +59,7 @@ impl Default for LoadOptions {
             allow_include: true,
             max_include_depth: 16,
             max_generate: 1 << 20,
+            max_includes: 1000,
         }
     }
 }
@@ -65,6 +70,7 @@ impl LoadOptions {
             allow_include: self.allow_include,
             max_include_depth: self.max_include_depth,
             max_generate: self.max_generate,
+            max_includes: self.max_includes,
         }
     }
 }

@@ -32,6 +32,7 @@ pub(crate) struct Limits {
     pub(crate) allow_include: bool,
     pub(crate) max_include_depth: usize,
     pub(crate) max_generate: u64,
+    pub(crate) max_includes: usize,
 }
 
 /// A record with the place it was read from.
@@ -64,6 +65,10 @@ pub(crate) struct Reader<'s, 'k> {
     sink: &'k mut Sink<'s>,
     stopped: bool,
     rdata: Vec<u8>,
+    /// Records produced by `$GENERATE` so far in this load.
+    generated: u64,
+    /// `$INCLUDE` directives followed so far in this load.
+    includes: usize,
 }
 
 impl<'s, 'k> Reader<'s, 'k> {
@@ -74,6 +79,8 @@ impl<'s, 'k> Reader<'s, 'k> {
             sink,
             stopped: false,
             rdata: Vec::with_capacity(512),
+            generated: 0,
+            includes: 0,
         }
     }
 
@@ -210,6 +217,10 @@ impl<'s, 'k> Reader<'s, 'k> {
                 .map_err(|error| (LoadErrorKind::Origin(error), 2))?;
         }
         extra_arguments(tokens, 3)?;
+        self.includes += 1;
+        if self.includes > self.limits.max_includes {
+            return Err((LoadErrorKind::TooManyIncludes(self.limits.max_includes), 1));
+        }
         if self.open_files.len() > self.limits.max_include_depth {
             return Err((
                 LoadErrorKind::IncludeDepth(self.limits.max_include_depth),
@@ -241,7 +252,8 @@ impl<'s, 'k> Reader<'s, 'k> {
         let fail = |error: GenerateError, at: usize| (LoadErrorKind::Generate(error), at);
         let range_token = tokens.get(1).ok_or(fail(GenerateError::Range, 0))?;
         let range = Range::parse(range_token.text).map_err(|error| fail(error, 1))?;
-        if range.count() > self.limits.max_generate {
+        self.generated = self.generated.saturating_add(range.count());
+        if self.generated > self.limits.max_generate {
             return Err(fail(GenerateError::TooMany(self.limits.max_generate), 1));
         }
         if tokens.len() < 5 {

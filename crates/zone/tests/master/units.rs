@@ -164,6 +164,40 @@ fn include_loop_is_rejected() {
 }
 
 #[test]
+fn include_fan_out_is_bounded() {
+    // Each level includes the next ten times: 10^6 reads without a bound.
+    let folder = tempfile::tempdir().expect("temporary folder");
+    for level in 0..6 {
+        let include = format!("$INCLUDE level{}.db\n", level + 1).repeat(10);
+        fs::write(folder.path().join(format!("level{level}.db")), include).expect("write level");
+    }
+    fs::write(folder.path().join("level6.db"), "x A 192.0.2.1\n").expect("write leaf");
+    let top = folder.path().join("top.db");
+    fs::write(&top, format!("$TTL 60\n{SOA}$INCLUDE level0.db\n")).expect("write zone");
+    let error = load_zone_file(&top, &name("example."), &LoadOptions::default())
+        .expect_err("fan-out fails");
+    assert!(
+        matches!(error.reason, LoadErrorKind::TooManyIncludes(1000)),
+        "{error}"
+    );
+}
+
+#[test]
+fn generate_total_is_bounded() {
+    let directive = "$GENERATE 0-65535 h$ A 192.0.2.1\n";
+    let text = format!("$TTL 60\n{SOA}{}", directive.repeat(17));
+    let error = load_error(&text);
+    assert!(
+        matches!(
+            error.reason,
+            LoadErrorKind::Generate(keymaster_zone::master::GenerateError::TooMany(1_048_576))
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.line(), 20);
+}
+
+#[test]
 fn error_names_file_line_and_text() {
     let folder = tempfile::tempdir().expect("temporary folder");
     let top = folder.path().join("bad.db");
