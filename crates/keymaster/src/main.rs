@@ -108,5 +108,8 @@ fn serve(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(daemon::serve(config))
+    let result = runtime.block_on(daemon::serve(config));
+    // A signing still running in a blocking thread must not hold up exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
