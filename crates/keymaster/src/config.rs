@@ -120,6 +120,8 @@ pub enum ConfigError {
     Address { origin: String, value: String },
     #[error("zone {zone}: policy {policy:?} is not defined; define [policy.{policy}] or use \"default\"")]
     UnknownPolicy { zone: String, policy: String },
+    #[error("invalid zone name {zone:?}: {reason}")]
+    ZoneName { zone: String, reason: String },
     #[error("zone {zone:?} is configured twice")]
     DuplicateZone { zone: String },
     #[error(transparent)]
@@ -242,6 +244,15 @@ impl Config {
             zones.retain(|z| z.name != config.name);
             zones.push(config);
         }
+        for zone in &zones {
+            let root = keymaster_zone::Name::root();
+            if let Err(error) = keymaster_zone::parse_name(&zone.name, &root) {
+                return Err(ConfigError::ZoneName {
+                    zone: zone.name.clone(),
+                    reason: error.to_string(),
+                });
+            }
+        }
         for (index, zone) in zones.iter().enumerate() {
             if zones[..index].iter().any(|other| other.name == zone.name) {
                 return Err(ConfigError::DuplicateZone {
@@ -353,5 +364,15 @@ mod tests {
         };
         let error = Config::build(None, &overrides).unwrap_err();
         assert!(error.to_string().contains("\"localhost\""), "{error}");
+    }
+
+    #[test]
+    fn invalid_zone_name_is_rejected() {
+        let overrides = Overrides {
+            zones: vec![("x..y".into(), PathBuf::from("z.zone"))],
+            ..Overrides::default()
+        };
+        let error = Config::build(None, &overrides).unwrap_err();
+        assert!(matches!(error, ConfigError::ZoneName { .. }), "{error}");
     }
 }

@@ -38,6 +38,10 @@ pub struct ZoneRecord {
     /// Whether the parent is believed to hold a DS for this zone.
     #[serde(default)]
     pub parent_has_ds: Option<bool>,
+    /// Whether the zone comes from the configuration file or flags, rather
+    /// than from `zone add`.
+    #[serde(default)]
+    pub from_config: bool,
 }
 
 /// Where a private key lives.

@@ -305,6 +305,7 @@ mod tests {
             last_serial: Some(7),
             last_signed: None,
             parent_has_ds: None,
+            from_config: false,
         }
     }
 

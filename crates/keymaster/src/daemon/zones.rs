@@ -104,6 +104,7 @@ impl Daemon {
                 last_serial: stored.as_ref().and_then(|s| s.last_serial),
                 last_signed: stored.as_ref().and_then(|s| s.last_signed),
                 parent_has_ds: stored.as_ref().and_then(|s| s.parent_has_ds),
+                from_config: true,
             };
             if let Err(error) = self
                 .store
@@ -129,6 +130,15 @@ impl Daemon {
             size.map_or(0, |metadata| metadata.len())
         });
         for record in zones {
+            let configured = self
+                .config
+                .zones
+                .iter()
+                .any(|zone| zone.name == record.name);
+            if record.from_config && !configured {
+                tracing::info!(zone = %record.name, "zone {} is no longer configured, so it is not served; its keys are kept", record.name);
+                continue;
+            }
             if let Err(error) = self.refresh_zone(&record.name) {
                 tracing::error!(zone = %record.name, error = %error, "zone is not served");
             }
@@ -621,6 +631,7 @@ impl Daemon {
             last_serial: None,
             last_signed: None,
             parent_has_ds: None,
+            from_config: false,
         };
         // Load first so a broken file adds nothing.
         let (_, origin) = zone_name(&name)?;
