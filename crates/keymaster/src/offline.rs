@@ -18,41 +18,15 @@ use crate::client::write_stdout;
 use crate::daemon::{unix_now, write_file_atomically};
 use crate::signing::{self, sign_version};
 
-/// Parses a time given as UNIX seconds or as `YYYYMMDDHHMMSS` (UTC).
+/// Parses a time given as UNIX seconds or as `YYYYMMDDHHMMSS` (UTC), the
+/// RRSIG time syntax of RFC 4034 section 3.2.
 pub fn parse_time(text: &str) -> anyhow::Result<u64> {
     let text = text.trim();
-    if text.len() == 14 && text.bytes().all(|b| b.is_ascii_digit()) {
-        let field = |range: std::ops::Range<usize>| text[range].parse::<u64>().unwrap_or(0);
-        let (year, month, day) = (field(0..4) as i64, field(4..6), field(6..8));
-        let (hour, minute, second) = (field(8..10), field(10..12), field(12..14));
-        if !(1..=12).contains(&month)
-            || !(1..=31).contains(&day)
-            || hour > 23
-            || minute > 59
-            || second > 60
-        {
-            bail!("invalid time {text:?}: expected YYYYMMDDHHMMSS in UTC or UNIX seconds");
-        }
-        let days = days_from_civil(year, month as i64, day as i64);
-        if days < 0 {
-            bail!("invalid time {text:?}: before 1970");
-        }
-        return Ok(days as u64 * 86400 + hour * 3600 + minute * 60 + second);
-    }
-    text.parse().with_context(|| {
-        format!("invalid time {text:?}: expected YYYYMMDDHHMMSS in UTC or UNIX seconds")
-    })
-}
-
-/// Returns the number of days from 1970-01-01 to a Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    keymaster_zone::parse_rrsig_time(text.as_bytes())
+        .map(u64::from)
+        .with_context(|| {
+            format!("invalid time {text:?}: expected YYYYMMDDHHMMSS in UTC or UNIX seconds")
+        })
 }
 
 /// Reads a policy file whose keys sit at the top level.

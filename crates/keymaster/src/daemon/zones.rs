@@ -636,6 +636,12 @@ impl Daemon {
         // Load first so a broken file adds nothing.
         let (_, origin) = zone_name(&name)?;
         self.load_source(&record, &origin)?;
+        self.store_and_refresh(record)
+    }
+
+    /// Stores a changed zone record, then loads and publishes the zone.
+    fn store_and_refresh(&self, record: ZoneRecord) -> Result<ZoneInfo, ZoneError> {
+        let name = record.name.clone();
         self.store
             .commit(Transaction::new().push(Operation::PutZone(record)))?;
         self.refresh_zone(&name)?;
@@ -670,10 +676,7 @@ impl Daemon {
             record.policy = policy.to_string();
         }
         record.signed = true;
-        self.store
-            .commit(Transaction::new().push(Operation::PutZone(record)))?;
-        self.refresh_zone(&name)?;
-        self.zone_info(&name)
+        self.store_and_refresh(record)
     }
 
     /// Stops signing a zone and publishes it unsigned; the role is kept.
@@ -686,10 +689,7 @@ impl Daemon {
             tracing::warn!(zone = %name, "zone {name}: unsigning while the parent may still hold a DS; remove the DS at the parent first");
         }
         record.signed = false;
-        self.store
-            .commit(Transaction::new().push(Operation::PutZone(record)))?;
-        self.refresh_zone(&name)?;
-        self.zone_info(&name)
+        self.store_and_refresh(record)
     }
 
     fn single_primary(&self, record: &ZoneRecord, what: &str) -> ZoneError {

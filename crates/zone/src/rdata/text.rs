@@ -266,7 +266,7 @@ pub(crate) fn write_escaped(out: &mut String, octets: &[u8], unquoted: bool) {
 /// Converts an RRSIG time field: `YYYYMMDDHHmmSS` in UTC or decimal
 /// seconds since the epoch. Dates wrap modulo 2^32 as RFC 4034 section 3.2
 /// describes.
-pub(crate) fn parse_time(text: &[u8]) -> Option<u32> {
+pub fn parse_time(text: &[u8]) -> Option<u32> {
     if text.len() != 14 {
         return parse_decimal(text);
     }
