@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Path prefix of every control API route.
 pub const API_PREFIX: &str = "/api/v1";
 
-/// How a zone's data is stored.
+/// Storage of a zone's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Storage {
@@ -44,7 +44,7 @@ pub struct ZoneInfo {
     pub key_master_epoch: u64,
     /// SOA serial of the version being served.
     pub serial: Option<u32>,
-    /// Whether the zone is being answered for.
+    /// Whether the zone is served.
     pub loaded: bool,
     /// Last load, signing or key error, if the zone is not in its intended state.
     pub error: Option<String>,
@@ -108,7 +108,7 @@ pub struct KeyInfo {
     pub removed: Option<u64>,
     /// Next planned transitions, soonest first.
     pub next_transitions: Vec<PlannedTransition>,
-    /// Where the private key lives: `encrypted-file` or `pkcs11`.
+    /// Key store of the private key: `encrypted-file` or `pkcs11`.
     pub key_store: String,
 }
 

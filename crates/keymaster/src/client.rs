@@ -1,5 +1,5 @@
 //! The CLI side of the control API: finds the running server through the
-//! data directory, sends one request and prints the answer.
+//! data directory, sends one request and prints the response.
 
 use std::path::PathBuf;
 

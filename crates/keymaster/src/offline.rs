@@ -43,7 +43,7 @@ fn read_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
 }
 
 /// Reads the zone's BIND key files from `dir`, or generates the policy's
-/// keys there when it holds none for the zone.
+/// keys there when it has none for the zone.
 fn keys_for(dir: &Path, origin: &Name, policy: &Policy, now: u64) -> anyhow::Result<Vec<BindKey>> {
     let prefix = format!("k{}+", origin.to_string().to_ascii_lowercase());
     let mut keys = Vec::new();

@@ -36,7 +36,7 @@ pub enum SigningError {
     },
 }
 
-/// What a signing run produced.
+/// Result of a signing run.
 pub struct SignedVersion {
     pub zone: Zone,
     pub serial: u32,

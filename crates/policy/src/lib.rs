@@ -53,7 +53,7 @@ pub fn algorithm_name(number: u8) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
-/// How a zone splits key duties.
+/// Key layout of a zone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyLayout {
@@ -63,7 +63,7 @@ pub enum KeyLayout {
     Csk,
 }
 
-/// How non-existence is proven.
+/// Denial-of-existence method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Denial {
@@ -106,7 +106,7 @@ pub enum CdsPublish {
     Never,
 }
 
-/// How the parent's DS RRset is checked before a KSK is retired.
+/// Check of the parent's DS RRset before a KSK is retired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ParentDsCheck {
@@ -384,7 +384,9 @@ impl Policy {
     pub fn check(&self) -> Result<(), PolicyError> {
         if matches!(self.algorithm, 8 | 10) && !RSA_BITS.contains(&self.rsa_bits) {
             let bits = self.rsa_bits;
-            return Err(self.error(format!("rsa_bits {bits} is not one of 2048, 3072, 4096 or 8192")));
+            return Err(self.error(format!(
+                "rsa_bits {bits} is not one of 2048, 3072, 4096 or 8192"
+            )));
         }
         if self.signature_refresh >= self.signature_validity {
             return Err(self.error(format!(

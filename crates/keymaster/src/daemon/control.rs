@@ -351,7 +351,7 @@ async fn list_servers(State(state): State<AppState>) -> ApiResult<Vec<keymaster_
         Ok(vec![keymaster_api::ServerInfo {
             name: daemon.config.name.clone(),
             online: true,
-            // This server holds the key-encryption key of its own keys.
+            // This server has the key-encryption key of its own keys.
             can_sign: true,
             dns_addresses: daemon
                 .config

@@ -65,7 +65,7 @@ pub fn new_key_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// Returns the roles a policy asks for.
+/// Returns the key roles a policy requires.
 pub fn policy_roles(policy: &Policy) -> &'static [KeyRole] {
     match policy.keys {
         KeyLayout::KskZsk => &[KeyRole::Ksk, KeyRole::Zsk],
@@ -255,7 +255,9 @@ mod tests {
         assert_eq!(stored.dnskey[..4], [1, 1, 3, 13]);
         assert_eq!(keymaster_keys::key_tag(&stored.dnskey), stored.key_tag);
         let signing = unseal_key(&kek, &zone, &stored).unwrap();
-        assert!(signing.signs_keys && !signing.signs_zone && signing.published);
+        assert!(signing.signs_keys);
+        assert!(!signing.signs_zone);
+        assert!(signing.published);
         let other = Name::from_labels([&b"other"[..]]).unwrap();
         assert!(matches!(
             unseal_key(&kek, &other, &stored),

@@ -27,7 +27,7 @@ pub struct ZoneRuntime {
     pub serial: Option<u32>,
     pub records: Option<usize>,
     pub next_expiry: Option<u64>,
-    /// Why the zone is not in its intended state.
+    /// Reason the zone is not in its intended state.
     pub error: Option<String>,
     /// The last key error, so it is logged once and not every minute.
     pub key_error: Option<String>,
@@ -558,7 +558,7 @@ impl Daemon {
             .is_some_and(|r| r.key_master == self.config.name);
         let status = match &role {
             None => KeyMasterStatus::None,
-            // A file-backed zone's Key Master is this server, which is answering.
+            // A file-backed zone's Key Master is this server, which is running.
             Some(r) if r.key_master == self.config.name => KeyMasterStatus::Online,
             Some(_) => KeyMasterStatus::Offline,
         };
