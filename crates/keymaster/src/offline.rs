@@ -205,29 +205,30 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         .zone
         .apex()
         .is_some_and(|apex| apex.has(Rtype::DNSKEY));
-    if !signed {
-        bail!(
-            "zone {origin} in {} is not signed: it has no DNSKEY RRset at the apex",
-            args.zonefile.display()
-        );
-    }
     let report = verify_zone(&loaded.zone, now as u32);
     let mut out = String::new();
+    // Like kzonecheck, an unsigned zone gets the structural checks only;
+    // the warning keeps it from passing for a signed one.
+    if !signed {
+        out.push_str(&format!(
+            "warning: zone {origin} is not signed (no DNSKEY RRset at the apex); only its structure was checked\n"
+        ));
+    }
     for finding in &report.errors {
         out.push_str(&format!("error: {finding}\n"));
     }
     for finding in &report.warnings {
         out.push_str(&format!("warning: {finding}\n"));
     }
-    let verdict = if report.errors.is_empty() {
-        "valid"
-    } else {
-        "invalid"
+    let verdict = match (report.errors.is_empty(), signed) {
+        (false, _) => "invalid",
+        (true, true) => "valid",
+        (true, false) => "valid but unsigned",
     };
     out.push_str(&format!(
         "zone {origin}: {verdict}, {} errors, {} warnings\n",
         report.errors.len(),
-        report.warnings.len()
+        report.warnings.len() + usize::from(!signed)
     ));
     write_stdout(&out)?;
     if !report.errors.is_empty() {
