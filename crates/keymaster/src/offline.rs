@@ -15,7 +15,7 @@ use keymaster_zone::{load_zone_file, parse_name, write_zone, LoadOptions, Name, 
 
 use crate::cli::{SignArgs, VerifyArgs};
 use crate::client::write_stdout;
-use crate::daemon::{unix_now, write_file_atomically};
+use crate::daemon::{unix_now, write_file_atomically_with};
 use crate::signing::{self, sign_version};
 
 /// Parses a time given as UNIX seconds or as `YYYYMMDDHHMMSS` (UTC), the
@@ -158,7 +158,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
             bar.set_position(done as u64);
         }
     };
-    let version = sign_version(&loaded.zone, &signing, &options, serial, now, Some(&report))?;
+    let version = sign_version(loaded.zone, &signing, &options, serial, now, Some(&report))?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -168,9 +168,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
         name.push(".signed");
         PathBuf::from(name)
     });
-    let mut text = Vec::with_capacity(version.zone.record_count() * 120);
-    write_zone(&version.zone, &mut text)?;
-    write_file_atomically(&output, &text, 0o644)
+    write_file_atomically_with(&output, 0o644, |out| write_zone(&version.zone, out))
         .with_context(|| format!("cannot write {}", output.display()))?;
     tracing::info!(
         zone = %origin,

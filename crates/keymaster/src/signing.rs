@@ -119,7 +119,7 @@ pub fn cds_records(origin: &Name, dnskeys: &[Bytes], policy: &Policy) -> Vec<Byt
 
 /// Signs `unsigned` as a new version with serial `serial` and validates it.
 pub fn sign_version(
-    unsigned: &Zone,
+    unsigned: Zone,
     keys: &[SigningKey],
     options: &SignOptions,
     serial: u32,
@@ -139,7 +139,7 @@ pub fn sign_version(
             duty: "the DNSKEY RRset",
         });
     }
-    let mut input = unsigned.clone();
+    let mut input = unsigned;
     if !input.set_serial(serial) {
         return Err(SigningError::NoSoa { zone: zone_name });
     }

@@ -138,6 +138,16 @@ fn check_state_files(dir: &Path) -> anyhow::Result<()> {
 /// Writes `contents` to `path` atomically with `mode`: a temporary file,
 /// fsync, rename, fsync of the directory.
 pub fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    write_file_atomically_with(path, mode, |out| out.write_all(contents))
+}
+
+/// Writes a file atomically like [`write_file_atomically`], with the
+/// contents streamed by `write` through a buffer.
+pub fn write_file_atomically_with(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = match path.parent() {
@@ -149,14 +159,16 @@ pub fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> std::io
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
         std::process::id()
     ));
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
         .open(&temporary)?;
-    file.write_all(contents)?;
-    file.sync_all()?;
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 20, file);
+    write(&mut buffered)?;
+    buffered.flush()?;
+    buffered.get_ref().sync_all()?;
     std::fs::rename(&temporary, path)?;
     std::fs::File::open(dir)?.sync_all()
 }
