@@ -66,8 +66,8 @@ fn check_with_validators(test: &str, file: &Path, origin: &str) {
     check_with_validators_csk(test, file, origin, false);
 }
 
-/// Checks a signed file; `csk` tells dnssec-verify that one key signs
-/// everything (its `-z`), which it otherwise reports as a missing ZSK.
+/// Checks a signed file. With `csk`, dnssec-verify gets `-z`, because it
+/// otherwise reports a zone that one key signs entirely as missing a ZSK.
 fn check_with_validators_csk(test: &str, file: &Path, origin: &str, csk: bool) {
     let verify = run(keymaster()
         .arg("verify")
