@@ -43,17 +43,6 @@ use crate::rrsig::{
 /// RRsets signed per batch between two progress reports.
 const BATCH: usize = 4096;
 
-/// Types that a signer adds and [`sign_zone`] therefore drops from its input.
-const DNSSEC_TYPES: [Rtype; 7] = [
-    Rtype::DNSKEY,
-    Rtype::RRSIG,
-    Rtype::NSEC,
-    Rtype::NSEC3,
-    Rtype::NSEC3PARAM,
-    Rtype::CDS,
-    Rtype::CDNSKEY,
-];
-
 /// A key the signer may publish and use.
 #[derive(Clone)]
 pub struct SigningKey {
@@ -104,7 +93,7 @@ pub enum Denial {
     },
 }
 
-/// What [`sign_zone`] publishes and how long signatures last.
+/// Publication and signature-lifetime settings of [`sign_zone`].
 #[derive(Clone, Debug)]
 pub struct SignOptions {
     /// Signature inception, seconds since the Unix epoch.
@@ -183,7 +172,8 @@ pub fn sign_zone(
     let start = Instant::now();
     let origin = zone.origin().clone();
     let mut zone = zone.clone();
-    zone.strip(&DNSSEC_TYPES, true);
+    // A signer adds these types, so any in the input are dropped first.
+    zone.strip(&keymaster_zone::check::DNSSEC_TYPES, true);
     if !keys.iter().any(|key| key.signs_zone) {
         return Err(SignError::NoKey {
             zone: origin,

@@ -808,19 +808,7 @@ impl Daemon {
             bits.unwrap_or(policy.rsa_bits),
             unix_now(),
         )?;
-        let info = key_info(&key);
-        let fence = keymaster_store::Fence {
-            zone: name.clone(),
-            key_master: role_record.key_master,
-            epoch: role_record.epoch,
-        };
-        self.store
-            .commit(Transaction::fenced(fence).push(Operation::PutKey(key)))?;
-        tracing::info!(zone = %name, key_tag = info.key_tag, "zone {name}: key {} added by request", info.key_tag);
-        if record.signed {
-            self.refresh_zone(&name)?;
-        }
-        Ok(info)
+        self.store_new_key(&record, role_record, key, "added by request")
     }
 
     /// Returns the DS records (and DNSKEYs) of the zone's KSKs or CSKs.
@@ -958,15 +946,28 @@ impl Daemon {
         check_algorithm_covered(&name, &self.store.keys(&name)?, role, request.algorithm)?;
         let role_record = self.ensure_role(&record)?;
         let key = keyring::seal_new_key(&self.kek, &origin, &pair, request.flags, role, unix_now());
+        self.store_new_key(&record, role_record, key, "imported")
+    }
+
+    /// Stores a new key under the role's fence, then re-signs a signed zone.
+    fn store_new_key(
+        &self,
+        record: &ZoneRecord,
+        role: RoleRecord,
+        key: StoredKey,
+        how: &str,
+    ) -> Result<KeyInfo, ZoneError> {
+        let name = record.name.clone();
         let info = key_info(&key);
         let fence = keymaster_store::Fence {
             zone: name.clone(),
-            key_master: role_record.key_master,
-            epoch: role_record.epoch,
+            key_master: role.key_master,
+            epoch: role.epoch,
         };
         self.store
             .commit(Transaction::fenced(fence).push(Operation::PutKey(key)))?;
-        tracing::info!(zone = %name, key_tag = tag, "zone {name}: key {tag} imported");
+        let tag = info.key_tag;
+        tracing::info!(zone = %name, key_tag = tag, "zone {name}: key {tag} {how}");
         if record.signed {
             self.refresh_zone(&name)?;
         }
