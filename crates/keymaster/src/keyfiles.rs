@@ -23,7 +23,7 @@ pub fn export(data_dir: &Path, zone: &str, output: &Path) -> anyhow::Result<()> 
     let database = data_dir.join(DATABASE_FILE);
     if !kek_path.is_file() || !database.is_file() {
         bail!(
-            "{} holds no keymaster state (no {KEK_FILE} or {DATABASE_FILE}); pass --data-dir DIR",
+            "{} is not a keymaster data directory: {KEK_FILE} or {DATABASE_FILE} is missing; pass --data-dir DIR",
             data_dir.display()
         );
     }

@@ -497,7 +497,7 @@ fn first_ds(daemon: &Daemon, zone: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
 }
 
-/// Checks answers with delv, anchored at the zone's DS from `keymaster ds`.
+/// Checks responses with delv, anchored at the zone's DS from `keymaster ds`.
 fn validate_with_delv(test: &str, daemon: &Daemon, zone: &str, questions: Questions) {
     let Some(delv) = tool(test, "delv") else {
         return;
@@ -536,7 +536,7 @@ fn validate_with_delv(test: &str, daemon: &Daemon, zone: &str, questions: Questi
 }
 
 /// Runs a private unbound with the zone's DS as trust anchor and checks
-/// that it validates the server's answers. Every query unbound makes goes
+/// that it validates the server's responses. Every query unbound makes goes
 /// to the server under test: the zone and the root are stub zones pointing
 /// at it, and unbound may send only from 127.0.0.1.
 fn validate_with_unbound(test: &str, daemon: &Daemon, zone: &str, questions: Questions) {

@@ -1,6 +1,6 @@
 //! Persistent state of keymaster behind one trait.
 //!
-//! The [`Store`] holds what must survive a restart: the zones this server
+//! The [`Store`] contains the state that must survive a restart: the zones this server
 //! knows with their settings, every key's metadata and encrypted private
 //! key, the Key Master role record of each zone and the rollover engine's
 //! state. Every change goes through [`Store::commit`] as one
@@ -44,7 +44,7 @@ pub struct ZoneRecord {
     pub from_config: bool,
 }
 
-/// Where a private key lives.
+/// Location of a private key.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum PrivateKey {

@@ -191,8 +191,8 @@ impl SqliteStore {
     }
 }
 
-/// Serialisation of the record types, which cannot fail for them: they
-/// hold only strings, numbers and enums.
+/// Serialisation of the record types, which cannot fail because they
+/// contain only strings, numbers, byte strings and enums.
 mod erased {
     pub(super) trait Json {
         fn to_json(&self) -> String;

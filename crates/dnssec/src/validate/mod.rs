@@ -65,7 +65,7 @@ impl fmt::Display for Finding {
     }
 }
 
-/// What is wrong, with the values that show it.
+/// Problem found, with the values that show it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Problem {

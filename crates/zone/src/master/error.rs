@@ -12,7 +12,7 @@ use crate::name::Name;
 use crate::rdata::text::rtype_to_string;
 use crate::rdata::{NameTextError, RdataError};
 
-/// Where an entry came from: a file (or `None` for text) and a line.
+/// Source of an entry: a file (or `None` for text) and a line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
     /// The file, or `None` for text given directly.
@@ -44,7 +44,7 @@ pub struct LoadError {
     pub location: Location,
     /// The offending token or entry, as written; may be empty.
     pub text: String,
-    /// What is wrong.
+    /// Reason for the error.
     #[source]
     pub reason: LoadErrorKind,
 }
@@ -167,7 +167,7 @@ pub enum CheckError {
 /// Something a load accepted but an operator should know about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadWarning {
-    /// Where it happened; line 0 for the whole zone.
+    /// Place of the warning, with line 0 for the whole zone.
     pub location: Location,
     /// What happened.
     pub kind: WarningKind,

@@ -26,7 +26,7 @@ impl Token<'_> {
     }
 }
 
-/// What ended lexing with an error.
+/// Reason lexing ended with an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LexError {
     #[error("parentheses cannot nest")]
@@ -197,7 +197,7 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// Splits a text that holds exactly one entry into tokens.
+/// Splits a text that contains exactly one entry into tokens.
 pub(crate) fn tokenize(text: &[u8]) -> Result<Vec<Token<'_>>, LexError> {
     let mut lexer = Lexer::new(text, 1);
     let mut all = Vec::new();

@@ -34,7 +34,7 @@ pub use lexer::LexError;
 use reader::{Limits, Located, Reader};
 pub use writer::{record_to_string, write_zone};
 
-/// How a zone is loaded.
+/// Options for loading a zone.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     /// Drop DNSKEY, RRSIG, NSEC, NSEC3, NSEC3PARAM, CDS and CDNSKEY records,
