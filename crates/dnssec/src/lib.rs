@@ -27,4 +27,7 @@ pub use nsec3::{build_nsec3_chain, nsec3_hash, Nsec3Error};
 pub use sign::{
     resign_expiring, sign_zone, Denial, SignError, SignOptions, SignStats, SignedZone, SigningKey,
 };
-pub use validate::{verify_zone, Finding, Problem, VerifyReport, VerifyStats};
+pub use validate::{
+    verify_zone, verify_zone_with, Finding, Problem, SignatureCheck, VerifyOptions, VerifyReport,
+    VerifyStats,
+};

@@ -63,7 +63,7 @@ pub fn build_nsec_chain(zone: &Zone, ttl: u32) -> Vec<Rrset> {
             None => zone.origin(),
         };
         let mut rrset = Rrset::new(name.clone(), zone.class(), Rtype::NSEC, ttl);
-        rrset.rdatas.push(NsecFields::build(next, types));
+        rrset.rdatas = vec![NsecFields::build(next, types)];
         chain.push(rrset);
     }
     chain

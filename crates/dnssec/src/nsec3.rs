@@ -188,9 +188,7 @@ pub fn build_nsec3_chain(
             source,
         })?;
         let mut rrset = Rrset::new(owner, zone.class(), Rtype::NSEC3, ttl);
-        rrset
-            .rdatas
-            .push(Nsec3Fields::build(&record_params, next, &entry.types));
+        rrset.rdatas = vec![Nsec3Fields::build(&record_params, next, &entry.types)];
         chain.push(rrset);
     }
     Ok(chain)

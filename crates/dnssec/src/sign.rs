@@ -159,19 +159,19 @@ pub enum SignError {
     },
 }
 
-/// Signs `zone` with `keys` and returns the signed copy.
+/// Signs `zone` with `keys` and returns it signed.
 ///
-/// `progress`, when given, is called with the number of RRsets signed so
+/// The zone is taken by value and signed in place, so a large zone is
+/// never held twice. `progress`, when given, is called with the number of RRsets signed so
 /// far and the total, after each batch.
 pub fn sign_zone(
-    zone: &Zone,
+    mut zone: Zone,
     keys: &[SigningKey],
     options: &SignOptions,
     progress: Option<&dyn Fn(usize, usize)>,
 ) -> Result<SignedZone, SignError> {
     let start = Instant::now();
     let origin = zone.origin().clone();
-    let mut zone = zone.clone();
     // A signer adds these types, so any in the input are dropped first.
     zone.strip(&keymaster_zone::check::DNSSEC_TYPES, true);
     if !keys.iter().any(|key| key.signs_zone) {
@@ -444,7 +444,7 @@ fn sign_rrset(
         let mut rdata = BytesMut::with_capacity(header.len() + signature.len());
         rdata.extend_from_slice(header);
         rdata.extend_from_slice(&signature);
-        rrset.signatures.push(rdata.freeze());
+        rrset.push_signature(rdata.freeze());
         made += 1;
     }
     Ok(made)

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use keymaster_dnssec::rdata::{Nsec3Fields, Nsec3Params, Rrsig, TypeBitmap};
+use keymaster_dnssec::validate::{SAMPLE_ONE_IN, SAMPLE_PER_CLASS};
 use keymaster_dnssec::{
-    build_nsec3_chain, build_nsec_chain, nsec3_hash, sign_zone, verify_zone, Denial, Problem,
-    SignOptions, SigningKey, VerifyReport,
+    build_nsec3_chain, build_nsec_chain, nsec3_hash, sign_zone, verify_zone, verify_zone_with,
+    Denial, Problem, SignOptions, SignatureCheck, SigningKey, VerifyOptions, VerifyReport,
 };
 use keymaster_keys::{flags, Algorithm, KeyPair};
 use keymaster_zone::master::{load_zone_file, write_zone, LoadOptions};
@@ -443,7 +444,7 @@ fn sign_and_check(
     label: &str,
     tools: &[&str],
 ) -> Result<PathBuf> {
-    let signed = sign_zone(zone, keys, options, None)?;
+    let signed = sign_zone(zone.clone(), keys, options, None)?;
     eprintln!("{label}: {:?}", signed.stats);
     let report = verify_zone(&signed.zone, now());
     eprintln!("{label}: validated in {:?}", report.stats.duration);
@@ -588,7 +589,7 @@ fn signer_skips_glue_and_delegation_ns() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let zone = small_zone(dir.path())?;
     let keys = ksk_zsk(Algorithm::Ed25519)?;
-    let signed = sign_zone(&zone, &keys, &options(Denial::Nsec), None)?.zone;
+    let signed = sign_zone(zone.clone(), &keys, &options(Denial::Nsec), None)?.zone;
     let rrset = |owner: &str, rtype| signed.rrset(&name(owner), rtype).context("rrset present");
     assert!(rrset("secure.example", Rtype::NS)?.signatures.is_empty());
     assert!(rrset("ns.secure.example", Rtype::A)?.signatures.is_empty());
@@ -618,8 +619,8 @@ fn jitter_is_same_on_two_runs() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let zone = small_zone(dir.path())?;
     let keys = ksk_zsk(Algorithm::Ed25519)?;
-    let first = sign_zone(&zone, &keys, &options(Denial::Nsec), None)?.zone;
-    let second = sign_zone(&zone, &keys, &options(Denial::Nsec), None)?.zone;
+    let first = sign_zone(zone.clone(), &keys, &options(Denial::Nsec), None)?.zone;
+    let second = sign_zone(zone, &keys, &options(Denial::Nsec), None)?.zone;
     // Ed25519 signatures are deterministic (RFC 8032), so whole zones match.
     assert_eq!(first, second);
     let expirations: Vec<u32> = first
@@ -639,7 +640,7 @@ fn resign_replaces_only_expiring() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let zone = small_zone(dir.path())?;
     let keys = ksk_zsk(Algorithm::Ed25519)?;
-    let mut signed = sign_zone(&zone, &keys, &options(Denial::Nsec), None)?.zone;
+    let mut signed = sign_zone(zone, &keys, &options(Denial::Nsec), None)?.zone;
     let total: usize = signed
         .nodes()
         .flat_map(|n| &n.rrsets)
@@ -677,7 +678,7 @@ fn signed_small(denial: Denial) -> Result<Zone> {
     let dir = tempfile::tempdir()?;
     let zone = small_zone(dir.path())?;
     let keys = ksk_zsk(Algorithm::EcdsaP256Sha256)?;
-    let signed = sign_zone(&zone, &keys, &options(denial), None)?.zone;
+    let signed = sign_zone(zone, &keys, &options(denial), None)?.zone;
     assert!(verify_zone(&signed, now()).is_valid());
     Ok(signed)
 }
@@ -749,5 +750,144 @@ fn changed_bitmap_is_reported() -> Result<()> {
         .errors
         .iter()
         .any(|f| matches!(f.problem, Problem::BadSignature { .. })));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The sampled signature check.
+
+/// Signs a zone of `hosts` A records named h0 to h(hosts-1), with NSEC3.
+fn signed_hosts(dir: &Path, hosts: usize) -> Result<Zone> {
+    let mut text = String::from(
+        "$TTL 3600\n@ SOA ns hostmaster 1 7200 3600 1209600 3600\n@ NS ns\nns A 192.0.2.1\n",
+    );
+    for host in 0..hosts {
+        text.push_str(&format!("h{host} A 10.0.{}.{}\n", host / 256, host % 256));
+    }
+    let path = dir.join("hosts.zone");
+    std::fs::write(&path, text)?;
+    let zone = load(&path, "example", false)?;
+    let keys = ksk_zsk(Algorithm::EcdsaP256Sha256)?;
+    Ok(sign_zone(zone, &keys, &options(nsec3(false)), None)?.zone)
+}
+
+/// Flips the last octet of the first signature over `owner` `rtype`.
+fn corrupt(zone: &mut Zone, owner: &Name, rtype: Rtype) -> Result<()> {
+    let node = zone.get_mut(owner).context("node present")?;
+    let rrset = node.rrset_mut(rtype).context("rrset present")?;
+    let mut rdata = rrset.signatures[0].to_vec();
+    let last = rdata.len() - 1;
+    rdata[last] ^= 0x01;
+    rrset.signatures[0] = Bytes::from(rdata);
+    Ok(())
+}
+
+fn sampled(zone: &Zone) -> VerifyReport {
+    let options = VerifyOptions {
+        now: now(),
+        signatures: SignatureCheck::Sample,
+    };
+    verify_zone_with(zone, &options)
+}
+
+#[test]
+fn sampled_check_verifies_a_share_and_checks_every_field() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hosts = 2000;
+    let signed = signed_hosts(dir.path(), hosts)?;
+    let report = sampled(&signed);
+    assert!(report.is_valid(), "{}", describe(&report));
+    let stats = &report.stats;
+    assert_eq!(stats.verified + stats.not_sampled, stats.signatures);
+    // Two classes (A and NSEC3 records below the apex) of about 2,000
+    // signatures each: 16 of each plus one in 32 of the rest is verified.
+    let expected = 2 * SAMPLE_PER_CLASS as usize + 2 * hosts / SAMPLE_ONE_IN as usize;
+    assert!(
+        stats.verified > expected / 2 && stats.verified < expected * 2,
+        "{} verified, about {expected} expected",
+        stats.verified
+    );
+    assert!(stats.not_sampled > stats.signatures / 2);
+
+    // A bad signature over the apex is always found.
+    let mut zone = signed.clone();
+    corrupt(&mut zone, &name("example"), Rtype::SOA)?;
+    let report = sampled(&zone);
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|f| matches!(f.problem, Problem::BadSignature { .. })),
+        "{}",
+        describe(&report)
+    );
+
+    // In canonical order h0, h1, h10, h100... come first: h0 is among the
+    // first 16 A signatures of its class, so it is always verified.
+    let mut zone = signed.clone();
+    corrupt(&mut zone, &name("h0.example"), Rtype::A)?;
+    let report = sampled(&zone);
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|f| f.owner == name("h0.example")
+                && matches!(f.problem, Problem::BadSignature { .. })),
+        "{}",
+        describe(&report)
+    );
+
+    // Fields, coverage and the chain are checked on every record: a
+    // signature removed, or one whose original TTL was changed, anywhere
+    // in the zone, is found.
+    let mut zone = signed.clone();
+    let owner = name("h999.example");
+    zone.get_mut(&owner)
+        .and_then(|node| node.rrset_mut(Rtype::A))
+        .context("h999 A")?
+        .signatures
+        .clear();
+    let report = sampled(&zone);
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|f| f.owner == owner && matches!(f.problem, Problem::MissingSignature { .. })),
+        "{}",
+        describe(&report)
+    );
+    let mut zone = signed;
+    let rrset = zone
+        .get_mut(&owner)
+        .and_then(|node| node.rrset_mut(Rtype::A))
+        .context("h999 A")?;
+    rrset.ttl += 1;
+    let report = sampled(&zone);
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|f| f.owner == owner && matches!(f.problem, Problem::OriginalTtl { .. })),
+        "{}",
+        describe(&report)
+    );
+    Ok(())
+}
+
+#[test]
+fn full_check_finds_every_bad_signature() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut zone = signed_hosts(dir.path(), 300)?;
+    for host in [57, 158, 299] {
+        corrupt(&mut zone, &name(&format!("h{host}.example")), Rtype::A)?;
+    }
+    let report = verify_zone(&zone, now());
+    let bad = report
+        .errors
+        .iter()
+        .filter(|f| matches!(f.problem, Problem::BadSignature { .. }))
+        .count();
+    assert_eq!(bad, 3, "{}", describe(&report));
+    assert_eq!(report.stats.not_sampled, 0);
     Ok(())
 }

@@ -158,7 +158,16 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
             bar.set_position(done as u64);
         }
     };
-    let version = sign_version(loaded.zone, &signing, &options, serial, now, Some(&report))?;
+    let check = signing::post_sign_check(&policy);
+    let version = sign_version(
+        loaded.zone,
+        &signing,
+        &options,
+        check,
+        serial,
+        now,
+        Some(&report),
+    )?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

@@ -9,9 +9,11 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use keymaster_dnssec::{sign_zone, verify_zone, Denial, SignOptions, SigningKey};
+use keymaster_dnssec::{
+    sign_zone, verify_zone_with, Denial, SignOptions, SignatureCheck, SigningKey, VerifyOptions,
+};
 use keymaster_keys::{ds_rdata, DigestType};
-use keymaster_policy::{Denial as PolicyDenial, Digest, Policy};
+use keymaster_policy::{Denial as PolicyDenial, Digest, Policy, PostSignVerify};
 use keymaster_zone::{Name, Zone};
 
 /// Error of producing a signed version.
@@ -25,7 +27,7 @@ pub enum SigningError {
     Sign {
         zone: String,
         #[source]
-        source: keymaster_dnssec::SignError,
+        source: Box<keymaster_dnssec::SignError>,
     },
     #[error("zone {zone} serial {serial}: the signed version failed validation with {count} errors, first: {first}")]
     Invalid {
@@ -100,6 +102,14 @@ fn to_u32(seconds: u64) -> u32 {
     seconds as u32
 }
 
+/// Returns the signatures the policy has the post-sign check verify.
+pub fn post_sign_check(policy: &Policy) -> SignatureCheck {
+    match policy.post_sign_verify {
+        PostSignVerify::Sample => SignatureCheck::Sample,
+        PostSignVerify::All => SignatureCheck::All,
+    }
+}
+
 /// Returns the DS digest type for a policy digest.
 pub fn digest_type(digest: Digest) -> DigestType {
     match digest {
@@ -117,11 +127,13 @@ pub fn cds_records(origin: &Name, dnskeys: &[Bytes], policy: &Policy) -> Vec<Byt
         .collect()
 }
 
-/// Signs `unsigned` as a new version with serial `serial` and validates it.
+/// Signs `unsigned` as a new version with serial `serial` and validates
+/// it, verifying the signatures that `check` selects.
 pub fn sign_version(
     unsigned: Zone,
     keys: &[SigningKey],
     options: &SignOptions,
+    check: SignatureCheck,
     serial: u32,
     now: u64,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
@@ -147,13 +159,18 @@ pub fn sign_version(
     let started = Instant::now();
     let progress = progress.map(|f| f as &dyn Fn(usize, usize));
     let signed =
-        sign_zone(&input, keys, options, progress).map_err(|source| SigningError::Sign {
+        sign_zone(input, keys, options, progress).map_err(|source| SigningError::Sign {
             zone: zone_name.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let report = verify_zone(&signed.zone, to_u32(now));
+    let verify = VerifyOptions {
+        now: to_u32(now),
+        signatures: check,
+    };
+    let report = verify_zone_with(&signed.zone, &verify);
+    tracing::debug!(zone = %zone_name, stats = ?report.stats, "checked the signed version");
     if let Some(first) = report.errors.first() {
         return Err(SigningError::Invalid {
             zone: zone_name,

@@ -797,7 +797,7 @@ fn serve_root_zone_answers_and_validates() {
         (".", "MX", "NOERROR"),
         ("nosuch-tld-for-test.", "A", "NXDOMAIN"),
         ("com.", "DS", "NOERROR"),
-        (&format!("{insecure}"), "DS", "NOERROR"),
+        (&insecure.to_string(), "DS", "NOERROR"),
     ];
     validate_with_delv(test, &daemon, ".", questions);
     validate_with_unbound(test, &daemon, ".", questions);

@@ -107,7 +107,7 @@ impl fmt::Display for Duration {
             return f.write_str("0s");
         }
         for (size, unit) in units {
-            if self.0 % size == 0 {
+            if self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }

@@ -118,6 +118,17 @@ pub enum ParentDsCheck {
     None,
 }
 
+/// How many signatures the check of every new signed version verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostSignVerify {
+    /// Every signature over the apex, the first of each kind of RRset and
+    /// a random share of the rest; every other check covers every record.
+    Sample,
+    /// Every signature, at about twice the cost of signing.
+    All,
+}
+
 /// DS digest algorithms (RFC 4034, RFC 6605).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -169,6 +180,7 @@ pub struct PolicyFile {
     pub ds_digests: Option<Vec<Digest>>,
     pub rfc5011: Option<bool>,
     pub parent_ds_check: Option<ParentDsCheck>,
+    pub post_sign_verify: Option<PostSignVerify>,
 }
 
 /// A key lifetime: a duration, or `"unlimited"` for keys rolled only on request.
@@ -260,6 +272,7 @@ pub struct Policy {
     pub ds_digests: Vec<Digest>,
     pub rfc5011: bool,
     pub parent_ds_check: ParentDsCheck,
+    pub post_sign_verify: PostSignVerify,
 }
 
 /// RSA modulus sizes keys can be generated with.
@@ -303,6 +316,7 @@ impl Default for Policy {
             ds_digests: vec![Digest::Sha256],
             rfc5011: false,
             parent_ds_check: ParentDsCheck::AllParentServers,
+            post_sign_verify: PostSignVerify::Sample,
         }
     }
 }
@@ -368,7 +382,8 @@ impl Policy {
             cds_digests,
             ds_digests,
             rfc5011,
-            parent_ds_check
+            parent_ds_check,
+            post_sign_verify
         );
         Ok(())
     }

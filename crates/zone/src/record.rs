@@ -50,6 +50,12 @@ impl Rrset {
         }
     }
 
+    /// Adds the RDATA of an RRSIG record covering this RRset.
+    pub fn push_signature(&mut self, rdata: Bytes) {
+        reserve_one(&mut self.signatures);
+        self.signatures.push(rdata);
+    }
+
     /// Adds `rdata` in canonical position; returns false if it was already present.
     pub fn insert(&mut self, rdata: Bytes) -> bool {
         let key = canonical_rdata(self.rtype, &rdata);
@@ -61,6 +67,7 @@ impl Rrset {
         match found {
             Ok(_) => false,
             Err(pos) => {
+                reserve_one(&mut self.rdatas);
                 self.rdatas.insert(pos, rdata);
                 true
             }
@@ -87,6 +94,17 @@ impl Rrset {
             rtype: Rtype::RRSIG,
             rdata: rdata.clone(),
         })
+    }
+}
+
+/// Makes room for one more element. Most names own one or two RRsets and
+/// most RRsets hold one or two records, so a vector grows one slot at a
+/// time up to four before it doubles; the default first allocation of four
+/// slots would leave most of a large zone's memory unused.
+pub fn reserve_one<T>(vec: &mut Vec<T>) {
+    if vec.len() == vec.capacity() {
+        let extra = if vec.len() < 4 { 1 } else { vec.len() };
+        vec.reserve_exact(extra);
     }
 }
 

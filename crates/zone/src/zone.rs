@@ -13,7 +13,7 @@ use bytes::Bytes;
 use domain::base::iana::{Class, Rtype};
 
 use crate::name::{CanonicalKey, Name};
-use crate::record::{Record, Rrset};
+use crate::record::{reserve_one, Record, Rrset};
 
 /// The RRsets owned by one name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,7 +47,10 @@ impl Node {
             .binary_search_by_key(&rrset.rtype.to_int(), |r| r.rtype.to_int())
         {
             Ok(pos) => self.rrsets[pos] = rrset,
-            Err(pos) => self.rrsets.insert(pos, rrset),
+            Err(pos) => {
+                reserve_one(&mut self.rrsets);
+                self.rrsets.insert(pos, rrset);
+            }
         }
     }
 
@@ -131,6 +134,7 @@ impl Zone {
             Ok(pos) => pos,
             Err(pos) => {
                 let rrset = Rrset::new(record.owner.clone(), record.class, rtype, record.ttl);
+                reserve_one(&mut node.rrsets);
                 node.rrsets.insert(pos, rrset);
                 pos
             }
@@ -140,7 +144,7 @@ impl Zone {
             if rrset.signatures.contains(&record.rdata) {
                 return Inserted::Duplicate;
             }
-            rrset.signatures.push(record.rdata);
+            rrset.push_signature(record.rdata);
             return Inserted::Added;
         }
         let first = rrset.rdatas.is_empty();

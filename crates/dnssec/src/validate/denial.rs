@@ -1,7 +1,9 @@
 //! Checks of the NSEC chain (RFC 4034 section 4) or the NSEC3 chain (RFC
 //! 5155 sections 7.1 and 8).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
 
 use data_encoding::BASE32HEX_NOPAD;
 use keymaster_zone::{Name, Rtype, Zone};
@@ -88,10 +90,26 @@ fn check_bitmap(
     }
 }
 
-/// One NSEC3 record of the chain.
-struct Link {
-    owner: Name,
-    fields: Nsec3Fields,
+/// One NSEC3 record of the chain. The RDATA is parsed again where it is
+/// needed, so that a large chain is not held parsed.
+struct Link<'a> {
+    hash: Hash,
+    owner: &'a Name,
+    rdata: &'a Bytes,
+    opt_out: bool,
+}
+
+impl Link<'_> {
+    fn fields(&self) -> Option<Nsec3Fields> {
+        Nsec3Fields::parse(self.rdata)
+    }
+}
+
+/// Returns the link for `hash` in a chain sorted by hash.
+fn find<'c, 'a>(chain: &'c [Link<'a>], hash: &Hash) -> Result<&'c Link<'a>, usize> {
+    chain
+        .binary_search_by(|link| link.hash.cmp(hash))
+        .map(|index| &chain[index])
 }
 
 fn check_nsec3(zone: &Zone, findings: &mut Findings) {
@@ -101,7 +119,7 @@ fn check_nsec3(zone: &Zone, findings: &mut Findings) {
     };
 
     // Collect the chain: records with the published parameters, by hash.
-    let mut chain: BTreeMap<Hash, Link> = BTreeMap::new();
+    let mut chain: Vec<Link<'_>> = Vec::new();
     for node in zone.nodes() {
         let Some(rrset) = node.rrset(Rtype::NSEC3) else {
             continue;
@@ -135,14 +153,23 @@ fn check_nsec3(zone: &Zone, findings: &mut Findings) {
                 findings.error(owner, Some(Rtype::NSEC3), Problem::Nsec3Params);
                 continue;
             }
-            let owner = owner.clone();
-            chain.insert(hash, Link { owner, fields });
+            chain.push(Link {
+                hash,
+                owner,
+                rdata,
+                opt_out: fields.flags & NSEC3_FLAG_OPT_OUT != 0,
+            });
         }
     }
     if chain.is_empty() {
         findings.error(apex, Some(Rtype::NSEC3PARAM), Problem::Nsec3ChainNotFound);
         return;
     }
+    // One record per hash; of two at one owner the later counts.
+    chain.sort_by_key(|link| link.hash);
+    chain.reverse();
+    chain.dedup_by_key(|link| link.hash);
+    chain.reverse();
     check_nsec3_links(&chain, findings);
     check_nsec3_coverage(zone, &params, &chain, findings);
 }
@@ -210,16 +237,18 @@ fn owner_hash(owner: &Name, apex: &Name) -> Option<Hash> {
 }
 
 /// Checks that each record names the next hash in order, the last the first.
-fn check_nsec3_links(chain: &BTreeMap<Hash, Link>, findings: &mut Findings) {
-    let hashes: Vec<&Hash> = chain.keys().collect();
-    for (index, link) in chain.values().enumerate() {
-        let expected = hashes[(index + 1) % hashes.len()];
-        if link.fields.next_hash.as_ref() != expected.as_slice() {
+fn check_nsec3_links(chain: &[Link<'_>], findings: &mut Findings) {
+    for (index, link) in chain.iter().enumerate() {
+        let expected = &chain[(index + 1) % chain.len()].hash;
+        let Some(fields) = link.fields() else {
+            continue;
+        };
+        if fields.next_hash.as_ref() != expected.as_slice() {
             let problem = Problem::Nsec3Next {
                 expected: hash_label(expected),
-                found: hash_label(&link.fields.next_hash),
+                found: hash_label(&fields.next_hash),
             };
-            findings.error(&link.owner, Some(Rtype::NSEC3), problem);
+            findings.error(link.owner, Some(Rtype::NSEC3), problem);
         }
     }
 }
@@ -230,7 +259,7 @@ fn check_nsec3_links(chain: &BTreeMap<Hash, Link>, findings: &mut Findings) {
 fn check_nsec3_coverage(
     zone: &Zone,
     params: &Nsec3Params,
-    chain: &BTreeMap<Hash, Link>,
+    chain: &[Link<'_>],
     findings: &mut Findings,
 ) {
     let mut ignored = Vec::new();
@@ -253,31 +282,27 @@ fn check_nsec3_coverage(
     let mut left_out: HashMap<&Name, &Hash> = HashMap::new();
     for (hash, entry) in &hashed {
         let name = &entry.name;
-        match chain.get(hash) {
-            Some(link) => {
+        match find(chain, hash) {
+            Ok(link) => {
                 present.push(name);
-                check_bitmap(
-                    name,
-                    Rtype::NSEC3,
-                    &entry.types,
-                    &link.fields.types,
-                    findings,
-                );
+                if let Some(fields) = link.fields() {
+                    check_bitmap(name, Rtype::NSEC3, &entry.types, &fields.types, findings);
+                }
             }
-            None if required.contains(name) => {
+            Err(_) if required.contains(name) => {
                 let problem = Problem::MissingNsec3 {
                     hash: hash_label(hash),
                 };
                 findings.error(name, Some(Rtype::NSEC3), problem);
             }
-            None => {
+            Err(position) => {
                 left_out.insert(name, hash);
-                let covering = chain
-                    .range(..*hash)
-                    .next_back()
-                    .or_else(|| chain.last_key_value());
-                let opted_out =
-                    covering.is_some_and(|(_, link)| link.fields.flags & NSEC3_FLAG_OPT_OUT != 0);
+                // The record before the hash covers it; before the first
+                // hash, the last record wraps around.
+                let covering = position
+                    .checked_sub(1)
+                    .map_or(chain.last(), |i| chain.get(i));
+                let opted_out = covering.is_some_and(|link| link.opt_out);
                 if !opted_out {
                     findings.error(name, Some(Rtype::NSEC3), Problem::NotOptedOut);
                 }
@@ -302,9 +327,9 @@ fn check_nsec3_coverage(
     }
 
     let known: HashSet<&Hash> = hashed.iter().map(|(hash, _)| hash).collect();
-    for (hash, link) in chain {
-        if !known.contains(hash) {
-            findings.error(&link.owner, Some(Rtype::NSEC3), Problem::Nsec3Orphan);
+    for link in chain {
+        if !known.contains(&link.hash) {
+            findings.error(link.owner, Some(Rtype::NSEC3), Problem::Nsec3Orphan);
         }
     }
 }

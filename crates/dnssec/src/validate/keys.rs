@@ -250,7 +250,7 @@ pub(super) fn check_cds(
         }
     }
     for rdata in cdnskey {
-        if !keys.keys.iter().any(|key| &key.rdata == rdata) {
+        if !keys.keys.iter().any(|key| key.rdata == *rdata) {
             report(Rtype::CDNSKEY, Problem::CdnskeyMatchesNoDnskey);
         }
         let has_cds = cds.iter().any(|cds_rdata| {
@@ -322,5 +322,5 @@ fn cds_matches(zone: &Zone, dnskey: &Bytes, ds: &DsFields, ds_wire: &Bytes) -> b
     let Some(digest_type) = DigestType::from_u8(ds.digest_type) else {
         return false;
     };
-    &ds_rdata(zone.origin(), dnskey, digest_type) == ds_wire
+    ds_rdata(zone.origin(), dnskey, digest_type) == *ds_wire
 }

@@ -1,6 +1,8 @@
 //! Checks of the RRSIG records of every RRset, verified in parallel.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 
 use bytes::Bytes;
 use keymaster_keys::VerifyError;
@@ -8,7 +10,10 @@ use keymaster_zone::{Name, Rrset, Rtype, Zone};
 use rayon::prelude::*;
 
 use super::keys::KeySet;
-use super::{finding, Finding, Findings, Problem, VerifyStats};
+use super::{
+    finding, Finding, Findings, Problem, SignatureCheck, VerifyOptions, VerifyStats, SAMPLE_ONE_IN,
+    SAMPLE_PER_CLASS,
+};
 use crate::nsec::signing_kind;
 use crate::rdata::Rrsig;
 use crate::rrsig::{rrsig_labels, write_rrsig_header, write_signed_data, SignedRrset};
@@ -27,16 +32,80 @@ struct Task<'a> {
     rrset_index: usize,
     rrset: &'a Rrset,
     rdata: &'a Bytes,
+    /// Verify the signature itself, not only its fields.
+    verify: bool,
 }
 
 /// The result of checking one RRSIG.
 struct Checked {
     rrset_index: usize,
     algorithm: Option<u8>,
-    /// The key whose signature verified or could not be checked.
+    /// The key whose signature verified, could not be checked, or was left
+    /// out of the sample with its fields in order.
     good_key: Option<usize>,
     verified: bool,
     findings: Vec<(bool, Finding)>,
+}
+
+/// What makes two signatures build their signed data the same way.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct SampleClass {
+    rtype: Rtype,
+    algorithm: u8,
+    key_tag: u16,
+    labels: u8,
+    wildcard: bool,
+    upper_case: bool,
+    /// One, two, or three and more records.
+    records: u8,
+}
+
+/// Chooses the signatures whose cryptography is checked.
+struct Sampler<'a> {
+    mode: SignatureCheck,
+    apex: &'a Name,
+    seen: HashMap<SampleClass, u32>,
+    random: RandomState,
+    count: u64,
+}
+
+impl<'a> Sampler<'a> {
+    fn new(mode: SignatureCheck, apex: &'a Name) -> Self {
+        Self {
+            mode,
+            apex,
+            seen: HashMap::new(),
+            random: RandomState::new(),
+            count: 0,
+        }
+    }
+
+    /// Returns true if the signature `rdata` over `rrset` is to be verified.
+    fn chooses(&mut self, rrset: &Rrset, rdata: &[u8]) -> bool {
+        if self.mode == SignatureCheck::All || &rrset.owner == self.apex || rdata.len() < 18 {
+            return true;
+        }
+        let owner = rrset.owner.as_wire();
+        let class = SampleClass {
+            rtype: rrset.rtype,
+            algorithm: rdata[2],
+            key_tag: u16::from_be_bytes([rdata[16], rdata[17]]),
+            labels: rdata[3],
+            wildcard: rrset.owner.is_wildcard(),
+            // Length octets stay below 64, so only letters match.
+            upper_case: owner.iter().any(u8::is_ascii_uppercase),
+            records: rrset.rdatas.len().min(3) as u8,
+        };
+        let seen = self.seen.entry(class).or_insert(0);
+        *seen = seen.saturating_add(1);
+        if *seen <= SAMPLE_PER_CLASS {
+            return true;
+        }
+        self.count += 1;
+        self.random
+            .hash_one(self.count)
+            .is_multiple_of(SAMPLE_ONE_IN)
+    }
 }
 
 /// Checks every signature and that every authoritative RRset is signed by
@@ -45,10 +114,12 @@ struct Checked {
 pub(super) fn check(
     zone: &Zone,
     keys: &KeySet,
-    now: u32,
+    options: &VerifyOptions,
     findings: &mut Findings,
     stats: &mut VerifyStats,
 ) -> Vec<GoodSignature> {
+    let now = options.now;
+    let mut sampler = Sampler::new(options.signatures, zone.origin());
     // Gather the authoritative RRsets and their signatures; report
     // signatures that do not belong anywhere.
     let mut rrsets: Vec<&Rrset> = Vec::new();
@@ -77,12 +148,16 @@ pub(super) fn check(
             }
             let rrset_index = rrsets.len();
             rrsets.push(rrset);
-            let signatures = rrset.signatures.iter();
-            tasks.extend(signatures.map(|rdata| Task {
-                rrset_index,
-                rrset,
-                rdata,
-            }));
+            for rdata in &rrset.signatures {
+                let verify = sampler.chooses(rrset, rdata);
+                stats.not_sampled += usize::from(!verify);
+                tasks.push(Task {
+                    rrset_index,
+                    rrset,
+                    rdata,
+                    verify,
+                });
+            }
         }
     }
     stats.rrsets = rrsets.len();
@@ -95,17 +170,17 @@ pub(super) fn check(
             |(header, data), task| check_one(task, zone.origin(), keys, now, header, data),
         )
         .collect();
+    drop(tasks);
 
-    // Each RRset needs a usable signature for every algorithm in use.
-    let mut covered: Vec<BTreeSet<u8>> = vec![BTreeSet::new(); rrsets.len()];
-    let mut attempted: Vec<BTreeSet<u8>> = vec![BTreeSet::new(); rrsets.len()];
+    // Each RRset needs a signature for every algorithm in use; one that
+    // failed to verify is reported on its own, not as missing too.
+    let mut present: Vec<(usize, u8)> = Vec::with_capacity(checked.len());
     let mut good = Vec::new();
     for result in checked {
         stats.verified += usize::from(result.verified);
         if let Some(algorithm) = result.algorithm {
-            attempted[result.rrset_index].insert(algorithm);
+            present.push((result.rrset_index, algorithm));
             if let Some(key) = result.good_key {
-                covered[result.rrset_index].insert(algorithm);
                 let rrset = rrsets[result.rrset_index];
                 if &rrset.owner == zone.origin() {
                     good.push(GoodSignature {
@@ -119,10 +194,17 @@ pub(super) fn check(
             findings.push(is_error, found);
         }
     }
+    present.sort_unstable();
     let required = required_algorithms(keys, &good);
+    let mut cursor = 0;
     for (index, rrset) in rrsets.iter().enumerate() {
+        let first = cursor;
+        while present.get(cursor).is_some_and(|&(at, _)| at == index) {
+            cursor += 1;
+        }
+        let signed_by = &present[first..cursor];
         for &algorithm in &required {
-            if !covered[index].contains(&algorithm) && !attempted[index].contains(&algorithm) {
+            if !signed_by.iter().any(|&(_, found)| found == algorithm) {
                 let problem = Problem::MissingSignature { algorithm };
                 findings.error(&rrset.owner, Some(rrset.rtype), problem);
             }
@@ -223,6 +305,10 @@ fn check_one(
         usable = false;
     }
     if !usable {
+        return result;
+    }
+    if !task.verify {
+        result.good_key = candidates.first().copied();
         return result;
     }
 

@@ -242,7 +242,7 @@ mod tests {
     fn rsa_bits_come_from_the_modulus() {
         // Exponent 65537 in three octets, then a 2048-bit modulus.
         let mut key = vec![3, 1, 0, 1, 0xc0];
-        key.extend(std::iter::repeat(0).take(255));
+        key.extend(std::iter::repeat_n(0, 255));
         assert_eq!(public_key_bits(8, &key), 2048);
     }
 

@@ -283,7 +283,15 @@ impl Daemon {
         let (cds, cdnskey) = self.cds_for(&record, &origin, &policy)?;
         let options = signing::sign_options(&policy, now, Bytes::new(), cds, cdnskey);
         let serial = next_serial(file_serial, record.last_serial);
-        let version = signing::sign_version(unsigned, &keys, &options, serial, now, None)?;
+        let version = signing::sign_version(
+            unsigned,
+            &keys,
+            &options,
+            signing::post_sign_check(&policy),
+            serial,
+            now,
+            None,
+        )?;
         tracing::info!(
             zone = %zone,
             serial,

@@ -251,12 +251,15 @@ fn write_key(out: &mut String, key: u16) {
     }
 }
 
+// The last arm over the registered keys catches the values that the arms
+// before it rejected, so it overlaps them on purpose.
+#[allow(clippy::match_overlapping_arm)]
 fn write_param(out: &mut String, key: u16, value: &[u8]) -> Result<(), WireError> {
     let invalid = WireError::Invalid("service parameter value");
     write_key(out, key);
     match key {
         MANDATORY => {
-            if value.is_empty() || value.len() % 2 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(2) {
                 return Err(invalid);
             }
             out.push('=');
@@ -297,14 +300,14 @@ fn write_param(out: &mut String, key: u16, value: &[u8]) -> Result<(), WireError
         PORT if value.len() == 2 => {
             let _ = write!(out, "={}", u16::from_be_bytes([value[0], value[1]]));
         }
-        IPV4HINT if !value.is_empty() && value.len() % 4 == 0 => {
+        IPV4HINT if !value.is_empty() && value.len().is_multiple_of(4) => {
             let items: Vec<String> = value
                 .chunks(4)
                 .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string())
                 .collect();
             let _ = write!(out, "={}", items.join(","));
         }
-        IPV6HINT if !value.is_empty() && value.len() % 16 == 0 => {
+        IPV6HINT if !value.is_empty() && value.len().is_multiple_of(16) => {
             let items: Vec<String> = value
                 .chunks(16)
                 .map(|c| {
@@ -321,7 +324,7 @@ fn write_param(out: &mut String, key: u16, value: &[u8]) -> Result<(), WireError
             out.push('=');
             write_quoted(out, value);
         }
-        TLS_SUPPORTED_GROUPS if !value.is_empty() && value.len() % 2 == 0 => {
+        TLS_SUPPORTED_GROUPS if !value.is_empty() && value.len().is_multiple_of(2) => {
             let groups: Vec<String> = value
                 .chunks(2)
                 .map(|pair| u16::from_be_bytes([pair[0], pair[1]]).to_string())
