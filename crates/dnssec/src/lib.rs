@@ -25,9 +25,10 @@ pub mod validate;
 pub use nsec::build_nsec_chain;
 pub use nsec3::{build_nsec3_chain, nsec3_hash, Nsec3Error};
 pub use sign::{
-    resign_expiring, sign_zone, Denial, SignError, SignOptions, SignStats, SignedZone, SigningKey,
+    resign_expiring, sign_zone, sign_zone_streamed, Denial, SignError, SignOptions, SignStats,
+    SignedNodes, SignedZone, SigningKey,
 };
 pub use validate::{
     verify_zone, verify_zone_with, Finding, Problem, SignatureCheck, VerifyOptions, VerifyReport,
-    VerifyStats,
+    VerifyStats, ZoneCheck,
 };

@@ -100,12 +100,12 @@ pub(crate) fn covered_names(
     insecure_cuts: &mut Vec<Name>,
 ) -> Vec<CoveredName> {
     let mut covered = Vec::with_capacity(zone.node_count());
-    let mut owners: HashSet<Name> = HashSet::with_capacity(zone.node_count());
+    let mut owners: HashSet<&Name> = HashSet::with_capacity(zone.node_count());
     for (node, kind) in zone.walk() {
         if is_nsec3_only(node) {
             continue;
         }
-        owners.insert(node.name.clone());
+        owners.insert(&node.name);
         if kind == NodeKind::Occluded {
             continue;
         }

@@ -94,7 +94,7 @@ pub fn write_signed_data(
     write_signed_owner(out, rrset.owner, labels);
     let owner_end = out.len();
 
-    let mut previous: Option<Bytes> = None;
+    let mut previous: Option<std::borrow::Cow<'_, [u8]>> = None;
     for rdata in rrset.rdatas {
         let canonical = canonical_rdata(rrset.rtype, rdata);
         if previous.as_ref() == Some(&canonical) {

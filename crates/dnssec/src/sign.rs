@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use keymaster_keys::{KeyError, Signer};
 use keymaster_zone::zone::soa_minimum;
-use keymaster_zone::{Name, NodeKind, Rrset, Rtype, Zone};
+use keymaster_zone::{Name, Node, NodeKind, Rrset, Rtype, Zone};
 use rayon::prelude::*;
 
 use crate::nsec::{build_nsec_chain, signing_kind};
@@ -148,6 +148,13 @@ pub enum SignError {
         #[source]
         source: Nsec3Error,
     },
+    /// The signed nodes could not be written out.
+    #[error("cannot write the signed zone {zone}")]
+    Output {
+        zone: Name,
+        #[source]
+        source: std::io::Error,
+    },
     /// A key failed to sign an RRset.
     #[error("key {key_tag} failed to sign {owner} {rtype}")]
     Sign {
@@ -171,6 +178,118 @@ pub fn sign_zone(
     progress: Option<&dyn Fn(usize, usize)>,
 ) -> Result<SignedZone, SignError> {
     let start = Instant::now();
+    let nsec_records = prepare(&mut zone, keys, options)?;
+    let (rrsets_signed, signatures) = sign_rrsets(&mut zone, keys, options, None, progress)?;
+    let stats = SignStats {
+        rrsets_signed,
+        signatures,
+        nsec_records,
+        duration: start.elapsed(),
+    };
+    tracing::debug!(zone = %zone.origin(), ?stats, "signed zone");
+    Ok(SignedZone { zone, stats })
+}
+
+/// Receives a zone from [`sign_zone_streamed`] as it is signed.
+pub trait SignedNodes {
+    /// Receives the zone once, ready to be signed: its DNSKEY, CDS and
+    /// CDNSKEY RRsets and its NSEC or NSEC3 chain are in place, and it has
+    /// no signatures yet.
+    fn begin(&mut self, zone: &Zone) -> std::io::Result<()>;
+
+    /// Receives the next batch of signed nodes in canonical order, apex
+    /// first, each with the kind [`Zone::walk`] gives it. Every node comes
+    /// exactly once.
+    fn nodes(&mut self, nodes: &[(&Node, NodeKind)]) -> std::io::Result<()>;
+}
+
+/// Signs `zone` as [`sign_zone`] does, a batch of nodes at a time, and
+/// hands each batch to `sink`. Once `sink` returns, the signatures of the
+/// batch are dropped, except those at the apex, so a zone too large to
+/// hold signed can still be written out signed. The zone is returned with
+/// signatures at the apex only.
+///
+/// An error from `sink` stops the run.
+pub fn sign_zone_streamed(
+    mut zone: Zone,
+    keys: &[SigningKey],
+    options: &SignOptions,
+    progress: Option<&dyn Fn(usize, usize)>,
+    sink: &mut dyn SignedNodes,
+) -> Result<SignedZone, SignError> {
+    let start = Instant::now();
+    let nsec_records = prepare(&mut zone, keys, options)?;
+    let apex = zone.origin().clone();
+    let output_error = |source| SignError::Output {
+        zone: apex.clone(),
+        source,
+    };
+    sink.begin(&zone).map_err(output_error)?;
+    let plan = Plan::new(&apex, keys, options, None);
+    let kinds: Vec<NodeKind> = zone.walk().map(|(_, kind)| kind).collect();
+    let mut nodes: Vec<&mut Node> = zone.nodes_mut().collect();
+    let total: usize = nodes.iter().map(|node| node.rrsets.len()).sum();
+
+    let (mut rrsets_signed, mut signatures, mut done, mut first) = (0, 0, 0, 0);
+    while first < nodes.len() {
+        // Whole nodes, up to about one batch of RRsets.
+        let mut end = first;
+        let mut count = 0;
+        while end < nodes.len() && count < BATCH {
+            count += nodes[end].rrsets.len();
+            end += 1;
+        }
+        let batch = &mut nodes[first..end];
+        let batch_kinds = &kinds[first..end];
+
+        let mut rrsets = Vec::with_capacity(count);
+        for (node, &kind) in batch.iter_mut().zip(batch_kinds) {
+            collect_signable(node, signing_kind(node, kind), &mut rrsets);
+        }
+        let (signed, made) = sign_batch(&mut rrsets, &plan)?;
+        rrsets_signed += signed;
+        signatures += made;
+        drop(rrsets);
+
+        let view: Vec<(&Node, NodeKind)> = batch
+            .iter()
+            .map(|node| &**node)
+            .zip(batch_kinds.iter().copied())
+            .collect();
+        sink.nodes(&view).map_err(output_error)?;
+        drop(view);
+        for node in batch.iter_mut().filter(|node| node.name != apex) {
+            for rrset in &mut node.rrsets {
+                rrset.signatures = Vec::new();
+            }
+        }
+
+        done += count;
+        if let Some(report) = progress {
+            report(done, total);
+        }
+        first = end;
+    }
+    drop(nodes);
+
+    let stats = SignStats {
+        rrsets_signed,
+        signatures,
+        nsec_records,
+        duration: start.elapsed(),
+    };
+    tracing::debug!(zone = %apex, ?stats, "signed zone in batches");
+    Ok(SignedZone { zone, stats })
+}
+
+/// Drops any DNSSEC records from `zone` and adds the DNSKEY, CDS and
+/// CDNSKEY RRsets and the NSEC or NSEC3 chain: everything but the
+/// signatures. Returns the number of NSEC or NSEC3 records added.
+fn prepare(
+    zone: &mut Zone,
+    keys: &[SigningKey],
+    options: &SignOptions,
+) -> Result<usize, SignError> {
     let origin = zone.origin().clone();
     // A signer adds these types, so any in the input are dropped first.
     zone.strip(&keymaster_zone::check::DNSSEC_TYPES, true);
@@ -186,22 +305,11 @@ pub fn sign_zone(
             what: "the DNSKEY RRset",
         });
     }
-    let denial_ttl = denial_ttl(&zone).ok_or_else(|| SignError::MissingSoa {
+    let denial_ttl = denial_ttl(zone).ok_or_else(|| SignError::MissingSoa {
         zone: origin.clone(),
     })?;
-
-    add_apex_records(&mut zone, keys, options);
-    let nsec_records = add_denial(&mut zone, &options.denial, denial_ttl)?;
-    let (rrsets_signed, signatures) = sign_rrsets(&mut zone, keys, options, None, progress)?;
-
-    let stats = SignStats {
-        rrsets_signed,
-        signatures,
-        nsec_records,
-        duration: start.elapsed(),
-    };
-    tracing::debug!(zone = %origin, ?stats, "signed zone");
-    Ok(SignedZone { zone, stats })
+    add_apex_records(zone, keys, options);
+    add_denial(zone, &options.denial, denial_ttl)
 }
 
 /// Replaces the signatures of a signed zone that expire before
@@ -313,6 +421,35 @@ struct Plan<'a> {
     refresh_before: Option<u32>,
 }
 
+impl<'a> Plan<'a> {
+    fn new(
+        apex: &'a Name,
+        keys: &'a [SigningKey],
+        options: &'a SignOptions,
+        refresh_before: Option<u32>,
+    ) -> Self {
+        Self {
+            apex,
+            ksks: keys.iter().filter(|key| key.signs_keys).collect(),
+            zsks: keys.iter().filter(|key| key.signs_zone).collect(),
+            options,
+            refresh_before,
+        }
+    }
+}
+
+/// Adds the RRsets of `node` that need signatures to `rrsets`, and drops
+/// the signatures of the others.
+fn collect_signable<'n>(node: &'n mut Node, kind: NodeKind, rrsets: &mut Vec<&'n mut Rrset>) {
+    for rrset in &mut node.rrsets {
+        if is_authoritative(kind, rrset.rtype) && !rrset.rdatas.is_empty() {
+            rrsets.push(rrset);
+        } else {
+            rrset.signatures.clear();
+        }
+    }
+}
+
 /// Signs the authoritative RRsets of `zone` in batches and returns the
 /// number of RRsets that got new signatures and of signatures made.
 fn sign_rrsets(
@@ -323,13 +460,7 @@ fn sign_rrsets(
     progress: Option<&dyn Fn(usize, usize)>,
 ) -> Result<(usize, usize), SignError> {
     let apex = zone.origin().clone();
-    let plan = Plan {
-        apex: &apex,
-        ksks: keys.iter().filter(|key| key.signs_keys).collect(),
-        zsks: keys.iter().filter(|key| key.signs_zone).collect(),
-        options,
-        refresh_before,
-    };
+    let plan = Plan::new(&apex, keys, options, refresh_before);
 
     // Kinds come from an immutable walk; the RRsets are then taken mutably
     // in the same canonical order.
@@ -339,33 +470,35 @@ fn sign_rrsets(
         .collect();
     let mut rrsets: Vec<&mut Rrset> = Vec::new();
     for (node, kind) in zone.nodes_mut().zip(kinds) {
-        for rrset in &mut node.rrsets {
-            if is_authoritative(kind, rrset.rtype) && !rrset.rdatas.is_empty() {
-                rrsets.push(rrset);
-            } else {
-                rrset.signatures.clear();
-            }
-        }
+        collect_signable(node, kind, &mut rrsets);
     }
 
     let total = rrsets.len();
     let (mut rrsets_signed, mut signatures, mut done) = (0, 0, 0);
     for batch in rrsets.chunks_mut(BATCH) {
-        let made: Vec<usize> = batch
-            .par_iter_mut()
-            .map_init(
-                || (Vec::with_capacity(64), Vec::with_capacity(1024)),
-                |(header, data), rrset| sign_rrset(rrset, &plan, header, data),
-            )
-            .collect::<Result<_, _>>()?;
-        rrsets_signed += made.iter().filter(|&&count| count > 0).count();
-        signatures += made.iter().sum::<usize>();
+        let (signed, made) = sign_batch(batch, &plan)?;
+        rrsets_signed += signed;
+        signatures += made;
         done += batch.len();
         if let Some(report) = progress {
             report(done, total);
         }
     }
     Ok((rrsets_signed, signatures))
+}
+
+/// Signs a batch of RRsets in parallel and returns the number of RRsets
+/// that got new signatures and of signatures made.
+fn sign_batch(batch: &mut [&mut Rrset], plan: &Plan<'_>) -> Result<(usize, usize), SignError> {
+    let made: Vec<usize> = batch
+        .par_iter_mut()
+        .map_init(
+            || (Vec::with_capacity(64), Vec::with_capacity(1024)),
+            |(header, data), rrset| sign_rrset(rrset, plan, header, data),
+        )
+        .collect::<Result<_, _>>()?;
+    let signed = made.iter().filter(|&&count| count > 0).count();
+    Ok((signed, made.iter().sum()))
 }
 
 /// Signs one RRset with every key of its role that has no signature worth

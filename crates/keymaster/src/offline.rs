@@ -11,12 +11,12 @@ use keymaster_dnssec::{verify_zone, SigningKey};
 use keymaster_keys::bind::{self, BindKey, Timing};
 use keymaster_keys::{flags, Algorithm, KeyPair};
 use keymaster_policy::{KeyLayout, Policy, PolicyFile};
-use keymaster_zone::{load_zone_file, parse_name, write_zone, LoadOptions, Name, Rtype};
+use keymaster_zone::{load_zone_file, parse_name, LoadOptions, Name, Rtype};
 
 use crate::cli::{SignArgs, VerifyArgs};
 use crate::client::write_stdout;
 use crate::daemon::{unix_now, write_file_atomically_with};
-use crate::signing::{self, sign_version};
+use crate::signing;
 
 /// Parses a time given as UNIX seconds or as `YYYYMMDDHHMMSS` (UTC), the
 /// RRSIG time syntax of RFC 4034 section 3.2.
@@ -158,27 +158,44 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
             bar.set_position(done as u64);
         }
     };
-    let check = signing::post_sign_check(&policy);
-    let version = sign_version(
-        loaded.zone,
-        &signing,
-        &options,
-        check,
-        serial,
-        now,
-        Some(&report),
-    )?;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-
     let output = args.output.clone().unwrap_or_else(|| {
         let mut name = args.zonefile.clone().into_os_string();
         name.push(".signed");
         PathBuf::from(name)
     });
-    write_file_atomically_with(&output, 0o644, |out| write_zone(&version.zone, out))
-        .with_context(|| format!("cannot write {}", output.display()))?;
+    // The signed zone goes straight to a temporary file, checked batch by
+    // batch; the file replaces `output` only if the whole version is valid.
+    let check = signing::post_sign_check(&policy);
+    let mut signed = None;
+    let written = write_file_atomically_with(&output, 0o644, |out| {
+        let version = signing::sign_version_to(
+            loaded.zone,
+            &signing,
+            &options,
+            check,
+            serial,
+            now,
+            Some(&report),
+            out,
+        );
+        let failed = version.is_err();
+        signed = Some(version);
+        if failed {
+            return Err(std::io::Error::other("the signed version was not written"));
+        }
+        Ok(())
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let version = match (signed, written) {
+        (Some(Err(error)), _) => return Err(error.into()),
+        (_, Err(error)) => {
+            return Err(error).with_context(|| format!("cannot write {}", output.display()))
+        }
+        (Some(Ok(version)), Ok(())) => version,
+        (None, Ok(())) => bail!("zone {origin} was not signed"),
+    };
     tracing::info!(
         zone = %origin,
         serial,

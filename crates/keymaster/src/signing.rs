@@ -6,15 +6,19 @@
 //! that fails validation is never returned, so it is never served or
 //! written.
 
+use std::io::{self, Write};
 use std::time::Instant;
 
 use bytes::Bytes;
+
 use keymaster_dnssec::{
-    sign_zone, verify_zone_with, Denial, SignOptions, SignatureCheck, SigningKey, VerifyOptions,
+    sign_zone, sign_zone_streamed, verify_zone_with, Denial, SignOptions, SignatureCheck,
+    SignedNodes, SigningKey, VerifyOptions, ZoneCheck,
 };
 use keymaster_keys::{ds_rdata, DigestType};
 use keymaster_policy::{Denial as PolicyDenial, Digest, Policy, PostSignVerify};
-use keymaster_zone::{Name, Zone};
+use keymaster_zone::{node_to_text, Name, Node, NodeKind, Zone};
+use rayon::prelude::*;
 
 /// Error of producing a signed version.
 #[derive(Debug, thiserror::Error)]
@@ -139,18 +143,7 @@ pub fn sign_version(
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<SignedVersion, SigningError> {
     let zone_name = unsigned.origin().to_string();
-    if !keys.iter().any(|key| key.signs_zone) {
-        return Err(SigningError::NoKey {
-            zone: zone_name,
-            duty: "the zone data",
-        });
-    }
-    if !keys.iter().any(|key| key.signs_keys) {
-        return Err(SigningError::NoKey {
-            zone: zone_name,
-            duty: "the DNSKEY RRset",
-        });
-    }
+    require_keys(&zone_name, keys)?;
     let mut input = unsigned;
     if !input.set_serial(serial) {
         return Err(SigningError::NoSoa { zone: zone_name });
@@ -190,10 +183,30 @@ pub fn sign_version(
     })
 }
 
+/// Checks that `keys` hold a key for each signing duty.
+fn require_keys(zone: &str, keys: &[SigningKey]) -> Result<(), SigningError> {
+    let duties = [
+        (keys.iter().any(|key| key.signs_zone), "the zone data"),
+        (keys.iter().any(|key| key.signs_keys), "the DNSKEY RRset"),
+    ];
+    match duties.into_iter().find(|(covered, _)| !covered) {
+        Some((_, duty)) => Err(SigningError::NoKey {
+            zone: zone.to_string(),
+            duty,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Returns the earliest RRSIG expiration in `zone` as UNIX seconds, reading
 /// the 32-bit field in the window around `now` (RFC 4034 section 3.1.5).
 pub fn earliest_expiration(zone: &Zone, now: u64) -> u64 {
-    let rrsets = zone.nodes().flat_map(|node| &node.rrsets);
+    earliest_of(zone.nodes(), now).unwrap_or(now)
+}
+
+/// Returns the earliest RRSIG expiration over `nodes`, if any has one.
+fn earliest_of<'a>(nodes: impl Iterator<Item = &'a Node>, now: u64) -> Option<u64> {
+    let rrsets = nodes.flat_map(|node| &node.rrsets);
     let expirations = rrsets
         .flat_map(|rrset| &rrset.signatures)
         .filter_map(|rdata| {
@@ -202,7 +215,116 @@ pub fn earliest_expiration(zone: &Zone, now: u64) -> u64 {
             let delta = value.wrapping_sub(now as u32) as i32;
             Some((now as i64 + i64::from(delta)).max(0) as u64)
         });
-    expirations.min().unwrap_or(now)
+    expirations.min()
+}
+
+/// Signs `unsigned` as [`sign_version`] does, but writes the signed zone to
+/// `out` as a master file a batch of nodes at a time and checks each batch
+/// on the way, so that the whole signed zone is never held in memory. The
+/// returned version holds signatures at the apex only.
+///
+/// On error, what was written to `out` is not a valid version and must be
+/// discarded; callers write to a temporary file and keep it only on success.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_version_to(
+    unsigned: Zone,
+    keys: &[SigningKey],
+    options: &SignOptions,
+    check: SignatureCheck,
+    serial: u32,
+    now: u64,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    out: &mut dyn Write,
+) -> Result<SignedVersion, SigningError> {
+    let zone_name = unsigned.origin().to_string();
+    require_keys(&zone_name, keys)?;
+    let mut input = unsigned;
+    if !input.set_serial(serial) {
+        return Err(SigningError::NoSoa { zone: zone_name });
+    }
+    let started = Instant::now();
+    let mut sink = StreamedOutput {
+        out,
+        verify: VerifyOptions {
+            now: to_u32(now),
+            signatures: check,
+        },
+        check: None,
+        apex: input.origin().clone(),
+        now,
+        earliest: None,
+    };
+    let progress = progress.map(|f| f as &dyn Fn(usize, usize));
+    let signed =
+        sign_zone_streamed(input, keys, options, progress, &mut sink).map_err(|source| {
+            SigningError::Sign {
+                zone: zone_name.clone(),
+                source: Box::new(source),
+            }
+        })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let Some(check) = sink.check else {
+        return Err(SigningError::NoSoa { zone: zone_name });
+    };
+    let report = check.finish(&signed.zone);
+    tracing::debug!(zone = %zone_name, stats = ?report.stats, "checked the signed version");
+    if let Some(first) = report.errors.first() {
+        return Err(SigningError::Invalid {
+            zone: zone_name,
+            serial,
+            count: report.errors.len(),
+            first: first.to_string(),
+        });
+    }
+    Ok(SignedVersion {
+        zone: signed.zone,
+        serial,
+        rrsets_signed: signed.stats.rrsets_signed,
+        signatures: signed.stats.signatures,
+        seconds,
+        earliest_expiration: sink.earliest.unwrap_or(now),
+    })
+}
+
+/// Checks and writes out the batches of a streamed signing.
+struct StreamedOutput<'w> {
+    out: &'w mut dyn Write,
+    verify: VerifyOptions,
+    /// The validation run, from the moment the zone is ready to sign.
+    check: Option<ZoneCheck>,
+    apex: Name,
+    now: u64,
+    earliest: Option<u64>,
+}
+
+impl SignedNodes for StreamedOutput<'_> {
+    fn begin(&mut self, zone: &Zone) -> io::Result<()> {
+        self.check = Some(ZoneCheck::begin(zone, &self.verify));
+        Ok(())
+    }
+
+    fn nodes(&mut self, nodes: &[(&Node, NodeKind)]) -> io::Result<()> {
+        if let Some(check) = &mut self.check {
+            check.check_nodes(nodes);
+        }
+        let batch = earliest_of(nodes.iter().map(|(node, _)| *node), self.now);
+        self.earliest = self.earliest.into_iter().chain(batch).min();
+        // Text formatting costs about as much as the rest of the output
+        // path, so it runs on every core.
+        let apex = &self.apex;
+        let texts: Vec<String> = nodes
+            .par_iter()
+            .map(|(node, _)| {
+                let mut text = String::new();
+                node_to_text(node, apex, &mut text);
+                text
+            })
+            .collect();
+        for text in texts {
+            self.out.write_all(text.as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

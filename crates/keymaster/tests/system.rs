@@ -901,9 +901,12 @@ fn bind_keys_import_and_export() {
 
     // BIND signs the zone with the exported keys and accepts the result.
     let signed_path = dir.path().join("example.com.bind-signed");
+    // `-d` keeps the dsset file in the test folder.
     let signing = run(Command::new(&signzone)
         .args(["-S", "-K"])
         .arg(&export_dir)
+        .arg("-d")
+        .arg(dir.path())
         .arg("-o")
         .arg("example.com")
         .arg("-f")

@@ -5,6 +5,8 @@
 //! canonical form of RFC 4034 section 6.2 is produced on demand by
 //! [`canonical_rdata`] when signing or comparing.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use domain::base::iana::{Class, Rtype};
 
@@ -147,12 +149,13 @@ enum Field {
 /// Returns RDATA in canonical form, with the embedded names of the types
 /// listed in RFC 4034 section 6.2 (as corrected by RFC 6840 section 5.1)
 /// folded to lower case. Other types, and malformed RDATA, come back as they are.
-pub fn canonical_rdata(rtype: Rtype, rdata: &Bytes) -> Bytes {
+pub fn canonical_rdata(rtype: Rtype, rdata: &[u8]) -> Cow<'_, [u8]> {
+    let unchanged = Cow::Borrowed(rdata);
     let Some(layout) = names_in_canonical_rdata(rtype) else {
-        return rdata.clone();
+        return unchanged;
     };
     if !rdata.iter().any(u8::is_ascii_uppercase) {
-        return rdata.clone();
+        return unchanged;
     }
     let mut out = rdata.to_vec();
     let mut pos = 0;
@@ -161,16 +164,16 @@ pub fn canonical_rdata(rtype: Rtype, rdata: &Bytes) -> Bytes {
             Field::Fixed(len) => pos += len,
             Field::CharStr => match out.get(pos) {
                 Some(&len) => pos += 1 + len as usize,
-                None => return rdata.clone(),
+                None => return unchanged,
             },
             Field::Name => {
                 let Ok(len) = crate::name::wire_name_len(out.get(pos..).unwrap_or_default()) else {
-                    return rdata.clone();
+                    return unchanged;
                 };
                 out[pos..pos + len].make_ascii_lowercase();
                 pos += len;
             }
         }
     }
-    Bytes::from(out)
+    Cow::Owned(out)
 }

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::{Findings, Problem, VerifyStats};
 use crate::nsec::nsec_names;
-use crate::nsec3::{covered_names, hash_label, nsec3_hash, CoveredName, NSEC3_HASH_LEN};
+use crate::nsec3::{covered_names, hash_label, nsec3_hash, NSEC3_HASH_LEN};
 use crate::rdata::{Nsec3Fields, Nsec3Params, NsecFields, TypeBitmap, NSEC3_FLAG_OPT_OUT};
 
 type Hash = [u8; NSEC3_HASH_LEN];
@@ -263,24 +263,16 @@ fn check_nsec3_coverage(
     findings: &mut Findings,
 ) {
     let mut ignored = Vec::new();
-    let required: HashSet<Name> = covered_names(zone, true, &mut ignored)
-        .into_iter()
-        .map(|entry| entry.name)
-        .collect();
     let all = covered_names(zone, false, &mut ignored);
-    let hashed: Vec<(Hash, CoveredName)> = all
-        .into_par_iter()
-        .map(|entry| {
-            (
-                nsec3_hash(&entry.name, &params.salt, params.iterations),
-                entry,
-            )
-        })
+    let hashes: Vec<Hash> = all
+        .par_iter()
+        .map(|entry| nsec3_hash(&entry.name, &params.salt, params.iterations))
         .collect();
 
+    let mut required: Option<HashSet<Name>> = None;
     let mut present: Vec<&Name> = Vec::new();
     let mut left_out: HashMap<&Name, &Hash> = HashMap::new();
-    for (hash, entry) in &hashed {
+    for (hash, entry) in hashes.iter().zip(&all) {
         let name = &entry.name;
         match find(chain, hash) {
             Ok(link) => {
@@ -289,13 +281,21 @@ fn check_nsec3_coverage(
                     check_bitmap(name, Rtype::NSEC3, &entry.types, &fields.types, findings);
                 }
             }
-            Err(_) if required.contains(name) => {
-                let problem = Problem::MissingNsec3 {
-                    hash: hash_label(hash),
-                };
-                findings.error(name, Some(Rtype::NSEC3), problem);
-            }
             Err(position) => {
+                // The names that opt-out may leave out are worked out only
+                // when a name lacks its record, which in a valid zone
+                // happens only with opt-out.
+                let required = required.get_or_insert_with(|| {
+                    let names = covered_names(zone, true, &mut ignored).into_iter();
+                    names.map(|entry| entry.name).collect()
+                });
+                if required.contains(name) {
+                    let problem = Problem::MissingNsec3 {
+                        hash: hash_label(hash),
+                    };
+                    findings.error(name, Some(Rtype::NSEC3), problem);
+                    continue;
+                }
                 left_out.insert(name, hash);
                 // The record before the hash covers it; before the first
                 // hash, the last record wraps around.
@@ -326,7 +326,7 @@ fn check_nsec3_coverage(
         }
     }
 
-    let known: HashSet<&Hash> = hashed.iter().map(|(hash, _)| hash).collect();
+    let known: HashSet<&Hash> = hashes.iter().collect();
     for link in chain {
         if !known.contains(&link.hash) {
             findings.error(link.owner, Some(Rtype::NSEC3), Problem::Nsec3Orphan);

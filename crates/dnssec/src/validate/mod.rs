@@ -38,7 +38,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use keymaster_keys::VerifyError;
-use keymaster_zone::{Name, Rtype, Zone};
+use keymaster_zone::{Name, Node, NodeKind, Rtype, Zone};
 
 /// One problem found in a zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -336,28 +336,85 @@ pub fn verify_zone(zone: &Zone, now: u32) -> VerifyReport {
 /// Checks a zone as [`verify_zone`] does, verifying the signatures that
 /// `options.signatures` selects.
 pub fn verify_zone_with(zone: &Zone, options: &VerifyOptions) -> VerifyReport {
-    let start = Instant::now();
-    let mut findings = Findings::new();
-    let mut stats = VerifyStats::default();
+    let mut check = ZoneCheck::begin(zone, options);
+    let nodes: Vec<(&Node, NodeKind)> = zone.walk().collect();
+    for batch in nodes.chunks(NODES_PER_BATCH) {
+        check.check_nodes(batch);
+    }
+    check.finish(zone)
+}
 
-    structure::check(zone, &mut findings);
-    let signed = zone.apex().is_some_and(|apex| apex.has(Rtype::DNSKEY));
-    if signed {
-        let keys = keys::check_dnskeys(zone, &mut findings);
-        keys::check_ds(zone, &mut findings);
-        let outcomes = signatures::check(zone, &keys, options, &mut findings, &mut stats);
-        keys::check_dnskey_signed(zone, &keys, &outcomes, &mut findings);
-        keys::check_cds(zone, &keys, &outcomes, &mut findings);
-        denial::check(zone, &mut findings, &mut stats);
-    } else {
-        report_unsigned_dnssec(zone, &mut findings);
+/// Nodes whose signatures [`verify_zone_with`] checks in one parallel batch.
+const NODES_PER_BATCH: usize = 4096;
+
+/// A validation run in three steps, for a signer that writes its signed
+/// nodes out a batch at a time and drops their signatures afterwards.
+///
+/// [`ZoneCheck::begin`] runs the checks that need no signatures;
+/// [`ZoneCheck::check_nodes`] checks the signatures of every node, in
+/// canonical order, apex first; [`ZoneCheck::finish`] runs the checks that
+/// need the whole zone but only the outcome of the signature checks.
+pub struct ZoneCheck {
+    start: Instant,
+    now: u32,
+    findings: Findings,
+    stats: VerifyStats,
+    /// The zone's keys, or `None` for an unsigned zone.
+    keys: Option<keys::KeySet>,
+    signatures: signatures::SignatureChecks,
+}
+
+impl ZoneCheck {
+    /// Starts checking `zone`: its structure, its DNSKEY RRset and its DS
+    /// records. The zone needs its apex DNSKEY RRset but no signatures yet.
+    pub fn begin(zone: &Zone, options: &VerifyOptions) -> Self {
+        let mut findings = Findings::new();
+        structure::check(zone, &mut findings);
+        let signed = zone.apex().is_some_and(|apex| apex.has(Rtype::DNSKEY));
+        let keys = signed.then(|| {
+            let keys = keys::check_dnskeys(zone, &mut findings);
+            keys::check_ds(zone, &mut findings);
+            keys
+        });
+        Self {
+            start: Instant::now(),
+            now: options.now,
+            findings,
+            stats: VerifyStats::default(),
+            keys,
+            signatures: signatures::SignatureChecks::new(options.signatures, zone.origin()),
+        }
     }
 
-    stats.duration = start.elapsed();
-    VerifyReport {
-        errors: findings.errors,
-        warnings: findings.warnings,
-        stats,
+    /// Checks the signatures of `nodes`, which come in canonical order with
+    /// the kind [`Zone::walk`] gives them, every node exactly once over the
+    /// whole run.
+    pub fn check_nodes(&mut self, nodes: &[(&Node, NodeKind)]) {
+        if let Some(keys) = &self.keys {
+            let (findings, stats) = (&mut self.findings, &mut self.stats);
+            self.signatures
+                .check(nodes, keys, self.now, findings, stats);
+        }
+    }
+
+    /// Runs the checks that need the whole zone, and returns the report.
+    pub fn finish(mut self, zone: &Zone) -> VerifyReport {
+        let findings = &mut self.findings;
+        match &self.keys {
+            Some(keys) => {
+                let good = self.signatures.good();
+                keys::check_dnskey_signed(zone, keys, good, findings);
+                keys::check_cds(zone, keys, good, findings);
+                denial::check(zone, findings, &mut self.stats);
+            }
+            None => report_unsigned_dnssec(zone, findings),
+        }
+        self.stats.duration = self.start.elapsed();
+        VerifyReport {
+            errors: self.findings.errors,
+            warnings: self.findings.warnings,
+            stats: self.stats,
+        }
     }
 }
 

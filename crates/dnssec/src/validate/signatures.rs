@@ -6,12 +6,12 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 use keymaster_keys::VerifyError;
-use keymaster_zone::{Name, Rrset, Rtype, Zone};
+use keymaster_zone::{Name, Node, NodeKind, Rrset, Rtype};
 use rayon::prelude::*;
 
 use super::keys::KeySet;
 use super::{
-    finding, Finding, Findings, Problem, SignatureCheck, VerifyOptions, VerifyStats, SAMPLE_ONE_IN,
+    finding, Finding, Findings, Problem, SignatureCheck, VerifyStats, SAMPLE_ONE_IN,
     SAMPLE_PER_CLASS,
 };
 use crate::nsec::signing_kind;
@@ -61,16 +61,16 @@ struct SampleClass {
 }
 
 /// Chooses the signatures whose cryptography is checked.
-struct Sampler<'a> {
+struct Sampler {
     mode: SignatureCheck,
-    apex: &'a Name,
+    apex: Name,
     seen: HashMap<SampleClass, u32>,
     random: RandomState,
     count: u64,
 }
 
-impl<'a> Sampler<'a> {
-    fn new(mode: SignatureCheck, apex: &'a Name) -> Self {
+impl Sampler {
+    fn new(mode: SignatureCheck, apex: Name) -> Self {
         Self {
             mode,
             apex,
@@ -82,7 +82,7 @@ impl<'a> Sampler<'a> {
 
     /// Returns true if the signature `rdata` over `rrset` is to be verified.
     fn chooses(&mut self, rrset: &Rrset, rdata: &[u8]) -> bool {
-        if self.mode == SignatureCheck::All || &rrset.owner == self.apex || rdata.len() < 18 {
+        if self.mode == SignatureCheck::All || rrset.owner == self.apex || rdata.len() < 18 {
             return true;
         }
         let owner = rrset.owner.as_wire();
@@ -108,109 +108,163 @@ impl<'a> Sampler<'a> {
     }
 }
 
-/// Checks every signature and that every authoritative RRset is signed by
-/// each algorithm of the key set. Returns the good signatures over apex
-/// RRsets, for the key checks.
-pub(super) fn check(
-    zone: &Zone,
-    keys: &KeySet,
-    options: &VerifyOptions,
-    findings: &mut Findings,
-    stats: &mut VerifyStats,
-) -> Vec<GoodSignature> {
-    let now = options.now;
-    let mut sampler = Sampler::new(options.signatures, zone.origin());
-    // Gather the authoritative RRsets and their signatures; report
-    // signatures that do not belong anywhere.
-    let mut rrsets: Vec<&Rrset> = Vec::new();
-    let mut tasks: Vec<Task<'_>> = Vec::new();
-    for (node, kind) in zone.walk() {
-        let kind = signing_kind(node, kind);
-        for rrset in &node.rrsets {
-            stats.signatures += rrset.signatures.len();
-            let owner = &node.name;
-            if rrset.rtype == Rtype::RRSIG {
-                for _ in &rrset.signatures {
-                    findings.error(owner, Some(Rtype::RRSIG), Problem::SignatureOverRrsig);
-                }
-                continue;
-            }
-            if rrset.rdatas.is_empty() {
-                findings.error(owner, Some(rrset.rtype), Problem::SignatureWithoutRrset);
-                continue;
-            }
-            if !is_authoritative(kind, rrset.rtype) {
-                if !rrset.signatures.is_empty() {
-                    let problem = Problem::SignedNonAuthoritative;
-                    findings.error(owner, Some(rrset.rtype), problem);
-                }
-                continue;
-            }
-            let rrset_index = rrsets.len();
-            rrsets.push(rrset);
-            for rdata in &rrset.signatures {
-                let verify = sampler.chooses(rrset, rdata);
-                stats.not_sampled += usize::from(!verify);
-                tasks.push(Task {
-                    rrset_index,
-                    rrset,
-                    rdata,
-                    verify,
-                });
-            }
+/// The signature checks of one validation run, fed a batch of nodes at a
+/// time in canonical order.
+pub(super) struct SignatureChecks {
+    sampler: Sampler,
+    /// Good signatures over apex RRsets, for the key checks.
+    good: Vec<GoodSignature>,
+    /// The algorithms every RRset must be signed with, known once the apex
+    /// and its DNSKEY RRset have been checked.
+    required: Option<BTreeSet<u8>>,
+}
+
+impl SignatureChecks {
+    pub(super) fn new(mode: SignatureCheck, apex: &Name) -> Self {
+        Self {
+            sampler: Sampler::new(mode, apex.clone()),
+            good: Vec::new(),
+            required: None,
         }
     }
-    stats.rrsets = rrsets.len();
 
-    // Verify in parallel, one pair of buffers per worker.
-    let checked: Vec<Checked> = tasks
-        .par_iter()
-        .map_init(
-            || (Vec::with_capacity(64), Vec::with_capacity(1024)),
-            |(header, data), task| check_one(task, zone.origin(), keys, now, header, data),
-        )
-        .collect();
-    drop(tasks);
+    /// Returns the good signatures over apex RRsets seen so far.
+    pub(super) fn good(&self) -> &[GoodSignature] {
+        &self.good
+    }
 
-    // Each RRset needs a signature for every algorithm in use; one that
-    // failed to verify is reported on its own, not as missing too.
-    let mut present: Vec<(usize, u8)> = Vec::with_capacity(checked.len());
-    let mut good = Vec::new();
-    for result in checked {
-        stats.verified += usize::from(result.verified);
-        if let Some(algorithm) = result.algorithm {
-            present.push((result.rrset_index, algorithm));
-            if let Some(key) = result.good_key {
-                let rrset = rrsets[result.rrset_index];
-                if &rrset.owner == zone.origin() {
-                    good.push(GoodSignature {
-                        covered: rrset.rtype,
-                        key,
+    /// Checks every signature of `nodes` and that every authoritative RRset
+    /// there is signed by each algorithm of the key set.
+    pub(super) fn check(
+        &mut self,
+        nodes: &[(&Node, NodeKind)],
+        keys: &KeySet,
+        now: u32,
+        findings: &mut Findings,
+        stats: &mut VerifyStats,
+    ) {
+        // The apex, which sorts first, decides which algorithms the other
+        // RRsets need, so it is checked on its own.
+        let apex = &self.sampler.apex;
+        let split = match self.required {
+            Some(_) => 0,
+            None => nodes
+                .iter()
+                .position(|(node, _)| &node.name == apex)
+                .map_or(0, |index| index + 1),
+        };
+        if split > 0 {
+            self.check_batch(&nodes[..split], keys, now, findings, stats);
+            self.required = Some(required_algorithms(keys, &self.good));
+        }
+        self.check_batch(&nodes[split..], keys, now, findings, stats);
+    }
+
+    fn check_batch(
+        &mut self,
+        nodes: &[(&Node, NodeKind)],
+        keys: &KeySet,
+        now: u32,
+        findings: &mut Findings,
+        stats: &mut VerifyStats,
+    ) {
+        // Gather the authoritative RRsets and their signatures; report
+        // signatures that do not belong anywhere.
+        let mut rrsets: Vec<&Rrset> = Vec::new();
+        let mut tasks: Vec<Task<'_>> = Vec::new();
+        for &(node, kind) in nodes {
+            let kind = signing_kind(node, kind);
+            for rrset in &node.rrsets {
+                stats.signatures += rrset.signatures.len();
+                let owner = &node.name;
+                if rrset.rtype == Rtype::RRSIG {
+                    for _ in &rrset.signatures {
+                        findings.error(owner, Some(Rtype::RRSIG), Problem::SignatureOverRrsig);
+                    }
+                    continue;
+                }
+                if rrset.rdatas.is_empty() {
+                    findings.error(owner, Some(rrset.rtype), Problem::SignatureWithoutRrset);
+                    continue;
+                }
+                if !is_authoritative(kind, rrset.rtype) {
+                    if !rrset.signatures.is_empty() {
+                        let problem = Problem::SignedNonAuthoritative;
+                        findings.error(owner, Some(rrset.rtype), problem);
+                    }
+                    continue;
+                }
+                let rrset_index = rrsets.len();
+                rrsets.push(rrset);
+                for rdata in &rrset.signatures {
+                    let verify = self.sampler.chooses(rrset, rdata);
+                    stats.not_sampled += usize::from(!verify);
+                    tasks.push(Task {
+                        rrset_index,
+                        rrset,
+                        rdata,
+                        verify,
                     });
                 }
             }
         }
-        for (is_error, found) in result.findings {
-            findings.push(is_error, found);
+        stats.rrsets += rrsets.len();
+
+        // Verify in parallel, one pair of buffers per worker.
+        let apex = &self.sampler.apex;
+        let checked: Vec<Checked> = tasks
+            .par_iter()
+            .map_init(
+                || (Vec::with_capacity(64), Vec::with_capacity(1024)),
+                |(header, data), task| check_one(task, apex, keys, now, header, data),
+            )
+            .collect();
+
+        // Each RRset needs a signature for every algorithm in use; one that
+        // failed to verify is reported on its own, not as missing too.
+        let mut present: Vec<(usize, u8)> = Vec::with_capacity(checked.len());
+        for result in checked {
+            stats.verified += usize::from(result.verified);
+            if let Some(algorithm) = result.algorithm {
+                present.push((result.rrset_index, algorithm));
+                if let Some(key) = result.good_key {
+                    let rrset = rrsets[result.rrset_index];
+                    if &rrset.owner == apex {
+                        self.good.push(GoodSignature {
+                            covered: rrset.rtype,
+                            key,
+                        });
+                    }
+                }
+            }
+            for (is_error, found) in result.findings {
+                findings.push(is_error, found);
+            }
         }
-    }
-    present.sort_unstable();
-    let required = required_algorithms(keys, &good);
-    let mut cursor = 0;
-    for (index, rrset) in rrsets.iter().enumerate() {
-        let first = cursor;
-        while present.get(cursor).is_some_and(|&(at, _)| at == index) {
-            cursor += 1;
-        }
-        let signed_by = &present[first..cursor];
-        for &algorithm in &required {
-            if !signed_by.iter().any(|&(_, found)| found == algorithm) {
-                let problem = Problem::MissingSignature { algorithm };
-                findings.error(&rrset.owner, Some(rrset.rtype), problem);
+        present.sort_unstable();
+        let computed;
+        let required = match &self.required {
+            Some(required) => required,
+            None => {
+                computed = required_algorithms(keys, &self.good);
+                &computed
+            }
+        };
+        let mut cursor = 0;
+        for (index, rrset) in rrsets.iter().enumerate() {
+            let first = cursor;
+            while present.get(cursor).is_some_and(|&(at, _)| at == index) {
+                cursor += 1;
+            }
+            let signed_by = &present[first..cursor];
+            for &algorithm in required {
+                if !signed_by.iter().any(|&(_, found)| found == algorithm) {
+                    let problem = Problem::MissingSignature { algorithm };
+                    findings.error(&rrset.owner, Some(rrset.rtype), problem);
+                }
             }
         }
     }
-    good
 }
 
 /// Checks one RRSIG: its fields, its key, its window and its signature.

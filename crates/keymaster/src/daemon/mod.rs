@@ -166,9 +166,15 @@ pub fn write_file_atomically_with(
         .mode(mode)
         .open(&temporary)?;
     let mut buffered = std::io::BufWriter::with_capacity(1 << 20, file);
-    write(&mut buffered)?;
-    buffered.flush()?;
-    buffered.get_ref().sync_all()?;
+    let written = write(&mut buffered)
+        .and_then(|()| buffered.flush())
+        .and_then(|()| buffered.get_ref().sync_all());
+    if let Err(error) = written {
+        drop(buffered);
+        // The partial file is useless; the error that matters is the first.
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error);
+    }
     std::fs::rename(&temporary, path)?;
     std::fs::File::open(dir)?.sync_all()
 }

@@ -32,7 +32,7 @@ pub use error::{CheckError, LoadError, LoadErrorKind, LoadWarning, WarningKind};
 pub use generate::GenerateError;
 pub use lexer::LexError;
 use reader::{Limits, Located, Reader};
-pub use writer::{record_to_string, write_zone};
+pub use writer::{node_to_text, record_to_string, write_zone};
 
 /// Options for loading a zone.
 #[derive(Clone, Debug)]

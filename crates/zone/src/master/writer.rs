@@ -5,8 +5,11 @@ use std::io::{self, Write};
 
 use crate::rdata::text::write_rtype;
 use crate::rdata::{has_text_format, write_generic, write_rdata};
+use domain::base::iana::Rtype;
+
+use crate::name::Name;
 use crate::record::Record;
-use crate::zone::Zone;
+use crate::zone::{Node, Zone};
 
 /// Returns one record as a master-file line without line break:
 /// `owner TTL class type data`, with the RFC 3597 forms `TYPEnnn` and
@@ -33,29 +36,30 @@ fn write_record(line: &mut String, record: &Record) {
 /// canonical order, each followed by its RRSIGs.
 pub fn write_zone(zone: &Zone, out: impl Write) -> io::Result<()> {
     let mut out = io::BufWriter::new(out);
-    let mut line = String::with_capacity(512);
-    if let Some(soa) = zone.soa() {
-        for record in soa.records().chain(soa.signature_records()) {
-            write_line(&mut out, &mut line, &record)?;
-        }
-    }
+    let mut text = String::with_capacity(4096);
     for node in zone.nodes() {
-        let at_apex = node.name == *zone.origin();
-        for rrset in &node.rrsets {
-            if at_apex && rrset.rtype == domain::base::iana::Rtype::SOA {
-                continue;
-            }
-            for record in rrset.records().chain(rrset.signature_records()) {
-                write_line(&mut out, &mut line, &record)?;
-            }
-        }
+        text.clear();
+        node_to_text(node, zone.origin(), &mut text);
+        out.write_all(text.as_bytes())?;
     }
     out.flush()
 }
 
-fn write_line(out: &mut impl Write, line: &mut String, record: &Record) -> io::Result<()> {
-    line.clear();
-    write_record(line, record);
-    line.push('\n');
-    out.write_all(line.as_bytes())
+/// Appends the master-file lines of `node` to `text`, one record per line:
+/// each RRset in type order followed by its RRSIGs, and at the apex `apex`
+/// the SOA RRset first. Written node after node in canonical order, the
+/// lines make the master file [`write_zone`] writes.
+pub fn node_to_text(node: &Node, apex: &Name, text: &mut String) {
+    let at_apex = node.name == *apex;
+    let soa = at_apex.then(|| node.rrset(Rtype::SOA)).flatten();
+    let others = node
+        .rrsets
+        .iter()
+        .filter(|rrset| !(at_apex && rrset.rtype == Rtype::SOA));
+    for rrset in soa.into_iter().chain(others) {
+        for record in rrset.records().chain(rrset.signature_records()) {
+            write_record(text, &record);
+            text.push('\n');
+        }
+    }
 }
