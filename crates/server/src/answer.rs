@@ -28,12 +28,12 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use keymaster_zone::name::{wire_name_len, MAX_NAME_LEN};
-use keymaster_zone::zone::soa_minimum;
-use keymaster_zone::{Class, Name, Node, Rrset, Rtype};
+use keymaster_zone::{Class, Name, Rtype};
 
 use crate::message::{parse_query, parse_question, Edns, Header, ParseError, Query, HEADER_LEN};
+use crate::wire::{Records, WireNode, WireRrset};
 use crate::writer::{Section, Writer};
-use crate::zoneset::{find_in, Denial, Entry, EntryKind, PublishedZone, ZoneSet};
+use crate::zoneset::{find_in, Denial, Entry, EntryKind, PublishedZone, ZoneMap, ZoneSet};
 
 /// The UDP payload size advertised and used by default (the value DNS Flag
 /// Day 2020 recommends against IP fragmentation).
@@ -183,9 +183,9 @@ fn respond(zones: &ZoneSet, query: &Query<'_>, transport: Transport, out: &mut V
     if matches!(query.qtype, Rtype::AXFR | Rtype::IXFR) {
         return reply_error(rcode::NOTIMP);
     }
-    let Ok(qname) = Name::from_wire(Bytes::copy_from_slice(query.qname)) else {
-        return reply_error(rcode::FORMERR);
-    };
+    // `parse_query` only accepts an uncompressed name of at most 255
+    // octets, so the name is valid here.
+    let qname = query.qname;
 
     // Find the zone; a DS query for a zone apex goes to the parent zone.
     let snapshot = zones.snapshot();
@@ -201,7 +201,7 @@ fn respond(zones: &ZoneSet, query: &Query<'_>, transport: Transport, out: &mut V
         dnssec_ok: edns.is_some_and(|edns| edns.dnssec_ok),
     };
     let mut response = Response::new();
-    lookup.resolve(&qname, &mut response);
+    lookup.resolve(qname, &mut response);
     lookup.add_additional(&mut response);
     let reply = Reply {
         header,
@@ -217,11 +217,7 @@ fn respond(zones: &ZoneSet, query: &Query<'_>, transport: Transport, out: &mut V
 /// `lower`. DS records live on the parent side of a zone cut, so a DS query
 /// for the apex of one published zone goes to the published zone that
 /// encloses it, if there is one.
-fn select_zone<'m>(
-    zones: &'m std::collections::HashMap<Box<[u8]>, std::sync::Arc<PublishedZone>>,
-    lower: &[u8],
-    qtype: Rtype,
-) -> Option<&'m PublishedZone> {
+fn select_zone<'m>(zones: &'m ZoneMap, lower: &[u8], qtype: Rtype) -> Option<&'m PublishedZone> {
     let zone = find_in(zones, lower)?;
     if qtype == Rtype::DS && zone.origin_lower() == lower && lower.len() > 1 {
         let parent = &lower[1 + lower[0] as usize..];
@@ -337,46 +333,73 @@ fn write_items(writer: &mut Writer<'_>, section: Section, items: &[Item<'_>]) ->
 }
 
 /// One RRset of a response with the RRSIGs that go with it.
+///
+/// Items borrow their data from the published zone and the query message,
+/// so that building a response copies no record data and touches no
+/// reference counts shared with other threads.
 struct Item<'z> {
-    owner: Name,
+    owner: Owner<'z>,
     rtype: Rtype,
     class: Class,
     ttl: u32,
     rdatas: Rdatas<'z>,
-    /// RRSIG RDATA, empty when DO is not set.
-    signatures: &'z [Bytes],
+    /// RRSIG records, empty when DO is not set.
+    signatures: Records<'z>,
 }
 
-/// Record data of an [`Item`]: taken from the zone or synthesized.
+/// A name in uncompressed wire format, case as found: borrowed from the
+/// query or the zone, or synthesized from a DNAME.
+#[derive(Clone, Debug)]
+enum Owner<'z> {
+    Wire(&'z [u8]),
+    Synthesized(Name),
+}
+
+impl Owner<'_> {
+    fn as_wire(&self) -> &[u8] {
+        match self {
+            Self::Wire(wire) => wire,
+            Self::Synthesized(name) => name.as_wire(),
+        }
+    }
+
+    /// Returns true if both are the same name, ignoring ASCII case.
+    fn same_name(&self, other: &[u8]) -> bool {
+        self.as_wire().eq_ignore_ascii_case(other)
+    }
+}
+
+/// Returns true if the wire name `name` equals `suffix` or lies below it,
+/// ignoring ASCII case. Both must be valid uncompressed names.
+fn wire_ends_with(name: &[u8], suffix: &[u8]) -> bool {
+    let Some(offset) = name.len().checked_sub(suffix.len()) else {
+        return false;
+    };
+    // The suffix must start on a label boundary of `name`.
+    let mut pos = 0;
+    while pos < offset {
+        pos += 1 + usize::from(name[pos]);
+    }
+    pos == offset && name[offset..].eq_ignore_ascii_case(suffix)
+}
+
+/// Record data of an [`Item`]: records stored in the zone, whose type
+/// and class are those of the item, or one synthesized RDATA.
 enum Rdatas<'z> {
-    Zone(&'z [Bytes]),
+    Zone(Records<'z>),
     Synthesized(Bytes),
 }
 
 impl Item<'_> {
     fn write(&self, writer: &mut Writer<'_>, section: Section) {
         let owner = self.owner.as_wire();
-        let one;
-        let rdatas = match &self.rdatas {
-            Rdatas::Zone(rdatas) => *rdatas,
+        match &self.rdatas {
+            Rdatas::Zone(records) => writer.records(section, owner, self.ttl, records),
             Rdatas::Synthesized(rdata) => {
-                one = [rdata.clone()];
-                &one[..]
+                writer.record(section, owner, self.rtype, self.class, self.ttl, rdata)
             }
-        };
-        for rdata in rdatas {
-            writer.record(section, owner, self.rtype, self.class, self.ttl, rdata);
         }
-        for signature in self.signatures {
-            writer.record(
-                section,
-                owner,
-                Rtype::RRSIG,
-                self.class,
-                self.ttl,
-                signature,
-            );
-        }
+        writer.records(section, owner, self.ttl, &self.signatures);
     }
 }
 
@@ -402,10 +425,11 @@ impl<'z> Response<'z> {
 
     /// Adds an item to the authority section unless the RRset is there.
     fn add_authority(&mut self, item: Item<'z>) {
+        let owner = item.owner.as_wire();
         let present = self
             .authority
             .iter()
-            .any(|other| other.rtype == item.rtype && other.owner == item.owner);
+            .any(|other| other.rtype == item.rtype && other.owner.same_name(owner));
         if !present {
             self.authority.push(item);
         }
@@ -413,17 +437,18 @@ impl<'z> Response<'z> {
 }
 
 /// The step after the lookup of one name.
-enum Next {
+enum Next<'z> {
     Done,
     /// Continue with the target of a CNAME, or the CNAME synthesized from
     /// a DNAME.
-    Follow(Name),
+    Follow(Owner<'z>),
 }
 
 /// The result of matching a node against the query type.
-enum NodeAnswer {
+enum NodeAnswer<'z> {
     Answered,
-    Cname(Name),
+    /// The node owns a CNAME; its target follows.
+    Cname(&'z [u8]),
     NoData,
 }
 
@@ -435,18 +460,20 @@ struct Lookup<'z> {
 }
 
 impl<'z> Lookup<'z> {
-    /// Looks up `qname` and follows CNAME and DNAME records inside the zone.
-    fn resolve(&self, qname: &Name, response: &mut Response<'z>) {
-        let mut name = qname.clone();
+    /// Looks up the wire name `qname` and follows CNAME and DNAME records
+    /// inside the zone.
+    fn resolve(&self, qname: &'z [u8], response: &mut Response<'z>) {
+        let mut name = Owner::Wire(qname);
         for _ in 0..MAX_CHAIN {
             let Next::Follow(target) = self.lookup(&name, response) else {
                 return;
             };
-            let in_zone = target.ends_with(self.zone.origin());
+            let target_wire = target.as_wire();
+            let in_zone = wire_ends_with(target_wire, self.zone.origin_lower());
             let seen = response
                 .answer
                 .iter()
-                .any(|item| item.rtype == Rtype::CNAME && item.owner == target);
+                .any(|item| item.rtype == Rtype::CNAME && item.owner.same_name(target_wire));
             if !in_zone || seen {
                 return;
             }
@@ -455,23 +482,22 @@ impl<'z> Lookup<'z> {
     }
 
     /// Runs RFC 1034 section 4.3.2 step 3 for one name in the zone.
-    fn lookup(&self, name: &Name, response: &mut Response<'z>) -> Next {
+    fn lookup(&self, name: &Owner<'z>, response: &mut Response<'z>) -> Next<'z> {
         let mut lower = [0u8; MAX_NAME_LEN];
         let lower = lower_into(&mut lower, name.as_wire());
         let (starts, labels) = label_starts(lower);
-        let apex_labels = self.zone.origin().label_count();
-        let Some(apex_index) = labels.checked_sub(apex_labels) else {
+        let Some(apex_index) = labels.checked_sub(self.zone.origin_labels()) else {
             return Next::Done;
         };
 
         // A DNAME at the apex redirects every name below it.
-        let apex = self.zone.apex();
-        if apex_index > 0 && apex.has(Rtype::DNAME) {
+        let mut entry = self.zone.entry(self.zone.origin_lower());
+        if apex_index > 0 && entry.is_some_and(|apex| apex.dname) {
+            let apex = self.zone.apex();
             return self.dname(apex, name, starts[apex_index].into(), response);
         }
 
         // Walk down from the apex, one label at a time.
-        let mut entry = self.zone.entry(self.zone.origin_lower());
         for index in (0..apex_index).rev() {
             let suffix = &lower[usize::from(starts[index])..];
             let Some(found) = self.zone.entry(suffix) else {
@@ -485,8 +511,8 @@ impl<'z> Lookup<'z> {
                 EntryKind::Occluded => return Next::Done,
                 _ => {}
             }
-            if let Some(node) = found.node.map(|node| self.zone.node(node)) {
-                if index > 0 && node.has(Rtype::DNAME) {
+            if index > 0 && found.dname {
+                if let Some(node) = found.node.map(|node| self.zone.node(node)) {
                     return self.dname(node, name, starts[index].into(), response);
                 }
             }
@@ -499,18 +525,18 @@ impl<'z> Lookup<'z> {
     }
 
     /// Answers for a name that exists in the zone.
-    fn existing(&self, name: &Name, entry: &Entry, response: &mut Response<'z>) -> Next {
+    fn existing(&self, name: &Owner<'z>, entry: &Entry, response: &mut Response<'z>) -> Next<'z> {
         let outcome = match entry.node {
             Some(node) => self.answer_from_node(name, self.zone.node(node), response),
             None => NodeAnswer::NoData,
         };
         match outcome {
             NodeAnswer::Answered => Next::Done,
-            NodeAnswer::Cname(target) => Next::Follow(target),
+            NodeAnswer::Cname(target) => Next::Follow(Owner::Wire(target)),
             NodeAnswer::NoData => {
                 self.add_negative_soa(response);
                 if self.dnssec_ok {
-                    self.prove_no_data(name, entry, response);
+                    self.prove_no_data(name.as_wire(), entry, response);
                 }
                 Next::Done
             }
@@ -521,14 +547,14 @@ impl<'z> Lookup<'z> {
     /// their owner name (the query name for a wildcard).
     fn answer_from_node(
         &self,
-        owner: &Name,
-        node: &'z Node,
+        owner: &Owner<'z>,
+        node: WireNode<'z>,
         response: &mut Response<'z>,
-    ) -> NodeAnswer {
-        let with_data = |rrset: &&Rrset| !rrset.rdatas.is_empty();
+    ) -> NodeAnswer<'z> {
+        let with_data = |rrset: &WireRrset<'_>| rrset.has_data();
         match self.qtype {
             Rtype::ANY => {
-                let Some(rrset) = node.rrsets.iter().find(with_data) else {
+                let Some(rrset) = node.rrsets().find(with_data) else {
                     return NodeAnswer::NoData;
                 };
                 response.answer.push(self.item_as(owner, rrset));
@@ -536,18 +562,15 @@ impl<'z> Lookup<'z> {
             }
             Rtype::RRSIG => {
                 let before = response.answer.len();
-                let signed = node
-                    .rrsets
-                    .iter()
-                    .filter(|rrset| !rrset.signatures.is_empty());
+                let signed = node.rrsets().filter(|rrset| !rrset.signatures.is_empty());
                 for rrset in signed {
                     response.answer.push(Item {
                         owner: owner.clone(),
                         rtype: Rtype::RRSIG,
                         class: rrset.class,
                         ttl: rrset.ttl,
-                        rdatas: Rdatas::Zone(&rrset.signatures),
-                        signatures: &[],
+                        rdatas: Rdatas::Zone(rrset.signatures),
+                        signatures: Records::default(),
                     });
                 }
                 if response.answer.len() == before {
@@ -564,9 +587,11 @@ impl<'z> Lookup<'z> {
                     return NodeAnswer::NoData;
                 };
                 response.answer.push(self.item_as(owner, cname));
-                match Name::from_wire(cname.rdatas[0].clone()) {
-                    Ok(target) => NodeAnswer::Cname(target),
-                    Err(_) => NodeAnswer::Answered,
+                // Only RDATA that is exactly one valid name is followed.
+                let target = cname.first_rdata().unwrap_or_default();
+                match wire_name_len(target) {
+                    Ok(len) if len == target.len() => NodeAnswer::Cname(target),
+                    _ => NodeAnswer::Answered,
                 }
             }
         }
@@ -577,12 +602,12 @@ impl<'z> Lookup<'z> {
     /// the closest encloser in `lower`.
     fn no_such_name(
         &self,
-        name: &Name,
+        name: &Owner<'z>,
         lower: &[u8],
         starts: &[u8; 129],
         encloser: usize,
         response: &mut Response<'z>,
-    ) -> Next {
+    ) -> Next<'z> {
         let encloser_lower = &lower[usize::from(starts[encloser])..];
         let next_closer_lower = &lower[usize::from(starts[encloser - 1])..];
         let mut wildcard = [0u8; MAX_NAME_LEN + 2];
@@ -608,7 +633,7 @@ impl<'z> Lookup<'z> {
             }
             if self.dnssec_ok {
                 self.prove_wildcard(
-                    name,
+                    name.as_wire(),
                     next_closer_lower,
                     encloser_entry,
                     source,
@@ -617,7 +642,7 @@ impl<'z> Lookup<'z> {
                 );
             }
             return match outcome {
-                NodeAnswer::Cname(target) => Next::Follow(target),
+                NodeAnswer::Cname(target) => Next::Follow(Owner::Wire(target)),
                 _ => Next::Done,
             };
         }
@@ -625,13 +650,14 @@ impl<'z> Lookup<'z> {
         response.rcode = rcode::NXDOMAIN;
         self.add_negative_soa(response);
         if self.dnssec_ok {
+            let name = name.as_wire();
             self.prove_no_name(name, next_closer_lower, encloser_entry, wildcard, response);
         }
         Next::Done
     }
 
     /// Adds a referral to the child zone at the cut `entry`.
-    fn referral(&self, entry: &Entry, response: &mut Response<'z>) -> Next {
+    fn referral(&self, entry: &Entry, response: &mut Response<'z>) -> Next<'z> {
         let Some(node) = entry.node.map(|node| self.zone.node(node)) else {
             return Next::Done;
         };
@@ -645,14 +671,14 @@ impl<'z> Lookup<'z> {
 
         // With DO, the DS RRset or the proof that there is none.
         if self.dnssec_ok {
-            match node.rrset(Rtype::DS).filter(|ds| !ds.rdatas.is_empty()) {
+            match node.rrset(Rtype::DS).filter(WireRrset::has_data) {
                 Some(ds) => response.add_authority(self.item(ds)),
-                None => self.prove_no_data(&node.name, entry, response),
+                None => self.prove_no_data(node.name(), entry, response),
             }
         }
 
         // Glue: addresses of name servers below the cut or elsewhere in the zone.
-        for rdata in &ns.rdatas {
+        for rdata in ns.rdatas.iter() {
             self.add_addresses(rdata, response);
         }
         Next::Done
@@ -662,19 +688,16 @@ impl<'z> Lookup<'z> {
     /// `name`, whose first `prefix_len` octets are the labels below `node`.
     fn dname(
         &self,
-        node: &'z Node,
-        name: &Name,
+        node: WireNode<'z>,
+        name: &Owner<'z>,
         prefix_len: usize,
         response: &mut Response<'z>,
-    ) -> Next {
-        let Some(dname) = node
-            .rrset(Rtype::DNAME)
-            .filter(|rrset| !rrset.rdatas.is_empty())
-        else {
+    ) -> Next<'z> {
+        let Some(dname) = node.rrset(Rtype::DNAME).filter(WireRrset::has_data) else {
             return Next::Done;
         };
         response.answer.push(self.item(dname));
-        let target = &dname.rdatas[0];
+        let target = dname.first_rdata().unwrap_or_default();
         let mut synthesized = Vec::with_capacity(prefix_len + target.len());
         synthesized.extend_from_slice(&name.as_wire()[..prefix_len]);
         synthesized.extend_from_slice(target);
@@ -689,9 +712,9 @@ impl<'z> Lookup<'z> {
             class: dname.class,
             ttl: dname.ttl,
             rdatas: Rdatas::Synthesized(synthesized.wire_bytes().clone()),
-            signatures: &[],
+            signatures: Records::default(),
         });
-        Next::Follow(synthesized)
+        Next::Follow(Owner::Synthesized(synthesized))
     }
 
     /// Adds the apex SOA with the negative-answer TTL of RFC 2308
@@ -700,9 +723,8 @@ impl<'z> Lookup<'z> {
         let Some(soa) = self.zone.apex().rrset(Rtype::SOA) else {
             return;
         };
-        let minimum = soa.rdatas.first().and_then(|rdata| soa_minimum(rdata));
         let mut item = self.item(soa);
-        item.ttl = minimum.map_or(soa.ttl, |minimum| minimum.min(soa.ttl));
+        item.ttl = self.zone.negative_ttl();
         response.add_authority(item);
     }
 
@@ -710,7 +732,7 @@ impl<'z> Lookup<'z> {
     /// type: its NSEC, or its matching NSEC3 (RFC 5155 section 7.2.3).
     /// Without a matching NSEC3 (a name inside an Opt-Out span, RFC 5155
     /// section 7.2.4), the closest provable encloser proof.
-    fn prove_no_data(&self, name: &Name, entry: &Entry, response: &mut Response<'z>) {
+    fn prove_no_data(&self, name: &[u8], entry: &Entry, response: &mut Response<'z>) {
         match self.zone.denial() {
             Denial::None => {}
             Denial::Nsec => {
@@ -730,11 +752,11 @@ impl<'z> Lookup<'z> {
     /// Adds the closest provable encloser proof (RFC 5155 section 7.2.1)
     /// for an existing name: the NSEC3 matching its closest ancestor that
     /// has one, and the NSEC3 covering the next closer name.
-    fn prove_closest_encloser(&self, name: &Name, response: &mut Response<'z>) {
+    fn prove_closest_encloser(&self, name: &[u8], response: &mut Response<'z>) {
         let mut lower = [0u8; MAX_NAME_LEN];
-        let lower = lower_into(&mut lower, name.as_wire());
+        let lower = lower_into(&mut lower, name);
         let (starts, labels) = label_starts(lower);
-        let apex_index = labels.saturating_sub(self.zone.origin().label_count());
+        let apex_index = labels.saturating_sub(self.zone.origin_labels());
         let mut below: Option<&Entry> = None;
         for index in 0..=apex_index {
             let entry = self.zone.entry(&lower[usize::from(starts[index])..]);
@@ -757,11 +779,11 @@ impl<'z> Lookup<'z> {
     /// section 3.1.3.4, RFC 5155 section 7.2.5).
     fn prove_wildcard(
         &self,
-        name: &Name,
+        name: &[u8],
         next_closer: &[u8],
         encloser: Option<&Entry>,
         source: &Entry,
-        outcome: &NodeAnswer,
+        outcome: &NodeAnswer<'_>,
         response: &mut Response<'z>,
     ) {
         let no_data = matches!(outcome, NodeAnswer::NoData);
@@ -797,7 +819,7 @@ impl<'z> Lookup<'z> {
     /// section 7.2.2).
     fn prove_no_name(
         &self,
-        name: &Name,
+        name: &[u8],
         next_closer: &[u8],
         encloser: Option<&Entry>,
         wildcard: &[u8],
@@ -809,9 +831,7 @@ impl<'z> Lookup<'z> {
                 if let Some(node) = self.zone.covering_nsec(name) {
                     self.add_proof(node, Rtype::NSEC, response);
                 }
-                let wildcard = Name::from_wire(Bytes::copy_from_slice(wildcard));
-                let cover = wildcard.ok().and_then(|w| self.zone.covering_nsec(&w));
-                if let Some(node) = cover {
+                if let Some(node) = self.zone.covering_nsec(wildcard) {
                     self.add_proof(node, Rtype::NSEC, response);
                 }
             }
@@ -837,8 +857,8 @@ impl<'z> Lookup<'z> {
     }
 
     /// Adds the NSEC or NSEC3 RRset of `node` to the authority section.
-    fn add_proof(&self, node: &'z Node, rtype: Rtype, response: &mut Response<'z>) {
-        if let Some(rrset) = node.rrset(rtype).filter(|rrset| !rrset.rdatas.is_empty()) {
+    fn add_proof(&self, node: WireNode<'z>, rtype: Rtype, response: &mut Response<'z>) {
+        if let Some(rrset) = node.rrset(rtype).filter(WireRrset::has_data) {
             response.add_authority(self.item(rrset));
         }
     }
@@ -854,8 +874,8 @@ impl<'z> Lookup<'z> {
                 Rtype::SRV => 6,
                 _ => continue,
             };
-            if let Rdatas::Zone(rdatas) = item.rdatas {
-                targets.extend(rdatas.iter().filter_map(|rdata| rdata.get(offset..)));
+            if let Rdatas::Zone(records) = &item.rdatas {
+                targets.extend(records.iter().filter_map(|rdata| rdata.get(offset..)));
             }
         }
         for target in targets {
@@ -878,12 +898,13 @@ impl<'z> Lookup<'z> {
             return;
         };
         for rtype in [Rtype::A, Rtype::AAAA] {
-            let Some(rrset) = node.rrset(rtype).filter(|rrset| !rrset.rdatas.is_empty()) else {
+            let Some(rrset) = node.rrset(rtype).filter(WireRrset::has_data) else {
                 continue;
             };
+            let owner = rrset.owner;
             let listed = |items: &[Item<'_>]| {
                 let mut same = items.iter().filter(|item| item.rtype == rtype);
-                same.any(|item| item.owner == rrset.owner)
+                same.any(|item| item.owner.same_name(owner))
             };
             if listed(&response.answer) || listed(&response.additional) {
                 continue;
@@ -899,30 +920,30 @@ impl<'z> Lookup<'z> {
     }
 
     /// Returns an item for `rrset`, with its RRSIGs when DO is set.
-    fn item(&self, rrset: &'z Rrset) -> Item<'z> {
-        self.item_as(&rrset.owner, rrset)
+    fn item(&self, rrset: WireRrset<'z>) -> Item<'z> {
+        self.item_as(&Owner::Wire(rrset.owner), rrset)
     }
 
     /// Returns an item for `rrset` owned by `owner`, with its RRSIGs when
     /// DO is set.
-    fn item_as(&self, owner: &Name, rrset: &'z Rrset) -> Item<'z> {
+    fn item_as(&self, owner: &Owner<'z>, rrset: WireRrset<'z>) -> Item<'z> {
         let mut item = self.item_unsigned(rrset);
         item.owner = owner.clone();
         if self.dnssec_ok {
-            item.signatures = &rrset.signatures;
+            item.signatures = rrset.signatures;
         }
         item
     }
 
     /// Returns an item for `rrset` without RRSIGs.
-    fn item_unsigned(&self, rrset: &'z Rrset) -> Item<'z> {
+    fn item_unsigned(&self, rrset: WireRrset<'z>) -> Item<'z> {
         Item {
-            owner: rrset.owner.clone(),
+            owner: Owner::Wire(rrset.owner),
             rtype: rrset.rtype,
             class: rrset.class,
             ttl: rrset.ttl,
-            rdatas: Rdatas::Zone(&rrset.rdatas),
-            signatures: &[],
+            rdatas: Rdatas::Zone(rrset.rdatas),
+            signatures: Records::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod answer;
 mod message;
 pub mod nsec3;
 pub mod transport;
+mod wire;
 mod writer;
 pub mod zoneset;
 

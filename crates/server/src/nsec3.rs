@@ -6,6 +6,7 @@
 //! RFC 5155 defines.
 
 use aws_lc_rs::digest;
+use keymaster_zone::name::MAX_NAME_LEN;
 
 /// Hash algorithm number of SHA-1 in NSEC3 and NSEC3PARAM records.
 pub const NSEC3_SHA1: u8 = 1;
@@ -42,17 +43,22 @@ impl Nsec3Params {
     }
 
     /// Hashes a name given in uncompressed wire format; ASCII case is
-    /// folded here, so the caller may pass any case.
+    /// folded here, so the caller may pass any case. A name longer than
+    /// 255 octets is hashed as its first 255 octets.
     pub fn hash(&self, wire_name: &[u8]) -> [u8; SHA1_LEN] {
-        let mut input = Vec::with_capacity(wire_name.len() + self.salt.len());
-        input.extend(wire_name.iter().map(u8::to_ascii_lowercase));
-        input.extend_from_slice(&self.salt);
-        let mut digest = sha1(&input);
+        // The name and the salt are each at most 255 octets.
+        let mut input = [0u8; 2 * MAX_NAME_LEN];
+        let name_len = wire_name.len().min(MAX_NAME_LEN);
+        for (to, from) in input.iter_mut().zip(&wire_name[..name_len]) {
+            *to = from.to_ascii_lowercase();
+        }
+        let salt = &self.salt[..self.salt.len().min(MAX_NAME_LEN)];
+        input[name_len..name_len + salt.len()].copy_from_slice(salt);
+        let mut digest = sha1(&input[..name_len + salt.len()]);
         for _ in 0..self.iterations {
-            input.clear();
-            input.extend_from_slice(&digest);
-            input.extend_from_slice(&self.salt);
-            digest = sha1(&input);
+            input[..SHA1_LEN].copy_from_slice(&digest);
+            input[SHA1_LEN..SHA1_LEN + salt.len()].copy_from_slice(salt);
+            digest = sha1(&input[..SHA1_LEN + salt.len()]);
         }
         digest
     }

@@ -13,9 +13,27 @@ use keymaster_zone::name::wire_name_len;
 use keymaster_zone::{Class, Rtype};
 
 use crate::message::HEADER_LEN;
+use crate::wire::{Records, RECORD_HEADER_LEN};
 
 /// Compression pointers can address only the first 16 KiB of a message.
 const MAX_POINTER_TARGET: usize = 0x3fff;
+
+/// Maximum number of label positions kept as compression targets. Names
+/// written after the list is full are still compressed against the names
+/// before, but are not targets themselves, which makes large responses
+/// slightly longer, never wrong. A 1232-octet UDP response stays far below
+/// this number of labels in practice.
+const MAX_TARGETS: usize = 256;
+
+/// Returns the offset of the first name in the RDATA of the types whose
+/// names may be compressed (RFC 3597 section 4), `None` for other types.
+fn compressed_name_at(rtype: Rtype) -> Option<usize> {
+    match rtype {
+        Rtype::NS | Rtype::CNAME | Rtype::PTR | Rtype::SOA => Some(0),
+        Rtype::MX => Some(2),
+        _ => None,
+    }
+}
 
 /// Positions of the section counts in the header.
 const ANCOUNT: usize = 6;
@@ -40,8 +58,14 @@ pub(crate) struct Mark {
 pub(crate) struct Writer<'b> {
     buf: &'b mut Vec<u8>,
     limit: usize,
-    /// Offsets of names written so far, each a possible pointer target.
-    names: Vec<u16>,
+    /// Offsets of names written so far, each a possible pointer target;
+    /// the first `name_count` entries are in use. A fixed array keeps the
+    /// writer free of allocations.
+    names: [u16; MAX_TARGETS],
+    /// The uncompressed length of the name at each target, which rules
+    /// out most targets without reading the message.
+    name_lens: [u8; MAX_TARGETS],
+    name_count: usize,
     counts: [u16; 3],
 }
 
@@ -50,26 +74,41 @@ impl<'b> Writer<'b> {
     pub(crate) fn new(buf: &'b mut Vec<u8>, header: [u8; HEADER_LEN], question: &[u8]) -> Self {
         buf.clear();
         buf.extend_from_slice(&header);
-        let mut names = Vec::with_capacity(16);
-        if !question.is_empty() {
-            buf[4..6].copy_from_slice(&1u16.to_be_bytes());
-            buf.extend_from_slice(question);
-            // Every label start of the question name is a pointer target.
-            let mut pos = 0;
-            while let Some(&len) = question.get(pos) {
-                if len == 0 || len & 0xc0 != 0 {
-                    break;
-                }
-                names.push((HEADER_LEN + pos) as u16);
-                pos += 1 + len as usize;
-            }
-        }
-        Self {
+        let mut writer = Self {
             buf,
             limit: usize::MAX,
-            names,
+            names: [0; MAX_TARGETS],
+            name_lens: [0; MAX_TARGETS],
+            name_count: 0,
             counts: [0; 3],
+        };
+        if !question.is_empty() {
+            writer.buf[4..6].copy_from_slice(&1u16.to_be_bytes());
+            writer.buf.extend_from_slice(question);
+            // Every label start of the question name is a pointer target.
+            if let Ok(qname_len) = wire_name_len(question) {
+                let mut pos = 0;
+                while pos + 1 < qname_len {
+                    writer.add_target(HEADER_LEN + pos, qname_len - pos);
+                    pos += 1 + question[pos] as usize;
+                }
+            }
         }
+        writer
+    }
+
+    /// Remembers the name of `len` uncompressed octets at `offset` as a
+    /// compression target, if pointers can reach it and the list has room.
+    /// Returns true if it was added.
+    fn add_target(&mut self, offset: usize, len: usize) -> bool {
+        if offset > MAX_POINTER_TARGET || self.name_count == MAX_TARGETS {
+            return false;
+        }
+        self.names[self.name_count] = offset as u16;
+        // Names are at most 255 octets long.
+        self.name_lens[self.name_count] = len as u8;
+        self.name_count += 1;
+        true
     }
 
     /// Sets the size the message must not exceed.
@@ -80,14 +119,14 @@ impl<'b> Writer<'b> {
     pub(crate) fn mark(&self) -> Mark {
         Mark {
             len: self.buf.len(),
-            names: self.names.len(),
+            names: self.name_count,
             counts: self.counts,
         }
     }
 
     pub(crate) fn rollback(&mut self, mark: Mark) {
         self.buf.truncate(mark.len);
-        self.names.truncate(mark.names);
+        self.name_count = mark.names;
         self.counts = mark.counts;
     }
 
@@ -124,6 +163,13 @@ impl<'b> Writer<'b> {
         self.buf.extend_from_slice(&rtype.to_int().to_be_bytes());
         self.buf.extend_from_slice(&class.to_int().to_be_bytes());
         self.buf.extend_from_slice(&ttl.to_be_bytes());
+        self.rdata_with_length(rtype, rdata);
+        let count = &mut self.counts[section as usize];
+        *count = count.saturating_add(1);
+    }
+
+    /// Writes the RDATA length field and the RDATA, compressed.
+    fn rdata_with_length(&mut self, rtype: Rtype, rdata: &[u8]) {
         let length_at = self.buf.len();
         self.buf.extend_from_slice(&[0, 0]);
         self.rdata(rtype, rdata);
@@ -132,8 +178,47 @@ impl<'b> Writer<'b> {
         // shortens it.
         let length = u16::try_from(length).unwrap_or(u16::MAX);
         self.buf[length_at..length_at + 2].copy_from_slice(&length.to_be_bytes());
-        let count = &mut self.counts[section as usize];
-        *count = count.saturating_add(1);
+    }
+
+    /// Writes records stored in a node region (see [`crate::wire`]), all
+    /// owned by `owner` and sent with `ttl`.
+    ///
+    /// The owner is compressed once; the records after the first point to
+    /// it, which is what [`Writer::name`] would write for them.
+    pub(crate) fn records(
+        &mut self,
+        section: Section,
+        owner: &[u8],
+        ttl: u32,
+        records: &Records<'_>,
+    ) {
+        let octets = records.octets;
+        let mut pos = 0;
+        let mut owner_target = None;
+        for _ in 0..records.count {
+            match owner_target {
+                Some(target) => self.pointer(target),
+                None => owner_target = self.name(owner),
+            }
+            let header = &octets[pos..pos + RECORD_HEADER_LEN];
+            let rtype = Rtype::from_int(u16::from_be_bytes([header[0], header[1]]));
+            let rdlength = usize::from(u16::from_be_bytes([header[8], header[9]]));
+            let rdata_start = pos + RECORD_HEADER_LEN;
+            let rdata = &octets[rdata_start..rdata_start + rdlength];
+            pos = rdata_start + rdlength;
+
+            // Type and class as stored, then the TTL of this response.
+            self.buf.extend_from_slice(&header[..4]);
+            self.buf.extend_from_slice(&ttl.to_be_bytes());
+            if compressed_name_at(rtype).is_some() {
+                self.rdata_with_length(rtype, rdata);
+            } else {
+                self.buf.extend_from_slice(&header[8..10]);
+                self.buf.extend_from_slice(rdata);
+            }
+            let count = &mut self.counts[section as usize];
+            *count = count.saturating_add(1);
+        }
     }
 
     /// Writes an OPT record with the given UDP payload size and TTL field.
@@ -149,13 +234,7 @@ impl<'b> Writer<'b> {
 
     /// Writes RDATA, compressing the names of the types that allow it.
     fn rdata(&mut self, rtype: Rtype, rdata: &[u8]) {
-        let name_at = match rtype {
-            Rtype::NS | Rtype::CNAME | Rtype::PTR => Some(0),
-            Rtype::MX => Some(2),
-            Rtype::SOA => Some(0),
-            _ => None,
-        };
-        let Some(start) = name_at else {
+        let Some(start) = compressed_name_at(rtype) else {
             self.buf.extend_from_slice(rdata);
             return;
         };
@@ -177,7 +256,9 @@ impl<'b> Writer<'b> {
     }
 
     /// Writes a name, pointing to the longest suffix already written.
-    pub(crate) fn name(&mut self, wire: &[u8]) {
+    /// Returns the offset of a target for the whole name, if there is one
+    /// now, so that the same name can be written as a pointer to it.
+    pub(crate) fn name(&mut self, wire: &[u8]) -> Option<u16> {
         // Find the first label start whose suffix is already in the message.
         let mut pos = 0;
         let mut pointer = None;
@@ -192,28 +273,39 @@ impl<'b> Writer<'b> {
             pos += 1 + len as usize;
         }
 
-        // Write the labels before it, each a new pointer target.
+        // Write the labels before it, each a new pointer target. The
+        // search above found no earlier target for the whole name, so the
+        // first label written, if added, is the one for the whole name.
+        let mut whole = if pos == 0 { pointer } else { None };
         let mut label = 0;
         while label < pos {
-            let offset = self.buf.len();
-            if offset <= MAX_POINTER_TARGET {
-                self.names.push(offset as u16);
+            let added = self.add_target(self.buf.len(), wire.len() - label);
+            if label == 0 && added {
+                whole = Some(self.names[self.name_count - 1]);
             }
             let len = wire[label] as usize;
             self.buf.extend_from_slice(&wire[label..label + 1 + len]);
             label += 1 + len;
         }
         match pointer {
-            Some(target) => self.buf.extend_from_slice(&(0xc000 | target).to_be_bytes()),
+            Some(target) => self.pointer(target),
             None => self.buf.push(0),
         }
+        whole
+    }
+
+    /// Writes a compression pointer to `target`.
+    fn pointer(&mut self, target: u16) {
+        self.buf.extend_from_slice(&(0xc000 | target).to_be_bytes());
     }
 
     /// Returns the offset of a name in the message equal to `suffix`.
     fn find(&self, suffix: &[u8]) -> Option<u16> {
-        let names = self.names.iter();
-        names
-            .copied()
+        let count = self.name_count;
+        let targets = self.names[..count].iter().zip(&self.name_lens[..count]);
+        targets
+            .filter(|(_, &len)| usize::from(len) == suffix.len())
+            .map(|(&offset, _)| offset)
             .find(|&offset| self.name_equals(offset as usize, suffix))
     }
 
@@ -247,7 +339,13 @@ impl<'b> Writer<'b> {
             ) else {
                 return false;
             };
-            if !ours.eq_ignore_ascii_case(theirs) {
+            // An early exit, because most labels compared differ in their
+            // first octets (the slice method compares every octet).
+            let same = ours
+                .iter()
+                .zip(theirs)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b));
+            if !same {
                 return false;
             }
             offset += 1 + len;
