@@ -11,12 +11,13 @@ use bytes::Bytes;
 use keymaster_dnssec::rdata::{Nsec3Fields, Nsec3Params, Rrsig, TypeBitmap};
 use keymaster_dnssec::validate::{SAMPLE_ONE_IN, SAMPLE_PER_CLASS};
 use keymaster_dnssec::{
-    build_nsec3_chain, build_nsec_chain, nsec3_hash, sign_zone, verify_zone, verify_zone_with,
-    Denial, Problem, SignOptions, SignatureCheck, SigningKey, VerifyOptions, VerifyReport,
+    build_nsec3_chain, build_nsec_chain, nsec3_hash, sign_zone, sign_zone_streamed, verify_zone,
+    verify_zone_with, Denial, Problem, SignOptions, SignatureCheck, SignedNodes, SigningKey,
+    VerifyOptions, VerifyReport,
 };
 use keymaster_keys::{flags, Algorithm, KeyPair};
-use keymaster_zone::master::{load_zone_file, write_zone, LoadOptions};
-use keymaster_zone::{parse_name, Name, Rtype, Zone};
+use keymaster_zone::master::{load_zone_file, node_to_text, write_zone, LoadOptions};
+use keymaster_zone::{parse_name, Name, Node, NodeKind, Rtype, Zone};
 
 /// 2004-04-20T00:00:00Z, inside the RFC 4035 example's signature window.
 const RFC4035_NOW: u32 = 1_082_419_200;
@@ -889,5 +890,89 @@ fn full_check_finds_every_bad_signature() -> Result<()> {
         .count();
     assert_eq!(bad, 3, "{}", describe(&report));
     assert_eq!(report.stats.not_sampled, 0);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Signing in batches.
+
+/// Collects what `sign_zone_streamed` hands over.
+#[derive(Default)]
+struct Collected {
+    begun: usize,
+    text: String,
+    nodes: usize,
+    fail_after: Option<usize>,
+}
+
+impl SignedNodes for Collected {
+    fn begin(&mut self, zone: &Zone) -> std::io::Result<()> {
+        self.begun += 1;
+        assert!(zone.apex().is_some_and(|apex| apex.has(Rtype::DNSKEY)));
+        Ok(())
+    }
+
+    fn nodes(&mut self, nodes: &[(&Node, NodeKind)]) -> std::io::Result<()> {
+        if self.fail_after.is_some_and(|limit| self.nodes >= limit) {
+            return Err(std::io::Error::other("disk full"));
+        }
+        for (node, _) in nodes {
+            node_to_text(node, &name("example"), &mut self.text);
+        }
+        self.nodes += nodes.len();
+        Ok(())
+    }
+}
+
+#[test]
+fn streamed_signing_matches_whole_zone() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut text =
+        String::from("$TTL 3600\n@ SOA ns hostmaster 1 7200 3600 1209600 3600\n@ NS ns\n");
+    text.push_str("ns A 192.0.2.1\n*.wild TXT \"any\"\nsub NS ns.sub\nns.sub A 192.0.2.9\n");
+    for host in 0..9000 {
+        text.push_str(&format!("h{host} A 10.0.{}.{}\n", host / 256, host % 256));
+    }
+    let path = dir.path().join("batches.zone");
+    std::fs::write(&path, text)?;
+    let zone = load(&path, "example", false)?;
+    // Ed25519 signatures are deterministic, so both runs must match octet
+    // for octet.
+    let keys = ksk_zsk(Algorithm::Ed25519)?;
+    let options = options(nsec3(false));
+
+    let whole = sign_zone(zone.clone(), &keys, &options, None)?;
+    let mut expected = Vec::new();
+    write_zone(&whole.zone, &mut expected)?;
+
+    let mut sink = Collected::default();
+    let streamed = sign_zone_streamed(zone.clone(), &keys, &options, None, &mut sink)?;
+    assert_eq!(sink.begun, 1);
+    assert_eq!(sink.nodes, whole.zone.node_count());
+    assert_eq!(streamed.stats.signatures, whole.stats.signatures);
+    assert!(
+        sink.text == String::from_utf8(expected)?,
+        "streamed text differs"
+    );
+    // Only the apex keeps its signatures.
+    let signed_nodes: Vec<&Name> = streamed
+        .zone
+        .nodes()
+        .filter(|node| node.rrsets.iter().any(|rrset| !rrset.signatures.is_empty()))
+        .map(|node| &node.name)
+        .collect();
+    assert_eq!(signed_nodes, [&name("example")]);
+
+    // A failing sink stops the run with its error.
+    let mut failing = Collected {
+        fail_after: Some(1),
+        ..Collected::default()
+    };
+    let error =
+        sign_zone_streamed(zone, &keys, &options, None, &mut failing).expect_err("the sink failed");
+    assert!(
+        matches!(error, keymaster_dnssec::SignError::Output { .. }),
+        "{error}"
+    );
     Ok(())
 }
