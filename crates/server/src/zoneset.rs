@@ -27,11 +27,13 @@
 //! parameters differ from the apex NSEC3PARAM are ignored.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use data_encoding::BASE32HEX_NOPAD;
+use hashbrown::HashTable;
 use keymaster_zone::name::MAX_NAME_LEN;
 use keymaster_zone::zone::soa_minimum;
 use keymaster_zone::{Class, Name, Node, NodeKind, Rtype, Zone};
@@ -44,11 +46,11 @@ use crate::wire::{append_node, WireNode};
 /// `Option<NodeRef>` takes no more room than the offset.
 pub(crate) type NodeRef = NonZeroUsize;
 
-/// Hash maps keyed by lower-case wire names. foldhash replaces the standard
+/// The hasher of the name indexes. foldhash replaces the standard
 /// library's SipHash, which took about 4% of the query path in a `perf`
-/// profile. It is still seeded at random per map, so query names cannot be
-/// chosen to collide.
-type NameMap<V> = HashMap<Box<[u8]>, V, foldhash::fast::RandomState>;
+/// profile. It is still seeded at random per index, so query names cannot
+/// be chosen to collide.
+type NameHasher = foldhash::fast::RandomState;
 
 /// Maximum length of a key made by [`canonical_key_into`]: every octet
 /// of a name may take two key octets.
@@ -93,6 +95,9 @@ pub(crate) enum EntryKind {
 pub(crate) struct Entry {
     /// The node's region, `None` for an empty non-terminal.
     pub(crate) node: Option<NodeRef>,
+    /// The region that contains the name: the node's, or for an empty
+    /// non-terminal a region without RRsets.
+    region: NodeRef,
     pub(crate) kind: EntryKind,
     /// Index into the NSEC3 chain of the record whose hash matches the name.
     pub(crate) nsec3_match: Option<u32>,
@@ -123,7 +128,7 @@ pub struct PublishedZone {
     /// The node regions, one after the other (see [`crate::wire`]).
     wire: Vec<u8>,
     node_count: usize,
-    entries: NameMap<Entry>,
+    entries: NameIndex,
     apex: NodeRef,
     /// TTL of the SOA in negative answers (RFC 2308 section 5): the
     /// smaller of the SOA TTL and its MINIMUM field.
@@ -167,7 +172,7 @@ impl PublishedZone {
         // records.
         let mut wire = vec![0u8];
         let mut node_count = 0;
-        let mut entries = NameMap::with_capacity_and_hasher(zone.node_count(), Default::default());
+        let mut entries = NameIndex::with_capacity(zone.node_count());
         let mut nsec_chain = Vec::new();
         let mut nsec3_chain = Vec::new();
         for (node, kind) in zone.walk() {
@@ -203,14 +208,14 @@ impl PublishedZone {
                 .is_some_and(|rrset| !rrset.rdatas.is_empty());
             let entry = Entry {
                 node: Some(index),
+                region: index,
                 kind,
                 nsec3_match: None,
                 nsec3_cover: None,
                 dname,
             };
-            entries.insert(lower_wire(&node.name), entry);
+            entries.insert(&wire, entry);
         }
-        wire.shrink_to_fit();
         nsec3_chain.sort_unstable_by_key(|(hash, _)| *hash);
         nsec_chain.sort_unstable();
 
@@ -221,18 +226,31 @@ impl PublishedZone {
             } else {
                 EntryKind::EmptyNonTerminal
             };
+            let empty = Node {
+                name: name.clone(),
+                rrsets: Vec::new(),
+            };
+            let region = append_node(&mut wire, &empty)
+                .ok()
+                .and_then(NodeRef::new)
+                .ok_or_else(|| PublishError::NodeTooLarge {
+                    zone: origin.clone(),
+                    name: name.clone(),
+                })?;
             let entry = Entry {
                 node: None,
+                region,
                 kind,
                 nsec3_match: None,
                 nsec3_cover: None,
                 dname: false,
             };
-            entries.insert(lower_wire(&name), entry);
+            entries.insert(&wire, entry);
         }
+        wire.shrink_to_fit();
 
         let apex = entries
-            .get(&lower_wire(&origin)[..])
+            .get(&wire, &lower_wire(&origin))
             .and_then(|entry| entry.node)
             .ok_or_else(|| PublishError::MissingSoa {
                 zone: origin.clone(),
@@ -251,11 +269,11 @@ impl PublishedZone {
 
         // Link each existing name to the NSEC3 record that matches it.
         if let Some(params) = &nsec3_params {
-            for (name, entry) in entries.iter_mut() {
+            for entry in entries.table.iter_mut() {
                 if entry.kind == EntryKind::Occluded {
                     continue;
                 }
-                let hash = params.hash(name);
+                let hash = params.hash(WireNode::new(&wire[entry.region.get()..]).name());
                 match nsec3_chain.binary_search_by(|probe| probe.0.cmp(&hash)) {
                     Ok(pos) => entry.nsec3_match = Some(pos as u32),
                     Err(pos) => entry.nsec3_cover = covering_index(pos, nsec3_chain.len()),
@@ -320,7 +338,7 @@ impl PublishedZone {
 
     /// Returns the entry of a name given in lower-case wire format.
     pub(crate) fn entry(&self, lower_wire: &[u8]) -> Option<&Entry> {
-        self.entries.get(lower_wire)
+        self.entries.get(&self.wire, lower_wire)
     }
 
     pub(crate) fn node(&self, node: NodeRef) -> WireNode<'_> {
@@ -364,6 +382,50 @@ impl PublishedZone {
         let below = self.nsec3_index.count_below(&self.nsec3_chain, hash);
         let pos = covering_index(below, self.nsec3_chain.len())?;
         Some(self.node(self.nsec3_chain[pos as usize].1))
+    }
+}
+
+/// The entries of a zone's names, found by lower-case wire name.
+///
+/// The table stores no names: an entry's name is the owner name in its
+/// region, which the query path reads next anyway. A lookup then touches
+/// one cache line fewer than a map with a separately allocated key.
+struct NameIndex {
+    table: HashTable<Entry>,
+    hasher: NameHasher,
+}
+
+impl NameIndex {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            table: HashTable::with_capacity(capacity),
+            hasher: NameHasher::default(),
+        }
+    }
+
+    /// Returns the entry of the name `lower`, in lower-case wire format,
+    /// whose region is in `wire`.
+    fn get(&self, wire: &[u8], lower: &[u8]) -> Option<&Entry> {
+        let hash = self.hasher.hash_one(lower);
+        self.table.find(hash, |entry| {
+            let name = WireNode::new(&wire[entry.region.get()..]).name();
+            name.eq_ignore_ascii_case(lower)
+        })
+    }
+
+    /// Adds `entry`, whose region is in `wire`. A name must be added once.
+    fn insert(&mut self, wire: &[u8], entry: Entry) {
+        let hasher = &self.hasher;
+        let hash_of = |entry: &Entry| {
+            let mut lower = [0u8; MAX_NAME_LEN];
+            let name = WireNode::new(&wire[entry.region.get()..]).name();
+            for (to, from) in lower.iter_mut().zip(name) {
+                *to = from.to_ascii_lowercase();
+            }
+            hasher.hash_one(&lower[..name.len()])
+        };
+        let hash = hash_of(&entry);
+        self.table.insert_unique(hash, entry, hash_of);
     }
 }
 
@@ -538,13 +600,13 @@ fn nsec3_hash_of_owner(
 
 /// Returns true if a proper ancestor of `name` below the apex is a zone
 /// cut or owns a DNAME, or the apex owns a DNAME.
-fn is_occluded(entries: &NameMap<Entry>, wire: &[u8], name: &Name, origin: &Name) -> bool {
+fn is_occluded(entries: &NameIndex, wire: &[u8], name: &Name, origin: &Name) -> bool {
     let mut current = name.parent();
     while let Some(ancestor) = current {
         if !ancestor.ends_with(origin) {
             return false;
         }
-        let entry = entries.get(&lower_wire(&ancestor)[..]);
+        let entry = entries.get(wire, &lower_wire(&ancestor));
         if let Some(node) = entry.and_then(|entry| entry.node) {
             let node = WireNode::new(&wire[node.get()..]);
             let is_cut = ancestor != *origin && node.has(Rtype::NS);
@@ -557,7 +619,7 @@ fn is_occluded(entries: &NameMap<Entry>, wire: &[u8], name: &Name, origin: &Name
     false
 }
 
-pub(crate) type ZoneMap = NameMap<Arc<PublishedZone>>;
+pub(crate) type ZoneMap = HashMap<Box<[u8]>, Arc<PublishedZone>, NameHasher>;
 
 /// The set of published zones, replaced atomically on every change.
 #[derive(Default)]

@@ -151,6 +151,33 @@ fn empty_non_terminal_is_nodata() {
 }
 
 #[test]
+fn mixed_case_owners_are_found() {
+    let zones = ZoneSet::new();
+    let text = "$TTL 300
+@ SOA ns hostmaster 1 7200 900 1209600 300
+@ NS ns
+ns A 192.0.2.1
+HoSt A 192.0.2.3
+x.EnT A 192.0.2.5
+";
+    zones.publish(published("Mixed.Example.", text));
+    for qname in ["host.mixed.example.", "HOST.MIXED.EXAMPLE."] {
+        let response = ask(&zones, &query(qname, Rtype::A, None));
+        assert_eq!(response.rcode(), 0, "{qname}");
+        assert_eq!(
+            response.answer_text(),
+            ["host.mixed.example. 300 IN A 192.0.2.3"],
+            "{qname}"
+        );
+    }
+    // An empty non-terminal loaded in mixed case exists in any case.
+    let response = ask(&zones, &query("ent.mixed.example.", Rtype::A, None));
+    assert_eq!(response.rcode(), 0);
+    assert!(response.answer.is_empty());
+    assert_eq!(response.authority[0].rtype, Rtype::SOA);
+}
+
+#[test]
 fn wildcard_rewrites_owner() {
     let response = ask(&zones(), &query("a.b.wild.example.com.", Rtype::TXT, None));
     assert_eq!(response.rcode(), 0);
