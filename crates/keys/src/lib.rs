@@ -31,4 +31,4 @@ pub use algorithm::{Algorithm, DigestType, UnknownAlgorithm, UnknownDigestType};
 pub use dnskey::{ds_rdata, flags, key_tag, Dnskey, ShortDnskey, DNSKEY_PROTOCOL};
 pub use error::{KeyError, VerifyError};
 pub use keypair::{KeyPair, Signer, DEFAULT_RSA_BITS};
-pub use verify::verify;
+pub use verify::{verify, VerifyingKey};

@@ -8,7 +8,7 @@
 //! aws-lc-rs refuses them.
 
 use aws_lc_rs::signature::{
-    self, RsaParameters, UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED,
+    self, ParsedPublicKey, RsaParameters, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED,
     ECDSA_P384_SHA384_FIXED, ED25519,
 };
 
@@ -17,14 +17,51 @@ use crate::keypair::{rsa_split_public_key, significant_bits};
 
 /// Verifies `signature` over `data` with a DNSKEY public key of the IANA
 /// algorithm number `algorithm`.
+///
+/// This parses the key on every call; a caller that verifies many
+/// signatures by one key parses it once with [`VerifyingKey::new`].
 pub fn verify(
     algorithm: u8,
     public_key: &[u8],
     data: &[u8],
     signature: &[u8],
 ) -> Result<(), VerifyError> {
+    VerifyingKey::new(algorithm, public_key).verify(data, signature)
+}
+
+/// A DNSKEY public key parsed once for verifying many signatures, which
+/// roughly doubles the rate for ECDSA against parsing it for each one.
+#[derive(Clone, Debug)]
+pub struct VerifyingKey {
+    algorithm: u8,
+    /// The parsed key, or why it cannot verify anything.
+    key: Result<ParsedPublicKey, VerifyError>,
+}
+
+impl VerifyingKey {
+    /// Parses the DNSKEY public-key field `public_key` of algorithm
+    /// `algorithm`. A key that cannot be used reports why on every
+    /// [`VerifyingKey::verify`].
+    pub fn new(algorithm: u8, public_key: &[u8]) -> Self {
+        Self {
+            algorithm,
+            key: parse(algorithm, public_key),
+        }
+    }
+
+    /// Verifies `signature` over `data`.
+    pub fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+        let key = self.key.as_ref().map_err(Clone::clone)?;
+        key.verify_sig(data, signature)
+            .map_err(|_| VerifyError::BadSignature {
+                algorithm: self.algorithm,
+            })
+    }
+}
+
+/// Parses a DNSKEY public key for aws-lc-rs.
+fn parse(algorithm: u8, public_key: &[u8]) -> Result<ParsedPublicKey, VerifyError> {
     let malformed = VerifyError::MalformedPublicKey { algorithm };
-    let bad = VerifyError::BadSignature { algorithm };
     let rsa = |parameters: &'static RsaParameters| {
         let (modulus, exponent) = rsa_split_public_key(public_key).ok_or(malformed.clone())?;
         let bits = significant_bits(modulus);
@@ -35,8 +72,8 @@ pub fn verify(
             n: strip_zeros(modulus),
             e: strip_zeros(exponent),
         }
-        .verify(parameters, data, signature)
-        .map_err(|_| bad.clone())
+        .to_parsed_public_key(parameters)
+        .map_err(|_| malformed.clone())
     };
     let point = |curve: &'static dyn VerificationAlgorithm, len: usize| {
         if public_key.len() != len {
@@ -46,9 +83,7 @@ pub fn verify(
         let mut uncompressed = Vec::with_capacity(1 + len);
         uncompressed.push(0x04);
         uncompressed.extend_from_slice(public_key);
-        UnparsedPublicKey::new(curve, &uncompressed)
-            .verify(data, signature)
-            .map_err(|_| bad.clone())
+        ParsedPublicKey::new(curve, &uncompressed).map_err(|_| malformed.clone())
     };
 
     match algorithm {
@@ -61,9 +96,7 @@ pub fn verify(
             if public_key.len() != 32 {
                 return Err(malformed);
             }
-            UnparsedPublicKey::new(&ED25519, public_key)
-                .verify(data, signature)
-                .map_err(|_| bad)
+            ParsedPublicKey::new(&ED25519, public_key).map_err(|_| malformed)
         }
         _ => Err(VerifyError::UnsupportedAlgorithm { algorithm }),
     }

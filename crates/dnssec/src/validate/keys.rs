@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
-use keymaster_keys::{ds_rdata, flags, key_tag, DigestType, DNSKEY_PROTOCOL};
+use keymaster_keys::{ds_rdata, flags, key_tag, DigestType, VerifyingKey, DNSKEY_PROTOCOL};
 use keymaster_zone::{NodeKind, Rtype, Zone};
 
 use super::signatures::GoodSignature;
@@ -25,6 +25,8 @@ const CDNSKEY_DELETE: &[u8] = &[0, 0, 3, 0, 0];
 pub(super) struct ZoneKey {
     pub(super) rdata: Bytes,
     pub(super) fields: DnskeyFields,
+    /// The public key parsed once for all the signatures it made.
+    pub(super) verifier: VerifyingKey,
     pub(super) tag: u16,
 }
 
@@ -89,6 +91,7 @@ pub(super) fn check_dnskeys(zone: &Zone, findings: &mut Findings) -> KeySet {
         }
         keys.push(ZoneKey {
             rdata: rdata.clone(),
+            verifier: VerifyingKey::new(fields.algorithm, &fields.public_key),
             fields,
             tag,
         });

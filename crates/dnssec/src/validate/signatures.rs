@@ -377,8 +377,7 @@ fn check_one(
     write_signed_data(data, header, rrsig.labels, rrsig.original_ttl, &signed);
     let mut failure: Option<VerifyError> = None;
     for &index in &candidates {
-        let key = &keys.keys[index].fields;
-        match keymaster_keys::verify(rrsig.algorithm, &key.public_key, data, &rrsig.signature) {
+        match keys.keys[index].verifier.verify(data, &rrsig.signature) {
             Ok(()) => {
                 result.verified = true;
                 result.good_key = Some(index);
