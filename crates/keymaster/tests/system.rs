@@ -198,6 +198,38 @@ fn offline_sign_reuses_bind_keys() {
 }
 
 #[test]
+fn offline_sign_writes_nothing_invalid() {
+    // The delegation's in-zone name server has no address record, which
+    // the validator rejects once the whole zone has been signed and
+    // written out batch by batch.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("noglue.zone");
+    let mut zone = String::from("$TTL 3600\n@ SOA ns hostmaster 1 7200 3600 1209600 3600\n");
+    zone.push_str("@ NS ns\nns A 192.0.2.1\nsub NS ns.sub\n");
+    for host in 0..10_000 {
+        zone.push_str(&format!("h{host} A 10.0.{}.{}\n", host / 256, host % 256));
+    }
+    std::fs::write(&input, zone).unwrap();
+    let output = dir.path().join("noglue.signed");
+    let result = run(keymaster()
+        .arg("sign")
+        .arg(&input)
+        .args(["--origin", "example", "--keys"])
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&output));
+    assert!(!result.status.success(), "{}", text(&result));
+    assert!(text(&result).contains("missing glue"), "{}", text(&result));
+    assert!(!output.exists(), "an invalid version was written");
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
 fn verify_accepts_rfc_example_zones_in_window() {
     let Some(data) = testdata("verify_accepts_rfc_example_zones_in_window") else {
         return;
