@@ -1,0 +1,289 @@
+//! Timing inputs of the engine and the check that a policy's key lifetimes
+//! are long enough for the rollovers they start.
+//!
+//! Every duration is in seconds. The waits here are the intervals of
+//! RFC 7583 section 3: the propagation delay (Dprp), the TTL of the DNSKEY
+//! RRset (TTLkey), the maximum TTL of signed zone data (TTLsig), the parent's
+//! DS TTL (TTLds) and the publish and retire safety margins.
+
+use std::fmt;
+
+use keymaster_policy::{
+    CdsPublish, Denial, KeyLayout, KskRollover, ParentDsCheck, Policy, ZskRollover,
+};
+use serde::{Deserialize, Serialize};
+
+/// RFC 5011 section 2.4.1: the add hold-down time is 30 days.
+pub const RFC5011_ADD_HOLD_DOWN: u64 = 30 * 86_400;
+
+/// RFC 5011 section 2.4.1: the remove hold-down time is 30 days.
+pub const RFC5011_REMOVE_HOLD_DOWN: u64 = 30 * 86_400;
+
+/// Denial-of-existence settings: NSEC, or NSEC3 with its parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "method")]
+pub enum DenialSettings {
+    Nsec,
+    Nsec3 {
+        iterations: u16,
+        salt_length: u8,
+        opt_out: bool,
+    },
+}
+
+impl fmt::Display for DenialSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Nsec => f.write_str("NSEC"),
+            Self::Nsec3 {
+                iterations,
+                salt_length,
+                opt_out,
+            } => write!(
+                f,
+                "NSEC3 (iterations {iterations}, salt length {salt_length}, opt-out {opt_out})"
+            ),
+        }
+    }
+}
+
+/// The timing and method settings the engine works from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecyclePolicy {
+    /// DNSSEC algorithm number of new keys.
+    pub algorithm: u8,
+    pub layout: KeyLayout,
+    /// Key lifetimes in seconds; `None` means the key is rolled only on request.
+    pub ksk_lifetime: Option<u64>,
+    pub zsk_lifetime: Option<u64>,
+    pub csk_lifetime: Option<u64>,
+    pub dnskey_ttl: u64,
+    pub max_zone_ttl: u64,
+    pub zone_propagation_delay: u64,
+    pub parent_ds_ttl: u64,
+    pub parent_propagation_delay: u64,
+    pub publish_safety: u64,
+    pub retire_safety: u64,
+    pub signature_validity: u64,
+    pub signature_refresh: u64,
+    pub zsk_method: ZskRollover,
+    pub ksk_method: KskRollover,
+    pub cds_publish: CdsPublish,
+    /// Whether KSK rollovers follow RFC 5011 (hold-down times, REVOKE bit).
+    pub rfc5011: bool,
+    pub parent_ds_check: ParentDsCheck,
+    pub denial: DenialSettings,
+}
+
+impl From<&Policy> for LifecyclePolicy {
+    fn from(policy: &Policy) -> Self {
+        let denial = match policy.denial {
+            Denial::Nsec => DenialSettings::Nsec,
+            Denial::Nsec3 => DenialSettings::Nsec3 {
+                iterations: policy.nsec3_iterations,
+                salt_length: policy.nsec3_salt_length,
+                opt_out: policy.nsec3_opt_out,
+            },
+        };
+        Self {
+            algorithm: policy.algorithm,
+            layout: policy.keys,
+            ksk_lifetime: policy.ksk_lifetime.limit().map(|d| d.as_secs()),
+            zsk_lifetime: policy.zsk_lifetime.limit().map(|d| d.as_secs()),
+            csk_lifetime: policy.csk_lifetime.limit().map(|d| d.as_secs()),
+            dnskey_ttl: policy.dnskey_ttl.as_secs(),
+            max_zone_ttl: policy.max_zone_ttl.as_secs(),
+            zone_propagation_delay: policy.zone_propagation_delay.as_secs(),
+            parent_ds_ttl: policy.parent_ds_ttl.as_secs(),
+            parent_propagation_delay: policy.parent_propagation_delay.as_secs(),
+            publish_safety: policy.publish_safety.as_secs(),
+            retire_safety: policy.retire_safety.as_secs(),
+            signature_validity: policy.signature_validity.as_secs(),
+            signature_refresh: policy.signature_refresh.as_secs(),
+            zsk_method: policy.zsk_rollover,
+            ksk_method: policy.ksk_rollover,
+            cds_publish: policy.cds_publish,
+            rfc5011: policy.rfc5011,
+            parent_ds_check: policy.parent_ds_check,
+            denial,
+        }
+    }
+}
+
+/// Error for a policy whose key lifetime is shorter than the rollover that
+/// replaces the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifetimeTooShort {
+    pub role: keymaster_api::KeyRole,
+    pub lifetime: u64,
+    /// Seconds from the start of a rollover until the old key is removed.
+    pub rollover: u64,
+    /// The waits that add up to `rollover`, in words.
+    pub breakdown: String,
+}
+
+impl fmt::Display for LifetimeTooShort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} lifetime {}s is shorter than its rollover, which takes {}s ({}); \
+             raise the lifetime to at least {}s",
+            self.role, self.lifetime, self.rollover, self.breakdown, self.rollover
+        )
+    }
+}
+
+impl std::error::Error for LifetimeTooShort {}
+
+impl LifecyclePolicy {
+    /// Wait after publishing a DNSKEY RRset change until every cache holds it.
+    pub fn dnskey_publish_wait(&self, dnskey_ttl: u64) -> u64 {
+        dnskey_ttl + self.zone_propagation_delay + self.publish_safety
+    }
+
+    /// Wait after withdrawing a DNSKEY until no cache holds it.
+    pub fn dnskey_retire_wait(&self, dnskey_ttl: u64) -> u64 {
+        dnskey_ttl + self.zone_propagation_delay + self.retire_safety
+    }
+
+    /// Wait after signing all zone data with a key until every cached RRset
+    /// carries its signature.
+    pub fn zone_signature_publish_wait(&self, max_zone_ttl: u64) -> u64 {
+        max_zone_ttl + self.zone_propagation_delay + self.publish_safety
+    }
+
+    /// Wait after dropping a key's signatures until no cached RRset carries them.
+    pub fn zone_signature_retire_wait(&self, max_zone_ttl: u64) -> u64 {
+        max_zone_ttl + self.zone_propagation_delay + self.retire_safety
+    }
+
+    /// Wait after the parent publishes a DS until every cache holds it.
+    pub fn ds_publish_wait(&self, parent_ds_ttl: u64) -> u64 {
+        parent_ds_ttl + self.publish_safety
+    }
+
+    /// Wait after the parent withdraws a DS until no cache holds it.
+    pub fn ds_retire_wait(&self, parent_ds_ttl: u64) -> u64 {
+        parent_ds_ttl + self.retire_safety
+    }
+
+    /// Estimated time from requesting a DS change until caches hold the new
+    /// DS RRset, when the parent takes `parent_propagation_delay` to publish.
+    pub fn ds_change_estimate(&self) -> u64 {
+        self.parent_propagation_delay + self.ds_publish_wait(self.parent_ds_ttl)
+    }
+
+    /// Returns the lifetime configured for a role.
+    pub fn lifetime(&self, role: keymaster_api::KeyRole) -> Option<u64> {
+        match role {
+            keymaster_api::KeyRole::Ksk => self.ksk_lifetime,
+            keymaster_api::KeyRole::Zsk => self.zsk_lifetime,
+            keymaster_api::KeyRole::Csk => self.csk_lifetime,
+        }
+    }
+
+    /// Time from the start of a rollover until the successor takes over, so
+    /// the engine starts a rollover this long before the key's lifetime ends.
+    pub fn rollover_lead(&self, role: keymaster_api::KeyRole) -> u64 {
+        use keymaster_api::KeyRole;
+        let dnskey = self.dnskey_publish_wait(self.dnskey_ttl);
+        let hold_down = if self.rfc5011 {
+            RFC5011_ADD_HOLD_DOWN
+        } else {
+            0
+        };
+        match role {
+            KeyRole::Zsk => match self.zsk_method {
+                ZskRollover::PrePublication => dnskey,
+                ZskRollover::DoubleSignature => 0,
+            },
+            KeyRole::Ksk => match self.ksk_method {
+                KskRollover::DoubleKsk => dnskey.max(hold_down),
+                KskRollover::DoubleDs => self.ds_change_estimate().max(hold_down),
+            },
+            KeyRole::Csk => dnskey.max(hold_down),
+        }
+    }
+
+    /// Time from the start of a rollover until the old key is removed, with
+    /// the waits that make it up.
+    pub fn rollover_duration(&self, role: keymaster_api::KeyRole) -> (u64, String) {
+        use keymaster_api::KeyRole;
+        let dnskey_in = self.dnskey_publish_wait(self.dnskey_ttl);
+        let dnskey_out = self.dnskey_retire_wait(self.dnskey_ttl);
+        let sig_in = self.zone_signature_publish_wait(self.max_zone_ttl);
+        let sig_out = self.zone_signature_retire_wait(self.max_zone_ttl);
+        let ds_swap = self.parent_propagation_delay + self.ds_retire_wait(self.parent_ds_ttl);
+        let lead = self.rollover_lead(role);
+        let remove_hold_down = if self.rfc5011 && role != KeyRole::Zsk {
+            RFC5011_REMOVE_HOLD_DOWN
+        } else {
+            0
+        };
+        let parts: Vec<(&str, u64)> = match role {
+            KeyRole::Zsk => match self.zsk_method {
+                ZskRollover::PrePublication => vec![
+                    ("DNSKEY publication", dnskey_in),
+                    ("signature swap", sig_out),
+                    ("DNSKEY withdrawal", dnskey_out),
+                ],
+                ZskRollover::DoubleSignature => vec![
+                    ("double signatures", sig_in),
+                    ("DNSKEY and signature withdrawal", dnskey_out.max(sig_out)),
+                ],
+            },
+            KeyRole::Ksk => match self.ksk_method {
+                KskRollover::DoubleKsk => vec![
+                    ("DNSKEY publication", lead),
+                    ("DS swap", ds_swap),
+                    ("DNSKEY withdrawal", dnskey_out + remove_hold_down),
+                ],
+                KskRollover::DoubleDs => vec![
+                    ("DS publication", lead),
+                    ("DNSKEY swap", dnskey_out + remove_hold_down),
+                    ("DS withdrawal", ds_swap),
+                ],
+            },
+            KeyRole::Csk => vec![
+                ("DNSKEY publication", lead),
+                ("DS and signature swap", ds_swap.max(sig_out)),
+                ("DNSKEY withdrawal", dnskey_out + remove_hold_down),
+            ],
+        };
+        let total = parts.iter().map(|(_, seconds)| seconds).sum();
+        let words: Vec<String> = parts
+            .iter()
+            .map(|(name, seconds)| format!("{name} {seconds}s"))
+            .collect();
+        (total, words.join(" + "))
+    }
+
+    /// Rejects a policy whose lifetime for a role in use is shorter than the
+    /// rollover that replaces a key of that role.
+    pub fn check(&self) -> Result<(), LifetimeTooShort> {
+        for role in roles(self.layout) {
+            let Some(lifetime) = self.lifetime(*role) else {
+                continue;
+            };
+            let (rollover, breakdown) = self.rollover_duration(*role);
+            if lifetime < rollover {
+                return Err(LifetimeTooShort {
+                    role: *role,
+                    lifetime,
+                    rollover,
+                    breakdown,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Returns the key roles a layout uses.
+pub fn roles(layout: KeyLayout) -> &'static [keymaster_api::KeyRole] {
+    use keymaster_api::KeyRole;
+    match layout {
+        KeyLayout::KskZsk => &[KeyRole::Ksk, KeyRole::Zsk],
+        KeyLayout::Csk => &[KeyRole::Csk],
+    }
+}
