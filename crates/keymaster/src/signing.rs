@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use keymaster_dnssec::{
     sign_zone, sign_zone_streamed, verify_zone_with, Denial, SignOptions, SignatureCheck,
-    SignedNodes, SigningKey, VerifyOptions, ZoneCheck,
+    SignedNodes, SigningKey, VerifyOptions, VerifyReport, ZoneCheck,
 };
 use keymaster_keys::{ds_rdata, DigestType};
 use keymaster_policy::{Denial as PolicyDenial, Digest, Policy, PostSignVerify};
@@ -142,12 +142,7 @@ pub fn sign_version(
     now: u64,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<SignedVersion, SigningError> {
-    let zone_name = unsigned.origin().to_string();
-    require_keys(&zone_name, keys)?;
-    let mut input = unsigned;
-    if !input.set_serial(serial) {
-        return Err(SigningError::NoSoa { zone: zone_name });
-    }
+    let (zone_name, input) = prepare_version(unsigned, keys, serial)?;
 
     let started = Instant::now();
     let progress = progress.map(|f| f as &dyn Fn(usize, usize));
@@ -163,15 +158,7 @@ pub fn sign_version(
         signatures: check,
     };
     let report = verify_zone_with(&signed.zone, &verify);
-    tracing::debug!(zone = %zone_name, stats = ?report.stats, "checked the signed version");
-    if let Some(first) = report.errors.first() {
-        return Err(SigningError::Invalid {
-            zone: zone_name,
-            serial,
-            count: report.errors.len(),
-            first: first.to_string(),
-        });
-    }
+    accept_version(zone_name, serial, &report)?;
     let earliest_expiration = earliest_expiration(&signed.zone, now);
     Ok(SignedVersion {
         zone: signed.zone,
@@ -181,6 +168,37 @@ pub fn sign_version(
         seconds,
         earliest_expiration,
     })
+}
+
+/// Checks that `keys` can sign the zone and sets its serial; returns the
+/// zone's name for messages and the zone ready to sign.
+fn prepare_version(
+    unsigned: Zone,
+    keys: &[SigningKey],
+    serial: u32,
+) -> Result<(String, Zone), SigningError> {
+    let zone_name = unsigned.origin().to_string();
+    require_keys(&zone_name, keys)?;
+    let mut input = unsigned;
+    if !input.set_serial(serial) {
+        return Err(SigningError::NoSoa { zone: zone_name });
+    }
+    Ok((zone_name, input))
+}
+
+/// Turns the validator's report on a signed version into the error that
+/// stops its publication, if it found any.
+fn accept_version(zone: String, serial: u32, report: &VerifyReport) -> Result<(), SigningError> {
+    tracing::debug!(zone = %zone, stats = ?report.stats, "checked the signed version");
+    match report.errors.first() {
+        Some(first) => Err(SigningError::Invalid {
+            zone,
+            serial,
+            count: report.errors.len(),
+            first: first.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Checks that `keys` hold a key for each signing duty.
@@ -236,12 +254,7 @@ pub fn sign_version_to(
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
     out: &mut dyn Write,
 ) -> Result<SignedVersion, SigningError> {
-    let zone_name = unsigned.origin().to_string();
-    require_keys(&zone_name, keys)?;
-    let mut input = unsigned;
-    if !input.set_serial(serial) {
-        return Err(SigningError::NoSoa { zone: zone_name });
-    }
+    let (zone_name, input) = prepare_version(unsigned, keys, serial)?;
     let started = Instant::now();
     let mut sink = StreamedOutput {
         out,
@@ -267,15 +280,7 @@ pub fn sign_version_to(
         return Err(SigningError::NoSoa { zone: zone_name });
     };
     let report = check.finish(&signed.zone);
-    tracing::debug!(zone = %zone_name, stats = ?report.stats, "checked the signed version");
-    if let Some(first) = report.errors.first() {
-        return Err(SigningError::Invalid {
-            zone: zone_name,
-            serial,
-            count: report.errors.len(),
-            first: first.to_string(),
-        });
-    }
+    accept_version(zone_name, serial, &report)?;
     Ok(SignedVersion {
         zone: signed.zone,
         serial,
