@@ -284,7 +284,8 @@ pub(crate) fn finding(
     }
 }
 
-/// Which signatures [`verify_zone_with`] verifies cryptographically.
+/// The choice of signatures that [`verify_zone_with`] verifies
+/// cryptographically.
 ///
 /// Every other check (fields, keys, validity windows, coverage of every
 /// RRset, the denial chain) runs on every record in both modes.
@@ -293,12 +294,12 @@ pub enum SignatureCheck {
     /// Every signature, as `dnssec-verify` does.
     #[default]
     All,
-    /// Every signature over an apex RRset; the first
-    /// [`SAMPLE_PER_CLASS`] signatures of each class (same covered type,
-    /// algorithm, key, label count, wildcard or not, upper-case letters in
-    /// the owner or not, and one, two or more records), which are the
-    /// things that change how the signed data is built; and a random one in
-    /// [`SAMPLE_ONE_IN`] of the rest, chosen afresh on every run.
+    /// Every signature over an apex RRset, the first [`SAMPLE_PER_CLASS`]
+    /// signatures of each class, and a random one in [`SAMPLE_ONE_IN`] of
+    /// the rest, chosen afresh on every run. A class is what changes how
+    /// the signed data is built: the covered type, algorithm and key, the
+    /// label count, a wildcard owner or not, upper-case letters in the
+    /// owner or not, and one, two or more records.
     ///
     /// A signer's mistakes are in the data it signs, and such a mistake
     /// shows in every signature of its class, so this catches them at a

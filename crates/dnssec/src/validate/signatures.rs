@@ -47,7 +47,7 @@ struct Checked {
     findings: Vec<(bool, Finding)>,
 }
 
-/// What makes two signatures build their signed data the same way.
+/// The properties that decide how a signature's signed data is built.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct SampleClass {
     rtype: Rtype,
