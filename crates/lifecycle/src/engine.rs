@@ -505,6 +505,7 @@ impl Engine<'_> {
                 };
                 if let Some(to) = change {
                     let revoke = *kind == RecordKind::Dnskey
+                        && to == RecordState::Unretentive
                         && self.policy.rfc5011
                         && key.is_sep()
                         && key.revoked.is_none();
@@ -682,11 +683,9 @@ impl Engine<'_> {
                 .keys
                 .iter()
                 .any(|key| key.ds.state == RecordState::Omnipresent);
-        let ds_views = if secure {
-            record_views(&keys, RecordKind::Ds)
-        } else {
-            vec![BTreeSet::new()]
-        };
+        // DS records the parent was asked to serve count even for an
+        // insecure delegation, because the parent may publish them any time.
+        let ds_views = record_views(&keys, RecordKind::Ds);
         let dnskey_views = self.dnskey_views(&keys, &revoked_now);
         let zone_views = record_views(&keys, RecordKind::Zrrsig);
         let algorithm = |index: usize| keys[index].algorithm;

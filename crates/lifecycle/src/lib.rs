@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod policy;
+pub mod sim;
 pub mod state;
 pub mod types;
 pub mod validity;

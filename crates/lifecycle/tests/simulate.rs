@@ -1,0 +1,282 @@
+//! Ten-year simulations of every rollover method, each of which must leave
+//! no resolver with a bogus answer at any moment.
+
+use keymaster_api::KeyRole;
+use keymaster_lifecycle::sim::{run, Report, Scenario};
+use keymaster_lifecycle::{DenialSettings, LifecyclePolicy, Request};
+use keymaster_policy::{CdsPublish, KeyLayout, KskRollover, ParentDsCheck, ZskRollover};
+
+const DAY: u64 = 86_400;
+const HOUR: u64 = 3_600;
+
+fn base_policy() -> LifecyclePolicy {
+    LifecyclePolicy {
+        algorithm: 13,
+        layout: KeyLayout::KskZsk,
+        ksk_lifetime: Some(365 * DAY),
+        zsk_lifetime: Some(60 * DAY),
+        csk_lifetime: Some(365 * DAY),
+        dnskey_ttl: HOUR,
+        max_zone_ttl: DAY,
+        zone_propagation_delay: 300,
+        parent_ds_ttl: DAY,
+        parent_propagation_delay: HOUR,
+        publish_safety: HOUR,
+        retire_safety: HOUR,
+        signature_validity: 14 * DAY,
+        signature_refresh: 5 * DAY,
+        zsk_method: ZskRollover::PrePublication,
+        ksk_method: KskRollover::DoubleKsk,
+        cds_publish: CdsPublish::Rollover,
+        rfc5011: false,
+        parent_ds_check: ParentDsCheck::AllParentServers,
+        denial: DenialSettings::Nsec3 {
+            iterations: 0,
+            salt_length: 0,
+            opt_out: false,
+        },
+    }
+}
+
+fn assert_clean(report: &Report) {
+    assert_eq!(report.errors, Vec::<String>::new());
+    assert_eq!(
+        report.bogus_seconds, 0,
+        "first bogus at {:?}",
+        report.first_bogus
+    );
+}
+
+/// Number of keys of a role a ten-year run should generate at least: one
+/// per lifetime, less one for rounding.
+fn rolls(report: &Report, role: &str) -> usize {
+    report.generated.get(role).copied().unwrap_or(0)
+}
+
+#[test]
+fn zsk_pre_publication() {
+    let report = run(&Scenario::new(base_policy(), 10));
+    assert_clean(&report);
+    assert!(rolls(&report, "Zsk") >= 60, "{:?}", report.generated);
+    assert!(rolls(&report, "Ksk") >= 10, "{:?}", report.generated);
+}
+
+#[test]
+fn zsk_double_signature() {
+    let policy = LifecyclePolicy {
+        zsk_method: ZskRollover::DoubleSignature,
+        ..base_policy()
+    };
+    let report = run(&Scenario::new(policy, 10));
+    assert_clean(&report);
+    assert!(rolls(&report, "Zsk") >= 60, "{:?}", report.generated);
+}
+
+#[test]
+fn ksk_double_ksk_with_slow_parent() {
+    let policy = LifecyclePolicy {
+        ksk_lifetime: Some(120 * DAY),
+        ..base_policy()
+    };
+    let mut scenario = Scenario::new(policy, 10);
+    scenario.parent_delay = 3 * DAY;
+    let report = run(&scenario);
+    assert_clean(&report);
+    assert!(rolls(&report, "Ksk") >= 30, "{:?}", report.generated);
+}
+
+#[test]
+fn ksk_double_ds() {
+    let policy = LifecyclePolicy {
+        ksk_method: KskRollover::DoubleDs,
+        ksk_lifetime: Some(120 * DAY),
+        ..base_policy()
+    };
+    let report = run(&Scenario::new(policy, 10));
+    assert_clean(&report);
+    assert!(rolls(&report, "Ksk") >= 30, "{:?}", report.generated);
+}
+
+#[test]
+fn csk_rollover() {
+    let policy = LifecyclePolicy {
+        layout: KeyLayout::Csk,
+        csk_lifetime: Some(90 * DAY),
+        ..base_policy()
+    };
+    let report = run(&Scenario::new(policy, 10));
+    assert_clean(&report);
+    assert!(rolls(&report, "Csk") >= 40, "{:?}", report.generated);
+    assert_eq!(rolls(&report, "Zsk"), 0);
+}
+
+fn algorithm_rollover(from: u8, to: u8) -> Report {
+    let policy = LifecyclePolicy {
+        algorithm: from,
+        ..base_policy()
+    };
+    let mut scenario = Scenario::new(policy.clone(), 10);
+    let change = scenario.start + 400 * DAY;
+    scenario.policy_changes.push((
+        change,
+        LifecyclePolicy {
+            algorithm: to,
+            ..policy
+        },
+    ));
+    run(&scenario)
+}
+
+#[test]
+fn algorithm_rollover_8_to_13() {
+    let report = algorithm_rollover(8, 13);
+    assert_clean(&report);
+    let final_algorithms: Vec<u8> = report
+        .final_state
+        .keys
+        .iter()
+        .map(|k| k.algorithm)
+        .collect();
+    assert!(
+        final_algorithms.iter().all(|a| *a == 13),
+        "{final_algorithms:?}"
+    );
+}
+
+#[test]
+fn algorithm_rollover_13_to_15() {
+    let report = algorithm_rollover(13, 15);
+    assert_clean(&report);
+    let final_algorithms: Vec<u8> = report
+        .final_state
+        .keys
+        .iter()
+        .map(|k| k.algorithm)
+        .collect();
+    assert!(
+        final_algorithms.iter().all(|a| *a == 15),
+        "{final_algorithms:?}"
+    );
+}
+
+#[test]
+fn nsec_to_nsec3_and_back() {
+    let policy = LifecyclePolicy {
+        denial: DenialSettings::Nsec,
+        ..base_policy()
+    };
+    let mut scenario = Scenario::new(policy.clone(), 10);
+    let nsec3 = DenialSettings::Nsec3 {
+        iterations: 0,
+        salt_length: 8,
+        opt_out: false,
+    };
+    scenario.policy_changes.push((
+        scenario.start + 100 * DAY,
+        LifecyclePolicy {
+            denial: nsec3,
+            ..policy.clone()
+        },
+    ));
+    scenario
+        .policy_changes
+        .push((scenario.start + 200 * DAY, policy));
+    let report = run(&scenario);
+    assert_clean(&report);
+    assert_eq!(report.final_state.denial, Some(DenialSettings::Nsec));
+}
+
+#[test]
+fn dnskey_ttl_lowered_before_rollover() {
+    let policy = LifecyclePolicy {
+        dnskey_ttl: DAY,
+        ..base_policy()
+    };
+    let mut scenario = Scenario::new(policy.clone(), 10);
+    // The first ZSK starts signing at the start and rolls 60 days later,
+    // less the DNSKEY publication wait; lower the TTL an hour before that.
+    let lead = policy.rollover_lead(KeyRole::Zsk);
+    let change = scenario.start + 60 * DAY - lead - HOUR;
+    scenario.policy_changes.push((
+        change,
+        LifecyclePolicy {
+            dnskey_ttl: HOUR,
+            ..policy
+        },
+    ));
+    let report = run(&scenario);
+    assert_clean(&report);
+}
+
+#[test]
+fn manual_rollover_during_rollover() {
+    let mut scenario = Scenario::new(base_policy(), 10);
+    let first = scenario.start + 20 * DAY;
+    scenario
+        .requests
+        .push((first, Request::Rollover { role: KeyRole::Zsk }));
+    scenario
+        .requests
+        .push((first + HOUR, Request::Rollover { role: KeyRole::Zsk }));
+    scenario
+        .requests
+        .push((first + 2 * HOUR, Request::Rollover { role: KeyRole::Ksk }));
+    let report = run(&scenario);
+    assert_clean(&report);
+    assert!(report.max_keys <= 4, "max keys {}", report.max_keys);
+}
+
+#[test]
+fn parent_publishes_after_two_weeks() {
+    let mut scenario = Scenario::new(base_policy(), 10);
+    scenario.parent_delay = 14 * DAY;
+    let report = run(&scenario);
+    assert_clean(&report);
+    assert!(rolls(&report, "Ksk") >= 10, "{:?}", report.generated);
+}
+
+#[test]
+fn key_store_outage_at_due_step() {
+    let scenario = Scenario::new(base_policy(), 10);
+    let reference = run(&scenario);
+    // Pick a step with actions well after the start, when a rollover runs.
+    let due = *reference
+        .action_times
+        .iter()
+        .find(|at| **at > scenario.start + 100 * DAY)
+        .expect("a step with actions after day 100");
+    let mut outage = scenario.clone();
+    outage.key_store_outages.push((due, due + 600));
+    let report = run(&outage);
+    assert_clean(&report);
+    assert_eq!(report.halts, 1);
+    assert_eq!(report.generated, reference.generated);
+}
+
+#[test]
+fn rfc5011_ksk_rollover() {
+    let policy = LifecyclePolicy {
+        rfc5011: true,
+        ksk_lifetime: Some(365 * DAY),
+        ..base_policy()
+    };
+    let report = run(&Scenario::new(policy, 10));
+    assert_clean(&report);
+    assert!(rolls(&report, "Ksk") >= 9, "{:?}", report.generated);
+}
+
+#[test]
+fn unchecked_slow_parent_is_caught() {
+    // With no DS check the engine assumes the parent publishes within its
+    // propagation delay; a parent that takes two weeks breaks that promise,
+    // and the simulation must see the resulting bogus window.
+    let policy = LifecyclePolicy {
+        parent_ds_check: ParentDsCheck::None,
+        ksk_lifetime: Some(120 * DAY),
+        ..base_policy()
+    };
+    let mut scenario = Scenario::new(policy, 2);
+    scenario.parent_delay = 14 * DAY;
+    let report = run(&scenario);
+    assert!(report.bogus_seconds > 0, "{report:?}");
+}
