@@ -101,11 +101,21 @@ pub(crate) fn parse_query(message: &[u8], header: Header) -> Result<Query<'_>, P
     let qclass = read_u16(message, fixed + 2).ok_or(ParseError::Question)?;
     let question_end = fixed + 4;
 
-    // Skip the answer and authority sections, then look for OPT.
+    // Type 0 is reserved (RFC 6895 section 3.1) and names no data.
+    if qtype == 0 {
+        return Err(ParseError::Body);
+    }
+
+    // Skip the answer and authority sections, where an OPT record has no
+    // place (RFC 6891 section 6.1.1), then look for OPT.
     let mut pos = question_end;
     let skipped = u32::from(header.ancount) + u32::from(header.nscount);
     for _ in 0..skipped {
-        pos = skip_record(message, pos).ok_or(ParseError::Body)?.0;
+        let (next, opt) = skip_record(message, pos).ok_or(ParseError::Body)?;
+        if opt.is_some() {
+            return Err(ParseError::Body);
+        }
+        pos = next;
     }
     let mut edns = None;
     for _ in 0..header.arcount {
@@ -247,6 +257,25 @@ mod tests {
     fn parse_rejects_two_opt_records() {
         let opt = [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0];
         let message = query_bytes(&[opt, opt].concat(), 2);
+        let header = Header::parse(&message).unwrap();
+        assert_eq!(parse_query(&message, header).unwrap_err(), ParseError::Body);
+    }
+
+    #[test]
+    fn parse_rejects_opt_in_answer_section() {
+        let opt = [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0];
+        let mut message = query_bytes(&opt, 0);
+        // ANCOUNT 1: the OPT record now sits in the answer section.
+        message[7] = 1;
+        let header = Header::parse(&message).unwrap();
+        assert_eq!(parse_query(&message, header).unwrap_err(), ParseError::Body);
+    }
+
+    #[test]
+    fn parse_rejects_query_type_zero() {
+        let mut message = query_bytes(&[], 0);
+        let qtype_at = 12 + 13;
+        message[qtype_at..qtype_at + 2].copy_from_slice(&[0, 0]);
         let header = Header::parse(&message).unwrap();
         assert_eq!(parse_query(&message, header).unwrap_err(), ParseError::Body);
     }
