@@ -1,7 +1,84 @@
 //! The key-lifecycle engine: when to introduce, activate, retire and remove
 //! DNSSEC keys so that no validating resolver ever sees a bogus answer.
 //!
-//! Placeholder summary; the full model description follows below.
+//! The engine is pure. [`step`] takes the stored [`EngineState`], the
+//! [`LifecyclePolicy`], the [`Observations`] made since the last call and
+//! the current time, and returns the new state, the [`Action`]s that bring
+//! the zone there, the next time it wants to be called and the waits in
+//! progress. It reads no clock, does no I/O and draws no random numbers, so
+//! the server calls it with the real clock and [`sim`] with a virtual one.
+//!
+//! # The model
+//!
+//! The engine follows the key-state model of Mekking, van Rijswijk-Deij et
+//! al., "Flexible and Robust Key Rollover in DNSSEC", with the timing terms
+//! of RFC 7583. Each key has four *records* that resolvers can cache: its
+//! DNSKEY, its signatures over the DNSKEY RRset (KRRSIG), its signatures over
+//! other zone data (ZRRSIG) and its DS at the parent. A KSK uses DNSKEY,
+//! KRRSIG and DS, a ZSK uses DNSKEY and ZRRSIG, a CSK uses all four. Each
+//! record is in one of four states:
+//!
+//! - *hidden*: no cache holds it;
+//! - *rumoured*: it is published, but some caches may not hold it yet;
+//! - *omnipresent*: every cache that holds the RRset holds it;
+//! - *unretentive*: it is withdrawn, but some caches may still hold it.
+//!
+//! Every key has a *goal*, omnipresent or hidden. A rollover is nothing more
+//! than a new key with goal omnipresent and old keys with goal hidden; the
+//! records then move towards the goals, one transition at a time:
+//!
+//! - hidden to rumoured, and omnipresent (or rumoured) to unretentive, are
+//!   the engine's choices. It takes them only when the rollover method
+//!   allows (for example, ZSK pre-publication signs with a key only once its
+//!   DNSKEY is omnipresent) and when every view resolvers may then hold
+//!   still validates;
+//! - rumoured to omnipresent and unretentive to hidden happen when the wait
+//!   has passed: TTL plus propagation delay plus the publish or retire
+//!   safety margin, using the DNSKEY TTL, the maximum zone TTL or the
+//!   parent's DS TTL. A DS change waits first for the parent to serve it at
+//!   all its servers (or for the operator to confirm it), unless the policy
+//!   turns that check off, in which case the parent propagation delay is
+//!   assumed.
+//!
+//! A *view* is one snapshot of an RRset a resolver may still hold: for each
+//! record kind, the published set just before each pending change and just
+//! after it. The engine checks every combination of a DS view, a DNSKEY view
+//! and a zone-signature view with [`validity::validate`], and among the
+//! transitions the methods allow it takes the largest set that keeps every
+//! combination valid. That is how swaps happen in one zone version: the new
+//! ZSK's signatures replace the old ones at once, or the parent's DS RRset
+//! moves from the old KSK to the new one in one request.
+//!
+//! Rollover methods: ZSK pre-publication and double signature, KSK
+//! double-KSK and double-DS, CSK rollover, and algorithm rollover (RFC 6781
+//! section 4.1.4: signatures of the new algorithm first, then its DNSKEYs,
+//! then the DS, then removal of the old algorithm). With RFC 5011 enabled a
+//! new KSK's DS waits for the 30-day add hold-down, and the old KSK is
+//! published with the REVOKE bit for the 30-day remove hold-down before it
+//! leaves.
+//!
+//! # Contracts
+//!
+//! - Keys are always looked up by id, never by key tag, because tags
+//!   collide and change with the REVOKE bit.
+//! - When the key store is unreadable the engine halts key management for
+//!   the zone, reports it once and changes nothing until the store can be
+//!   read again. It never generates a key because another looked missing.
+//! - A rollover request while a rollover of the same role runs is queued.
+//! - A key added by hand with no record in the zone becomes the successor
+//!   at the next rollover of its role, so it causes no extra rollover.
+//! - A TTL change uses the larger of the old and new TTL in waits until
+//!   records published with the old one have left every cache.
+//!
+//! # Limitations
+//!
+//! - Turning DNSSEC off for a secure delegation (DS removal with the
+//!   RFC 8078 delete form of CDS) is not implemented.
+//! - A change of key layout between KSK+ZSK and CSK is planned like any
+//!   rollover but no simulation covers it yet.
+//! - Denial-of-existence changes take effect in one zone version; the
+//!   engine assumes every algorithm in use can sign NSEC3 chains, which is
+//!   true for the algorithms keymaster generates (8, 10, 13 to 16).
 
 pub mod engine;
 pub mod policy;
