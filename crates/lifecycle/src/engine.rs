@@ -11,7 +11,7 @@ use crate::state::{EngineState, Goal, Key, PublishedTtl, RecordKind, Request, FL
 use crate::types::{Action, Observations, ParentDs, Step, Wait};
 use crate::validity::{validate, DnskeyView, Verdict};
 
-/// How often the engine asks to be called while the key store is unreadable.
+/// Interval of the steps the engine requests while the key store is unreadable.
 pub const KEY_STORE_RETRY: u64 = 60;
 
 /// Upper bound of transition rounds in one step; each round changes at
@@ -322,7 +322,7 @@ impl Engine<'_> {
         })
     }
 
-    /// Brings in a standby key of the role, or asks for a new one.
+    /// Brings in a standby key of the role, or requests a new one.
     fn introduce_successor(&mut self, role: KeyRole) {
         let algorithm = self.policy.algorithm;
         let standby = self
@@ -703,7 +703,7 @@ impl Engine<'_> {
         true
     }
 
-    /// The DNSKEY RRsets resolvers may hold, including the REVOKE bits set
+    /// Lists the DNSKEY RRsets resolvers may hold, including the REVOKE bits set
     /// too recently for every cache to hold them.
     fn dnskey_views(&self, keys: &[Key], revoked_now: &BTreeSet<usize>) -> Vec<DnskeyView> {
         let ttl = self.effective_dnskey_ttl();
@@ -952,7 +952,7 @@ fn present(record: crate::state::Record, time: Option<u64>) -> bool {
     }
 }
 
-/// The sets of keys whose `kind` record resolvers may hold.
+/// Lists the sets of keys whose `kind` record resolvers may hold.
 fn record_views(keys: &[Key], kind: RecordKind) -> Vec<BTreeSet<usize>> {
     change_times(keys, kind)
         .into_iter()
@@ -1021,8 +1021,8 @@ mod tests {
         (record.state, record.since)
     }
 
-    /// Brings a new zone to KSK and ZSK fully in place with the DS seen at
-    /// `T0 + HOUR`, checking each transition time on the way.
+    /// Brings a new zone to KSK and ZSK fully in place, with the DS seen an
+    /// hour after it was requested, checking each transition time on the way.
     fn bootstrap(policy: &LifecyclePolicy) -> (EngineState, u64) {
         let first = step(
             &EngineState::default(),
