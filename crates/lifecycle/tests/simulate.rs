@@ -127,9 +127,10 @@ fn algorithm_rollover(from: u8, to: u8) -> Report {
     run(&scenario)
 }
 
-#[test]
-fn algorithm_rollover_8_to_13() {
-    let report = algorithm_rollover(8, 13);
+/// Runs an algorithm rollover and checks that only keys of the new
+/// algorithm are left.
+fn assert_rolls_algorithm(from: u8, to: u8) {
+    let report = algorithm_rollover(from, to);
     assert_clean(&report);
     let final_algorithms: Vec<u8> = report
         .final_state
@@ -138,25 +139,19 @@ fn algorithm_rollover_8_to_13() {
         .map(|k| k.algorithm)
         .collect();
     assert!(
-        final_algorithms.iter().all(|a| *a == 13),
+        final_algorithms.iter().all(|a| *a == to),
         "{final_algorithms:?}"
     );
 }
 
 #[test]
+fn algorithm_rollover_8_to_13() {
+    assert_rolls_algorithm(8, 13);
+}
+
+#[test]
 fn algorithm_rollover_13_to_15() {
-    let report = algorithm_rollover(13, 15);
-    assert_clean(&report);
-    let final_algorithms: Vec<u8> = report
-        .final_state
-        .keys
-        .iter()
-        .map(|k| k.algorithm)
-        .collect();
-    assert!(
-        final_algorithms.iter().all(|a| *a == 15),
-        "{final_algorithms:?}"
-    );
+    assert_rolls_algorithm(13, 15);
 }
 
 #[test]
