@@ -237,9 +237,9 @@ fn earliest_of<'a>(nodes: impl Iterator<Item = &'a Node>, now: u64) -> Option<u6
 }
 
 /// Signs `unsigned` as [`sign_version`] does, but writes the signed zone to
-/// `out` as a master file a batch of nodes at a time and checks each batch
-/// on the way, so that the whole signed zone is never held in memory. The
-/// returned version holds signatures at the apex only.
+/// `out` as a master file, a batch of nodes at a time, and checks each
+/// batch on the way. The whole signed zone is never in memory at once, and
+/// the returned version contains signatures at the apex only.
 ///
 /// On error, what was written to `out` is not a valid version and must be
 /// discarded; callers write to a temporary file and keep it only on success.

@@ -310,7 +310,7 @@ impl Engine<'_> {
         true
     }
 
-    /// Whether a key of `role` is still entering or leaving the zone.
+    /// Returns true if a key of `role` is still entering or leaving the zone.
     fn rollover_running(&self, role: KeyRole) -> bool {
         self.state.keys.iter().any(|key| {
             key.role == role
@@ -521,7 +521,7 @@ impl Engine<'_> {
         out
     }
 
-    /// Whether no key of `algorithm` has a DNSKEY in the zone yet, so its
+    /// Returns true if no key of `algorithm` has a DNSKEY in the zone yet, so its
     /// introduction is an algorithm rollover.
     fn is_new_algorithm(&self, algorithm: u8) -> bool {
         !self
@@ -531,7 +531,7 @@ impl Engine<'_> {
             .any(|key| key.algorithm == algorithm && key.dnskey.state != RecordState::Hidden)
     }
 
-    /// Whether the zone has no DNSKEY at all yet.
+    /// Returns true if the zone has no DNSKEY at all yet.
     fn is_unsigned(&self) -> bool {
         self.state
             .keys
@@ -584,7 +584,7 @@ impl Engine<'_> {
         }
     }
 
-    /// Whether zone data carries omnipresent signatures of `algorithm`.
+    /// Returns true if zone data carries omnipresent signatures of `algorithm`.
     fn algorithm_signs_everywhere(&self, algorithm: u8) -> bool {
         self.state.keys.iter().any(|key| {
             key.algorithm == algorithm
@@ -659,7 +659,7 @@ impl Engine<'_> {
 
     // ---- validity of resolver views -----------------------------------------
 
-    /// Whether every combination of views resolvers may hold after `changes`
+    /// Returns true if every combination of views resolvers may hold after `changes`
     /// validates. Once the parent serves a DS that caches hold everywhere,
     /// an insecure view counts as a failure too.
     fn keeps_zone_valid(&self, changes: &[Change]) -> bool {
@@ -940,7 +940,7 @@ fn change_times(keys: &[Key], kind: RecordKind) -> BTreeSet<Option<u64>> {
     times
 }
 
-/// Whether a record is in the snapshot published at `time` (`None` is a
+/// Returns true if a record is in the snapshot published at `time` (`None` is a
 /// moment before every pending change). A rumoured record is present from
 /// its change on, an unretentive one until its change.
 fn present(record: crate::state::Record, time: Option<u64>) -> bool {

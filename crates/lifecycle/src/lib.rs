@@ -18,9 +18,9 @@
 //! KRRSIG and DS, a ZSK uses DNSKEY and ZRRSIG, a CSK uses all four. Each
 //! record is in one of four states:
 //!
-//! - *hidden*: no cache holds it;
+//! - *hidden*: no cache has it;
 //! - *rumoured*: it is published, but some caches may not hold it yet;
-//! - *omnipresent*: every cache that holds the RRset holds it;
+//! - *omnipresent*: every cache that has the RRset has it;
 //! - *unretentive*: it is withdrawn, but some caches may still hold it.
 //!
 //! Every key has a *goal*, omnipresent or hidden. A rollover is nothing more

@@ -136,12 +136,12 @@ impl fmt::Display for LifetimeTooShort {
 impl std::error::Error for LifetimeTooShort {}
 
 impl LifecyclePolicy {
-    /// Wait after publishing a DNSKEY RRset change until every cache holds it.
+    /// Wait after publishing a DNSKEY RRset change until every cache has it.
     pub fn dnskey_publish_wait(&self, dnskey_ttl: u64) -> u64 {
         dnskey_ttl + self.zone_propagation_delay + self.publish_safety
     }
 
-    /// Wait after withdrawing a DNSKEY until no cache holds it.
+    /// Wait after withdrawing a DNSKEY until no cache has it.
     pub fn dnskey_retire_wait(&self, dnskey_ttl: u64) -> u64 {
         dnskey_ttl + self.zone_propagation_delay + self.retire_safety
     }
@@ -157,12 +157,12 @@ impl LifecyclePolicy {
         max_zone_ttl + self.zone_propagation_delay + self.retire_safety
     }
 
-    /// Wait after the parent publishes a DS until every cache holds it.
+    /// Wait after the parent publishes a DS until every cache has it.
     pub fn ds_publish_wait(&self, parent_ds_ttl: u64) -> u64 {
         parent_ds_ttl + self.publish_safety
     }
 
-    /// Wait after the parent withdraws a DS until no cache holds it.
+    /// Wait after the parent withdraws a DS until no cache has it.
     pub fn ds_retire_wait(&self, parent_ds_ttl: u64) -> u64 {
         parent_ds_ttl + self.retire_safety
     }

@@ -29,7 +29,7 @@ pub const MAX_STEPS: usize = 200_000;
 /// Key tag the simulation gives every key, so that only ids tell keys apart.
 pub const SHARED_KEY_TAG: u16 = 4242;
 
-/// What happens during a simulated run.
+/// The inputs of a simulated run: policy, time span, parent delay and events.
 #[derive(Clone, Debug)]
 pub struct Scenario {
     pub policy: LifecyclePolicy,
@@ -47,7 +47,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// A run of `years` 365-day years from time 1 000 000 000 under `policy`,
+    /// Returns a run of `years` 365-day years from time 1 000 000 000 under `policy`,
     /// with a parent that takes an hour to publish a DS change.
     pub fn new(policy: LifecyclePolicy, years: u64) -> Self {
         let start = 1_000_000_000;
@@ -77,7 +77,7 @@ pub struct Report {
     pub action_times: Vec<u64>,
     /// Keys generated, per role name.
     pub generated: BTreeMap<String, usize>,
-    /// Most keys in the ring at once.
+    /// Maximum number of keys in the ring at once.
     pub max_keys: usize,
     /// Actions a server would refuse, such as removing a published key.
     pub errors: Vec<String>,

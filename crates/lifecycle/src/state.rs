@@ -14,7 +14,7 @@ pub const FLAG_ZONE: u16 = 0x0100;
 /// DNSKEY flags bit of a revoked key (RFC 5011 section 7).
 pub const FLAG_REVOKE: u16 = 0x0080;
 
-/// Where a key is heading: into the zone or out of it.
+/// The direction a key is heading: into the zone or out of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Goal {
@@ -128,12 +128,12 @@ impl Key {
         }
     }
 
-    /// Whether the key signs the DNSKEY RRset and has a DS at the parent.
+    /// Returns true if the key signs the DNSKEY RRset and has a DS at the parent.
     pub fn is_sep(&self) -> bool {
         matches!(self.role, KeyRole::Ksk | KeyRole::Csk)
     }
 
-    /// Whether the key signs zone data other than the DNSKEY RRset.
+    /// Returns true if the key signs zone data other than the DNSKEY RRset.
     pub fn signs_zone(&self) -> bool {
         matches!(self.role, KeyRole::Zsk | KeyRole::Csk)
     }
@@ -172,14 +172,14 @@ impl Key {
         }
     }
 
-    /// Whether every record of the key is hidden.
+    /// Returns true if every record of the key is hidden.
     pub fn is_gone(&self) -> bool {
         self.kinds()
             .iter()
             .all(|kind| self.record(*kind).state == RecordState::Hidden)
     }
 
-    /// Whether every record the key's role uses is omnipresent.
+    /// Returns true if every record the key's role uses is omnipresent.
     pub fn is_established(&self) -> bool {
         self.kinds()
             .iter()

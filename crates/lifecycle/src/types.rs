@@ -1,4 +1,4 @@
-//! What the caller hands the engine and what the engine hands back.
+//! The inputs the caller hands the engine and the results it hands back.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::DenialSettings;
 use crate::state::{EngineState, Request};
 
-/// What the parent serves for the DS of one key.
+/// The state of one key's DS as the parent serves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ParentDs {
@@ -20,7 +20,7 @@ pub enum ParentDs {
     Mixed,
 }
 
-/// What the server saw since the last step.
+/// The facts the server observed since the last step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observations {
     /// Parent DS state per key id; keys missing from the map are unknown.

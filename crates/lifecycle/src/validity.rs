@@ -20,9 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum Verdict {
     /// A chain of trust leads from the DS RRset to the zone data.
     Secure,
-    /// The resolver holds no DS RRset for the zone, so it does not validate.
+    /// The resolver has no DS RRset for the zone, so it does not validate.
     Insecure,
-    /// The resolver holds a DS RRset but the zone data does not validate.
+    /// The resolver has a DS RRset but the zone data does not validate.
     Bogus,
 }
 

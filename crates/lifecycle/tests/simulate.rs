@@ -263,8 +263,8 @@ fn rfc5011_ksk_rollover() {
 #[test]
 fn unchecked_slow_parent_is_caught() {
     // With no DS check the engine assumes the parent publishes within its
-    // propagation delay; a parent that takes two weeks breaks that promise,
-    // and the simulation must see the resulting bogus window.
+    // propagation delay. A parent that takes two weeks breaks that
+    // assumption, so the simulation must see a bogus window.
     let policy = LifecyclePolicy {
         parent_ds_check: ParentDsCheck::None,
         ksk_lifetime: Some(120 * DAY),

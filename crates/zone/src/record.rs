@@ -99,10 +99,10 @@ impl Rrset {
     }
 }
 
-/// Makes room for one more element. Most names own one or two RRsets and
-/// most RRsets hold one or two records, so a vector grows one slot at a
-/// time up to four before it doubles; the default first allocation of four
-/// slots would leave most of a large zone's memory unused.
+/// Makes room for one more element. A vector grows one slot at a time up
+/// to four and doubles after that. Most names own one or two RRsets and
+/// most RRsets contain one or two records, so the default first allocation
+/// of four slots would leave much of a large zone's memory unused.
 pub fn reserve_one<T>(vec: &mut Vec<T>) {
     if vec.len() == vec.capacity() {
         let extra = if vec.len() < 4 { 1 } else { vec.len() };

@@ -387,9 +387,9 @@ impl ZoneCheck {
         }
     }
 
-    /// Checks the signatures of `nodes`, which come in canonical order with
-    /// the kind [`Zone::walk`] gives them, every node exactly once over the
-    /// whole run.
+    /// Checks the signatures of `nodes`, given in canonical order with the
+    /// kind [`Zone::walk`] gives them. The caller passes every node exactly
+    /// once over the whole run; a node left out is not checked.
     pub fn check_nodes(&mut self, nodes: &[(&Node, NodeKind)]) {
         if let Some(keys) = &self.keys {
             let (findings, stats) = (&mut self.findings, &mut self.stats);
