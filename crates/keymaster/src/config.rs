@@ -60,6 +60,10 @@ pub struct ServerSection {
     pub data_dir: Option<PathBuf>,
     /// Largest UDP response, in octets (EDNS payload cap).
     pub max_udp_payload: Option<u16>,
+    /// Recursive resolver used to find the parent zone's name servers of
+    /// zones without `parent_servers`; default: the first `nameserver` of
+    /// /etc/resolv.conf.
+    pub resolver: Option<String>,
 }
 
 /// One `[[zone]]`.
@@ -71,6 +75,9 @@ pub struct ZoneSection {
     #[serde(default = "default_sign")]
     pub sign: bool,
     pub policy: Option<String>,
+    /// Addresses of the parent zone's name servers, queried for the zone's
+    /// DS RRset; without them they are looked up through the resolver.
+    pub parent_servers: Option<Vec<String>>,
 }
 
 fn default_sign() -> bool {
@@ -85,6 +92,9 @@ pub struct ZoneConfig {
     pub file: PathBuf,
     pub sign: bool,
     pub policy: String,
+    /// Parent name server addresses to check the DS RRset at; empty means
+    /// look them up.
+    pub parent_servers: Vec<SocketAddr>,
 }
 
 /// The runtime configuration of `keymaster serve`.
@@ -97,6 +107,8 @@ pub struct Config {
     pub max_udp_payload: u16,
     pub zones: Vec<ZoneConfig>,
     pub policies: BTreeMap<String, Policy>,
+    /// Resolver for finding parent name servers, if configured.
+    pub resolver: Option<SocketAddr>,
 }
 
 /// Error in the configuration.
@@ -227,11 +239,19 @@ impl Config {
                 .policy
                 .clone()
                 .unwrap_or_else(|| DEFAULT_POLICY.to_string());
+            let origin = format!("zone {} parent_servers", section.name);
+            let parent_servers = section
+                .parent_servers
+                .iter()
+                .flatten()
+                .map(|value| parse_address(&origin, value))
+                .collect::<Result<Vec<_>, _>>()?;
             zones.push(ZoneConfig {
                 name: normalize_zone(&section.name),
                 file: resolve(&section.file),
                 sign: section.sign,
                 policy,
+                parent_servers,
             });
         }
         for (zone, path) in &overrides.zones {
@@ -240,6 +260,7 @@ impl Config {
                 file: path.clone(),
                 sign: true,
                 policy: DEFAULT_POLICY.to_string(),
+                parent_servers: Vec::new(),
             };
             zones.retain(|z| z.name != config.name);
             zones.push(config);
@@ -274,6 +295,12 @@ impl Config {
             max_udp_payload: file.server.max_udp_payload.unwrap_or(1232),
             zones,
             policies,
+            resolver: file
+                .server
+                .resolver
+                .as_deref()
+                .map(|value| parse_address("resolver", value))
+                .transpose()?,
         })
     }
 

@@ -118,6 +118,17 @@ pub enum ParentDsCheck {
     None,
 }
 
+/// What DS records at the parent that match no key of the zone do to a
+/// KSK rollover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownParentDs {
+    /// Report them by key tag and go on.
+    Tolerate,
+    /// Report them and wait until the parent no longer serves them.
+    Block,
+}
+
 /// How many signatures the check of every new signed version verifies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -181,6 +192,12 @@ pub struct PolicyFile {
     pub rfc5011: Option<bool>,
     pub parent_ds_check: Option<ParentDsCheck>,
     pub post_sign_verify: Option<PostSignVerify>,
+    pub rfc5011_add_hold_down: Option<Duration>,
+    pub rfc5011_remove_hold_down: Option<Duration>,
+    pub parent_ds_check_interval: Option<Duration>,
+    pub parent_ds_command: Option<Vec<String>>,
+    pub parent_ds_escalate_after: Option<Duration>,
+    pub unknown_parent_ds: Option<UnknownParentDs>,
 }
 
 /// A key lifetime: a duration, or `"unlimited"` for keys rolled only on request.
@@ -273,6 +290,19 @@ pub struct Policy {
     pub rfc5011: bool,
     pub parent_ds_check: ParentDsCheck,
     pub post_sign_verify: PostSignVerify,
+    /// RFC 5011 section 2.4.1 add hold-down time (30 days; shorter only
+    /// for resolvers set up to accept it, as in tests).
+    pub rfc5011_add_hold_down: Duration,
+    /// RFC 5011 section 2.4.1 remove hold-down time.
+    pub rfc5011_remove_hold_down: Duration,
+    /// How often the parent's servers are queried while a DS change is pending.
+    pub parent_ds_check_interval: Duration,
+    /// Program and arguments run once per waiting period with the DS
+    /// records to submit on its standard input; the zone name is appended.
+    pub parent_ds_command: Vec<String>,
+    /// Waiting for the parent longer than this is logged as an error.
+    pub parent_ds_escalate_after: Duration,
+    pub unknown_parent_ds: UnknownParentDs,
 }
 
 /// RSA modulus sizes keys can be generated with.
@@ -317,6 +347,12 @@ impl Default for Policy {
             rfc5011: false,
             parent_ds_check: ParentDsCheck::AllParentServers,
             post_sign_verify: PostSignVerify::Sample,
+            rfc5011_add_hold_down: Duration::days(30),
+            rfc5011_remove_hold_down: Duration::days(30),
+            parent_ds_check_interval: Duration::hours(1),
+            parent_ds_command: Vec::new(),
+            parent_ds_escalate_after: Duration::days(7),
+            unknown_parent_ds: UnknownParentDs::Tolerate,
         }
     }
 }
@@ -383,7 +419,13 @@ impl Policy {
             ds_digests,
             rfc5011,
             parent_ds_check,
-            post_sign_verify
+            post_sign_verify,
+            rfc5011_add_hold_down,
+            rfc5011_remove_hold_down,
+            parent_ds_check_interval,
+            parent_ds_command,
+            parent_ds_escalate_after,
+            unknown_parent_ds
         );
         Ok(())
     }
