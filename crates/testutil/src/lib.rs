@@ -5,6 +5,8 @@
 //! is absent; the skip is printed loudly so that a green run without the
 //! data is not mistaken for a full one.
 
+pub mod named;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
