@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use keymaster_api::{KeyRole, RecordState};
 use keymaster_policy::{CdsPublish, KskRollover, ParentDsCheck, ZskRollover};
 
-use crate::policy::{roles, LifecyclePolicy, RFC5011_ADD_HOLD_DOWN, RFC5011_REMOVE_HOLD_DOWN};
+use crate::policy::{roles, LifecyclePolicy};
 use crate::state::{EngineState, Goal, Key, PublishedTtl, RecordKind, Request, FLAG_REVOKE};
 use crate::types::{Action, Observations, ParentDs, Step, Wait};
 use crate::validity::{validate, DnskeyView, Verdict};
@@ -543,7 +543,8 @@ impl Engine<'_> {
     fn may_introduce(&self, key: &Key, kind: RecordKind) -> bool {
         let unsigned = self.is_unsigned();
         let new_algorithm = !unsigned && self.is_new_algorithm(key.algorithm);
-        let double_ds = key.role == KeyRole::Ksk && self.policy.ksk_method == KskRollover::DoubleDs;
+        let double_ds =
+            key.role == KeyRole::Ksk && self.policy.ksk_rollover_method() == KskRollover::DoubleDs;
         match kind {
             RecordKind::Dnskey => {
                 if new_algorithm {
@@ -564,18 +565,11 @@ impl Engine<'_> {
                     || key.dnskey.state == RecordState::Omnipresent
             }
             RecordKind::Ds => {
-                let other_sep = self
-                    .state
-                    .keys
-                    .iter()
-                    .any(|other| other.id != key.id && other.is_sep() && !other.is_gone());
-                if self.policy.rfc5011 && other_sep {
-                    let published_long = key
-                        .published
-                        .is_some_and(|at| at + RFC5011_ADD_HOLD_DOWN <= self.now);
-                    if !published_long {
-                        return false;
-                    }
+                let held = self
+                    .add_hold_down_end(key)
+                    .is_some_and(|end| end <= self.now);
+                if self.needs_add_hold_down(key) && !held {
+                    return false;
                 }
                 (double_ds && !unsigned && !self.is_new_algorithm(key.algorithm))
                     || key.dnskey.state == RecordState::Omnipresent
@@ -594,15 +588,44 @@ impl Engine<'_> {
         })
     }
 
+    /// Returns true if the DS of `key` waits for the RFC 5011 add hold-down:
+    /// another SEP key is in the zone, so resolvers hold that one as their
+    /// trust anchor and must accept `key` first. The first SEP key of a
+    /// zone is configured as a trust anchor by hand.
+    fn needs_add_hold_down(&self, key: &Key) -> bool {
+        self.policy.rfc5011
+            && key.is_sep()
+            && self
+                .state
+                .keys
+                .iter()
+                .any(|other| other.id != key.id && other.is_sep() && !other.is_gone())
+    }
+
+    /// End of the RFC 5011 add hold-down of a new key. It starts once the
+    /// key's DNSKEY is omnipresent, because a resolver starts it when it
+    /// first sees the key.
+    // NOTE: a resolver that refreshes less often than the DNSKEY TTL
+    // (RFC 5011 section 2.3 sets a one-hour floor) may start its hold-down
+    // up to one refresh interval later; the DS swap that follows and the
+    // publish safety margin are assumed to cover that.
+    fn add_hold_down_end(&self, key: &Key) -> Option<u64> {
+        (key.dnskey.state == RecordState::Omnipresent)
+            .then(|| key.dnskey.since + self.policy.rfc5011_add_hold_down)
+    }
+
+    /// End of the time a revoked key stays published.
+    fn revoked_hold_end(&self, key: &Key) -> Option<u64> {
+        let hold = self.policy.revoked_key_hold(self.effective_dnskey_ttl());
+        key.revoked.map(|at| at + hold)
+    }
+
     /// A revoked key stays published for the RFC 5011 remove hold-down.
     fn may_withdraw(&self, key: &Key, kind: RecordKind) -> bool {
         if kind != RecordKind::Dnskey {
             return true;
         }
-        match key.revoked {
-            Some(at) => at + RFC5011_REMOVE_HOLD_DOWN <= self.now,
-            None => true,
-        }
+        self.revoked_hold_end(key).is_none_or(|end| end <= self.now)
     }
 
     fn apply(&mut self, change: Change) {
@@ -829,11 +852,12 @@ impl Engine<'_> {
             if key.goal == Goal::Omnipresent && !key.standby {
                 times.extend(self.roll_time(key));
             }
-            if let Some(at) = key.revoked {
-                times.push(at + RFC5011_REMOVE_HOLD_DOWN);
-            }
-            if self.policy.rfc5011 {
-                times.extend(key.published.map(|at| at + RFC5011_ADD_HOLD_DOWN));
+            times.extend(self.revoked_hold_end(key));
+            let awaits_hold_down = key.goal == Goal::Omnipresent
+                && key.ds.state == RecordState::Hidden
+                && self.needs_add_hold_down(key);
+            if awaits_hold_down {
+                times.extend(self.add_hold_down_end(key));
             }
         }
         for ttl in [
@@ -967,380 +991,4 @@ fn record_views(keys: &[Key], kind: RecordKind) -> Vec<BTreeSet<usize>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use keymaster_policy::{KeyLayout, KskRollover, ZskRollover};
-
-    use super::*;
-    use crate::policy::DenialSettings;
-
-    const DAY: u64 = 86_400;
-    const HOUR: u64 = 3_600;
-    const T0: u64 = 1_000_000_000;
-
-    fn policy() -> LifecyclePolicy {
-        LifecyclePolicy {
-            algorithm: 13,
-            layout: KeyLayout::KskZsk,
-            ksk_lifetime: None,
-            zsk_lifetime: Some(30 * DAY),
-            csk_lifetime: None,
-            dnskey_ttl: HOUR,
-            max_zone_ttl: DAY,
-            zone_propagation_delay: 300,
-            parent_ds_ttl: 2 * HOUR,
-            parent_propagation_delay: HOUR,
-            publish_safety: 600,
-            retire_safety: 1_200,
-            signature_validity: 14 * DAY,
-            signature_refresh: 5 * DAY,
-            zsk_method: ZskRollover::PrePublication,
-            ksk_method: KskRollover::DoubleKsk,
-            cds_publish: CdsPublish::Rollover,
-            rfc5011: false,
-            parent_ds_check: ParentDsCheck::AllParentServers,
-            denial: DenialSettings::Nsec,
-        }
-    }
-
-    fn parent(state: &EngineState, present: &[&str]) -> Observations {
-        let mut observations = Observations::default();
-        for key in &state.keys {
-            let seen = if present.contains(&key.id.as_str()) {
-                ParentDs::AtAllServers
-            } else {
-                ParentDs::Gone
-            };
-            observations.parent_ds.insert(key.id.clone(), seen);
-        }
-        observations.secure_delegation = Some(!present.is_empty());
-        observations
-    }
-
-    fn record(state: &EngineState, id: &str, kind: RecordKind) -> (RecordState, u64) {
-        let record = state.key(id).expect("key exists").record(kind);
-        (record.state, record.since)
-    }
-
-    /// Brings a new zone to KSK and ZSK fully in place, with the DS seen an
-    /// hour after it was requested, checking each transition time on the way.
-    fn bootstrap(policy: &LifecyclePolicy) -> (EngineState, u64) {
-        let first = step(
-            &EngineState::default(),
-            policy,
-            &Observations::default(),
-            T0,
-        );
-        let state = first.state;
-        assert_eq!(
-            record(&state, "ksk-1", RecordKind::Dnskey),
-            (RecordState::Rumoured, T0)
-        );
-        assert_eq!(
-            record(&state, "ksk-1", RecordKind::Krrsig),
-            (RecordState::Rumoured, T0)
-        );
-        assert_eq!(
-            record(&state, "zsk-2", RecordKind::Zrrsig),
-            (RecordState::Rumoured, T0)
-        );
-        assert_eq!(
-            record(&state, "ksk-1", RecordKind::Ds),
-            (RecordState::Hidden, 0)
-        );
-
-        // DNSKEY: TTL + propagation + publish safety.
-        let dnskey_at = T0 + HOUR + 300 + 600;
-        assert_eq!(first.next_due, Some(dnskey_at));
-        let second = step(&state, policy, &parent(&state, &[]), dnskey_at);
-        let state = second.state;
-        assert_eq!(
-            record(&state, "ksk-1", RecordKind::Dnskey),
-            (RecordState::Omnipresent, dnskey_at)
-        );
-
-        // The DS waits for zone signatures in every cache, because unsigned
-        // data cached from before signing would be bogus under a DS.
-        assert_eq!(
-            record(&state, "ksk-1", RecordKind::Ds),
-            (RecordState::Hidden, 0)
-        );
-        let zone_at = T0 + DAY + 300 + 600;
-        assert_eq!(second.next_due, Some(zone_at));
-        let third = step(&state, policy, &parent(&state, &[]), zone_at);
-        let state = third.state;
-        assert_eq!(
-            record(&state, "zsk-2", RecordKind::Zrrsig),
-            (RecordState::Omnipresent, zone_at)
-        );
-        assert_eq!(
-            record(&state, "ksk-1", RecordKind::Ds),
-            (RecordState::Rumoured, zone_at)
-        );
-        assert!(third.actions.contains(&Action::RequestDs {
-            ids: vec!["ksk-1".to_string()],
-            appear: vec!["ksk-1".to_string()],
-            disappear: vec![],
-        }));
-
-        // DS: seen at the parent, then its TTL + publish safety.
-        let seen_at = zone_at + HOUR;
-        let fourth = step(&state, policy, &parent(&state, &["ksk-1"]), seen_at);
-        let state = fourth.state;
-        assert_eq!(state.key("ksk-1").unwrap().ds_seen, Some(seen_at));
-        let ds_at = seen_at + 2 * HOUR + 600;
-        let fifth = step(&state, policy, &parent(&state, &["ksk-1"]), ds_at);
-        let state = fifth.state;
-        assert_eq!(
-            record(&state, "ksk-1", RecordKind::Ds),
-            (RecordState::Omnipresent, ds_at)
-        );
-        (state, ds_at)
-    }
-
-    #[test]
-    fn bootstrap_times() {
-        bootstrap(&policy());
-    }
-
-    #[test]
-    fn zsk_pre_publication_times() {
-        let policy = policy();
-        let (state, _) = bootstrap(&policy);
-        let observe = |state: &EngineState| parent(state, &["ksk-1"]);
-
-        // The rollover starts the DNSKEY publication wait before the end of
-        // the 30-day lifetime counted from the start of signing at T0.
-        let lead = HOUR + 300 + 600;
-        let start = T0 + 30 * DAY - lead;
-        let early = step(&state, &policy, &observe(&state), start - 1);
-        assert!(early.state.key("zsk-3").is_none());
-        let rolled = step(&state, &policy, &observe(&state), start);
-        let state = rolled.state;
-        assert_eq!(
-            record(&state, "zsk-3", RecordKind::Dnskey),
-            (RecordState::Rumoured, start)
-        );
-        assert_eq!(
-            record(&state, "zsk-3", RecordKind::Zrrsig),
-            (RecordState::Hidden, 0)
-        );
-        assert_eq!(state.key("zsk-2").unwrap().goal, Goal::Hidden);
-
-        // Once the new DNSKEY is everywhere, the signatures swap in one step.
-        let swap = start + lead;
-        assert_eq!(rolled.next_due, Some(swap));
-        let swapped = step(&state, &policy, &observe(&state), swap).state;
-        assert_eq!(
-            record(&swapped, "zsk-3", RecordKind::Zrrsig),
-            (RecordState::Rumoured, swap)
-        );
-        assert_eq!(
-            record(&swapped, "zsk-2", RecordKind::Zrrsig),
-            (RecordState::Unretentive, swap)
-        );
-        assert_eq!(
-            record(&swapped, "zsk-2", RecordKind::Dnskey).0,
-            RecordState::Omnipresent
-        );
-
-        // The old DNSKEY leaves when no cache can hold its signatures.
-        let signatures_gone = swap + DAY + 300 + 1_200;
-        let withdrawn = step(&swapped, &policy, &observe(&swapped), signatures_gone).state;
-        assert_eq!(
-            record(&withdrawn, "zsk-2", RecordKind::Zrrsig),
-            (RecordState::Hidden, signatures_gone)
-        );
-        assert_eq!(
-            record(&withdrawn, "zsk-2", RecordKind::Dnskey),
-            (RecordState::Unretentive, signatures_gone)
-        );
-
-        let removed_at = signatures_gone + HOUR + 300 + 1_200;
-        let removed = step(&withdrawn, &policy, &observe(&withdrawn), removed_at);
-        assert!(removed.state.key("zsk-2").is_none());
-        assert!(removed.actions.contains(&Action::RemoveKey {
-            id: "zsk-2".to_string()
-        }));
-    }
-
-    #[test]
-    fn zsk_double_signature_times() {
-        let policy = LifecyclePolicy {
-            zsk_method: ZskRollover::DoubleSignature,
-            ..policy()
-        };
-        let (state, _) = bootstrap(&policy);
-        let start = T0 + 30 * DAY;
-        let rolled = step(&state, &policy, &parent(&state, &["ksk-1"]), start).state;
-        assert_eq!(
-            record(&rolled, "zsk-3", RecordKind::Dnskey),
-            (RecordState::Rumoured, start)
-        );
-        assert_eq!(
-            record(&rolled, "zsk-3", RecordKind::Zrrsig),
-            (RecordState::Rumoured, start)
-        );
-        assert_eq!(
-            record(&rolled, "zsk-2", RecordKind::Zrrsig).0,
-            RecordState::Omnipresent
-        );
-
-        let both = start + DAY + 300 + 600;
-        let retired = step(&rolled, &policy, &parent(&rolled, &["ksk-1"]), both).state;
-        assert_eq!(
-            record(&retired, "zsk-2", RecordKind::Zrrsig),
-            (RecordState::Unretentive, both)
-        );
-        assert_eq!(
-            record(&retired, "zsk-2", RecordKind::Dnskey),
-            (RecordState::Unretentive, both)
-        );
-    }
-
-    #[test]
-    fn ksk_double_ksk_waits_for_parent() {
-        let policy = policy();
-        let (state, now) = bootstrap(&policy);
-        let request = Request::Rollover { role: KeyRole::Ksk };
-        let mut observations = parent(&state, &["ksk-1"]);
-        observations.requests.push(request);
-        let rolled = step(&state, &policy, &observations, now).state;
-        assert_eq!(
-            record(&rolled, "ksk-3", RecordKind::Dnskey),
-            (RecordState::Rumoured, now)
-        );
-
-        // After the DNSKEY wait the DS swap is requested.
-        let swap = now + HOUR + 300 + 600;
-        let requested = step(&rolled, &policy, &parent(&rolled, &["ksk-1"]), swap);
-        let state = requested.state;
-        assert_eq!(
-            record(&state, "ksk-3", RecordKind::Ds),
-            (RecordState::Rumoured, swap)
-        );
-        assert_eq!(
-            record(&state, "ksk-1", RecordKind::Ds),
-            (RecordState::Unretentive, swap)
-        );
-        assert!(requested
-            .waiting
-            .iter()
-            .any(|wait| wait.what.contains("must appear")));
-
-        // Without the parent's change nothing moves, however long it takes.
-        let later = swap + 30 * DAY;
-        let stuck = step(&state, &policy, &parent(&state, &["ksk-1"]), later).state;
-        assert_eq!(
-            record(&stuck, "ksk-3", RecordKind::Ds).0,
-            RecordState::Rumoured
-        );
-        assert_eq!(
-            record(&stuck, "ksk-1", RecordKind::Dnskey).0,
-            RecordState::Omnipresent
-        );
-
-        // Seen swapped at `later`: DS TTL + safety margins from there.
-        let seen = step(&stuck, &policy, &parent(&stuck, &["ksk-3"]), later).state;
-        let retire_at = later + 2 * HOUR + 1_200;
-        let done = step(&seen, &policy, &parent(&seen, &["ksk-3"]), retire_at).state;
-        assert_eq!(
-            record(&done, "ksk-1", RecordKind::Ds),
-            (RecordState::Hidden, retire_at)
-        );
-        assert_eq!(
-            record(&done, "ksk-1", RecordKind::Dnskey),
-            (RecordState::Unretentive, retire_at)
-        );
-        // The new DS needs the shorter publish safety and is in place too.
-        assert_eq!(
-            record(&done, "ksk-3", RecordKind::Ds),
-            (RecordState::Omnipresent, retire_at)
-        );
-    }
-
-    #[test]
-    fn key_store_unreadable_halts() {
-        let policy = policy();
-        let (state, now) = bootstrap(&policy);
-        let mut observations = parent(&state, &["ksk-1"]);
-        observations.key_store_readable = false;
-        observations
-            .requests
-            .push(Request::Rollover { role: KeyRole::Zsk });
-        let halted = step(&state, &policy, &observations, now);
-        assert_eq!(halted.actions, vec![Action::HaltKeyManagement]);
-        assert_eq!(halted.state.keys, state.keys);
-        let again = step(&halted.state, &policy, &observations, now + 60);
-        assert!(again.actions.is_empty());
-        let resumed = step(
-            &again.state,
-            &policy,
-            &parent(&state, &["ksk-1"]),
-            now + 120,
-        );
-        assert!(resumed
-            .actions
-            .contains(&Action::ResumeKeyManagement { halted_since: now }));
-    }
-
-    #[test]
-    fn queued_rollover_waits() {
-        let policy = policy();
-        let (state, now) = bootstrap(&policy);
-        let mut observations = parent(&state, &["ksk-1"]);
-        observations
-            .requests
-            .push(Request::Rollover { role: KeyRole::Zsk });
-        let first = step(&state, &policy, &observations, now).state;
-        let second = step(&first, &policy, &observations, now + 1).state;
-        assert_eq!(
-            second.requests,
-            vec![Request::Rollover { role: KeyRole::Zsk }]
-        );
-        assert_eq!(second.keys.len(), 3);
-    }
-
-    #[test]
-    fn standby_key_succeeds_without_extra_roll() {
-        let policy = policy();
-        let (mut state, _) = bootstrap(&policy);
-        state.add_key(Key::new("imported".to_string(), 7, 13, KeyRole::Zsk, T0));
-        let lead = HOUR + 300 + 600;
-        let before = step(&state, &policy, &parent(&state, &["ksk-1"]), T0 + 2 * DAY).state;
-        assert_eq!(
-            record(&before, "imported", RecordKind::Dnskey).0,
-            RecordState::Hidden
-        );
-        let start = T0 + 30 * DAY - lead;
-        let rolled = step(&before, &policy, &parent(&before, &["ksk-1"]), start);
-        assert!(!rolled
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::GenerateKey { .. })));
-        assert_eq!(
-            record(&rolled.state, "imported", RecordKind::Dnskey),
-            (RecordState::Rumoured, start)
-        );
-    }
-
-    #[test]
-    fn state_round_trips_as_json() {
-        let (state, _) = bootstrap(&policy());
-        let json = serde_json::to_string(&state).expect("serialise");
-        let back: EngineState = serde_json::from_str(&json).expect("deserialise");
-        assert_eq!(back, state);
-    }
-
-    #[test]
-    fn lifetime_check_names_numbers() {
-        let short = LifecyclePolicy {
-            zsk_lifetime: Some(DAY),
-            ..policy()
-        };
-        let error = short.check().expect_err("one day is too short");
-        // DNSKEY publication 4500s + signature swap 87900s + withdrawal 5100s.
-        assert_eq!(error.rollover, 4_500 + 87_900 + 5_100);
-        assert!(error.to_string().contains("86400s"), "{error}");
-        assert!(policy().check().is_ok());
-    }
-}
+mod tests;

@@ -52,10 +52,12 @@
 //! Rollover methods: ZSK pre-publication and double signature, KSK
 //! double-KSK and double-DS, CSK rollover, and algorithm rollover (RFC 6781
 //! section 4.1.4: signatures of the new algorithm first, then its DNSKEYs,
-//! then the DS, then removal of the old algorithm). With RFC 5011 enabled a
-//! new KSK's DS waits for the 30-day add hold-down, and the old KSK is
-//! published with the REVOKE bit for the 30-day remove hold-down before it
-//! leaves.
+//! then the DS, then removal of the old algorithm). With RFC 5011 enabled
+//! every KSK rollover is a double-KSK rollover: the new KSK's DS waits for
+//! the policy's add hold-down (30 days by default) counted from the moment
+//! its DNSKEY is in every cache, and the old KSK is published with the
+//! REVOKE bit for the remove hold-down (30 days by default, and at least
+//! until every cache has the revoked key) before it leaves.
 //!
 //! # Contracts
 //!

@@ -13,10 +13,12 @@ use keymaster_policy::{
 };
 use serde::{Deserialize, Serialize};
 
-/// RFC 5011 section 2.4.1: the add hold-down time is 30 days.
+/// RFC 5011 section 2.4.1: the add hold-down time is 30 days. It is the
+/// default of [`LifecyclePolicy::rfc5011_add_hold_down`].
 pub const RFC5011_ADD_HOLD_DOWN: u64 = 30 * 86_400;
 
-/// RFC 5011 section 2.4.1: the remove hold-down time is 30 days.
+/// RFC 5011 section 2.4.1: the remove hold-down time is 30 days. It is the
+/// default of [`LifecyclePolicy::rfc5011_remove_hold_down`].
 pub const RFC5011_REMOVE_HOLD_DOWN: u64 = 30 * 86_400;
 
 /// Denial-of-existence settings: NSEC, or NSEC3 with its parameters.
@@ -70,7 +72,18 @@ pub struct LifecyclePolicy {
     pub ksk_method: KskRollover,
     pub cds_publish: CdsPublish,
     /// Whether KSK rollovers follow RFC 5011 (hold-down times, REVOKE bit).
+    /// RFC 5011 needs the new key in the DNSKEY RRset, signed by the old
+    /// one, before the old one goes. So with RFC 5011 every KSK and CSK
+    /// rollover is a double-KSK rollover, and `ksk_method` is ignored.
     pub rfc5011: bool,
+    /// RFC 5011 add hold-down in seconds: how long the new key's DNSKEY
+    /// stays in every cache before its DS is requested.
+    #[serde(default = "default_add_hold_down")]
+    pub rfc5011_add_hold_down: u64,
+    /// RFC 5011 remove hold-down in seconds: how long a revoked key stays
+    /// published with the REVOKE bit before it is withdrawn.
+    #[serde(default = "default_remove_hold_down")]
+    pub rfc5011_remove_hold_down: u64,
     pub parent_ds_check: ParentDsCheck,
     pub denial: DenialSettings,
 }
@@ -104,6 +117,8 @@ impl From<&Policy> for LifecyclePolicy {
             ksk_method: policy.ksk_rollover,
             cds_publish: policy.cds_publish,
             rfc5011: policy.rfc5011,
+            rfc5011_add_hold_down: policy.rfc5011_add_hold_down.as_secs(),
+            rfc5011_remove_hold_down: policy.rfc5011_remove_hold_down.as_secs(),
             parent_ds_check: policy.parent_ds_check,
             denial,
         }
@@ -134,6 +149,21 @@ impl fmt::Display for LifetimeTooShort {
 }
 
 impl std::error::Error for LifetimeTooShort {}
+
+fn default_add_hold_down() -> u64 {
+    RFC5011_ADD_HOLD_DOWN
+}
+
+fn default_remove_hold_down() -> u64 {
+    RFC5011_REMOVE_HOLD_DOWN
+}
+
+impl Default for LifecyclePolicy {
+    /// Returns the settings of the built-in `default` policy.
+    fn default() -> Self {
+        Self::from(&Policy::default())
+    }
+}
 
 impl LifecyclePolicy {
     /// Wait after publishing a DNSKEY RRset change until every cache has it.
@@ -182,13 +212,31 @@ impl LifecyclePolicy {
         }
     }
 
+    /// Returns the KSK rollover method in use: double-KSK whenever RFC 5011
+    /// is on, `ksk_method` otherwise.
+    pub fn ksk_rollover_method(&self) -> KskRollover {
+        if self.rfc5011 {
+            KskRollover::DoubleKsk
+        } else {
+            self.ksk_method
+        }
+    }
+
+    /// Time a revoked key stays published before it is withdrawn: the
+    /// RFC 5011 remove hold-down, but at least the wait until every cache
+    /// has the DNSKEY RRset with the REVOKE bit.
+    pub fn revoked_key_hold(&self, dnskey_ttl: u64) -> u64 {
+        self.rfc5011_remove_hold_down
+            .max(self.dnskey_publish_wait(dnskey_ttl))
+    }
+
     /// Time from the start of a rollover until the successor takes over, so
     /// the engine starts a rollover this long before the key's lifetime ends.
     pub fn rollover_lead(&self, role: keymaster_api::KeyRole) -> u64 {
         use keymaster_api::KeyRole;
         let dnskey = self.dnskey_publish_wait(self.dnskey_ttl);
         let hold_down = if self.rfc5011 {
-            RFC5011_ADD_HOLD_DOWN
+            self.rfc5011_add_hold_down
         } else {
             0
         };
@@ -197,11 +245,11 @@ impl LifecyclePolicy {
                 ZskRollover::PrePublication => dnskey,
                 ZskRollover::DoubleSignature => 0,
             },
-            KeyRole::Ksk => match self.ksk_method {
-                KskRollover::DoubleKsk => dnskey.max(hold_down),
-                KskRollover::DoubleDs => self.ds_change_estimate().max(hold_down),
+            KeyRole::Ksk => match self.ksk_rollover_method() {
+                KskRollover::DoubleKsk => dnskey + hold_down,
+                KskRollover::DoubleDs => self.ds_change_estimate(),
             },
-            KeyRole::Csk => dnskey.max(hold_down),
+            KeyRole::Csk => dnskey + hold_down,
         }
     }
 
@@ -216,7 +264,7 @@ impl LifecyclePolicy {
         let ds_swap = self.parent_propagation_delay + self.ds_retire_wait(self.parent_ds_ttl);
         let lead = self.rollover_lead(role);
         let remove_hold_down = if self.rfc5011 && role != KeyRole::Zsk {
-            RFC5011_REMOVE_HOLD_DOWN
+            self.revoked_key_hold(self.dnskey_ttl)
         } else {
             0
         };
@@ -232,7 +280,7 @@ impl LifecyclePolicy {
                     ("DNSKEY and signature withdrawal", dnskey_out.max(sig_out)),
                 ],
             },
-            KeyRole::Ksk => match self.ksk_method {
+            KeyRole::Ksk => match self.ksk_rollover_method() {
                 KskRollover::DoubleKsk => vec![
                     ("DNSKEY publication", lead),
                     ("DS swap", ds_swap),

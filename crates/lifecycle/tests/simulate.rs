@@ -29,6 +29,8 @@ fn base_policy() -> LifecyclePolicy {
         ksk_method: KskRollover::DoubleKsk,
         cds_publish: CdsPublish::Rollover,
         rfc5011: false,
+        rfc5011_add_hold_down: 30 * DAY,
+        rfc5011_remove_hold_down: 30 * DAY,
         parent_ds_check: ParentDsCheck::AllParentServers,
         denial: DenialSettings::Nsec3 {
             iterations: 0,

@@ -1,0 +1,500 @@
+use keymaster_policy::{KeyLayout, KskRollover, ZskRollover};
+
+use super::*;
+use crate::policy::DenialSettings;
+
+const DAY: u64 = 86_400;
+const HOUR: u64 = 3_600;
+const T0: u64 = 1_000_000_000;
+
+fn policy() -> LifecyclePolicy {
+    LifecyclePolicy {
+        algorithm: 13,
+        layout: KeyLayout::KskZsk,
+        ksk_lifetime: None,
+        zsk_lifetime: Some(30 * DAY),
+        csk_lifetime: None,
+        dnskey_ttl: HOUR,
+        max_zone_ttl: DAY,
+        zone_propagation_delay: 300,
+        parent_ds_ttl: 2 * HOUR,
+        parent_propagation_delay: HOUR,
+        publish_safety: 600,
+        retire_safety: 1_200,
+        signature_validity: 14 * DAY,
+        signature_refresh: 5 * DAY,
+        zsk_method: ZskRollover::PrePublication,
+        ksk_method: KskRollover::DoubleKsk,
+        cds_publish: CdsPublish::Rollover,
+        rfc5011: false,
+        rfc5011_add_hold_down: 30 * DAY,
+        rfc5011_remove_hold_down: 30 * DAY,
+        parent_ds_check: ParentDsCheck::AllParentServers,
+        denial: DenialSettings::Nsec,
+    }
+}
+
+fn parent(state: &EngineState, present: &[&str]) -> Observations {
+    let mut observations = Observations::default();
+    for key in &state.keys {
+        let seen = if present.contains(&key.id.as_str()) {
+            ParentDs::AtAllServers
+        } else {
+            ParentDs::Gone
+        };
+        observations.parent_ds.insert(key.id.clone(), seen);
+    }
+    observations.secure_delegation = Some(!present.is_empty());
+    observations
+}
+
+fn record(state: &EngineState, id: &str, kind: RecordKind) -> (RecordState, u64) {
+    let record = state.key(id).expect("key exists").record(kind);
+    (record.state, record.since)
+}
+
+/// Brings a new zone to KSK and ZSK fully in place, with the DS seen an
+/// hour after it was requested, checking each transition time on the way.
+fn bootstrap(policy: &LifecyclePolicy) -> (EngineState, u64) {
+    let first = step(
+        &EngineState::default(),
+        policy,
+        &Observations::default(),
+        T0,
+    );
+    let state = first.state;
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Dnskey),
+        (RecordState::Rumoured, T0)
+    );
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Krrsig),
+        (RecordState::Rumoured, T0)
+    );
+    assert_eq!(
+        record(&state, "zsk-2", RecordKind::Zrrsig),
+        (RecordState::Rumoured, T0)
+    );
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds),
+        (RecordState::Hidden, 0)
+    );
+
+    // DNSKEY: TTL + propagation + publish safety.
+    let dnskey_at = T0 + HOUR + 300 + 600;
+    assert_eq!(first.next_due, Some(dnskey_at));
+    let second = step(&state, policy, &parent(&state, &[]), dnskey_at);
+    let state = second.state;
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Dnskey),
+        (RecordState::Omnipresent, dnskey_at)
+    );
+
+    // The DS waits for zone signatures in every cache, because unsigned
+    // data cached from before signing would be bogus under a DS.
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds),
+        (RecordState::Hidden, 0)
+    );
+    let zone_at = T0 + DAY + 300 + 600;
+    assert_eq!(second.next_due, Some(zone_at));
+    let third = step(&state, policy, &parent(&state, &[]), zone_at);
+    let state = third.state;
+    assert_eq!(
+        record(&state, "zsk-2", RecordKind::Zrrsig),
+        (RecordState::Omnipresent, zone_at)
+    );
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds),
+        (RecordState::Rumoured, zone_at)
+    );
+    assert!(third.actions.contains(&Action::RequestDs {
+        ids: vec!["ksk-1".to_string()],
+        appear: vec!["ksk-1".to_string()],
+        disappear: vec![],
+    }));
+
+    // DS: seen at the parent, then its TTL + publish safety.
+    let seen_at = zone_at + HOUR;
+    let fourth = step(&state, policy, &parent(&state, &["ksk-1"]), seen_at);
+    let state = fourth.state;
+    assert_eq!(state.key("ksk-1").unwrap().ds_seen, Some(seen_at));
+    let ds_at = seen_at + 2 * HOUR + 600;
+    let fifth = step(&state, policy, &parent(&state, &["ksk-1"]), ds_at);
+    let state = fifth.state;
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds),
+        (RecordState::Omnipresent, ds_at)
+    );
+    (state, ds_at)
+}
+
+#[test]
+fn bootstrap_times() {
+    bootstrap(&policy());
+}
+
+#[test]
+fn zsk_pre_publication_times() {
+    let policy = policy();
+    let (state, _) = bootstrap(&policy);
+    let observe = |state: &EngineState| parent(state, &["ksk-1"]);
+
+    // The rollover starts the DNSKEY publication wait before the end of
+    // the 30-day lifetime counted from the start of signing at T0.
+    let lead = HOUR + 300 + 600;
+    let start = T0 + 30 * DAY - lead;
+    let early = step(&state, &policy, &observe(&state), start - 1);
+    assert!(early.state.key("zsk-3").is_none());
+    let rolled = step(&state, &policy, &observe(&state), start);
+    let state = rolled.state;
+    assert_eq!(
+        record(&state, "zsk-3", RecordKind::Dnskey),
+        (RecordState::Rumoured, start)
+    );
+    assert_eq!(
+        record(&state, "zsk-3", RecordKind::Zrrsig),
+        (RecordState::Hidden, 0)
+    );
+    assert_eq!(state.key("zsk-2").unwrap().goal, Goal::Hidden);
+
+    // Once the new DNSKEY is everywhere, the signatures swap in one step.
+    let swap = start + lead;
+    assert_eq!(rolled.next_due, Some(swap));
+    let swapped = step(&state, &policy, &observe(&state), swap).state;
+    assert_eq!(
+        record(&swapped, "zsk-3", RecordKind::Zrrsig),
+        (RecordState::Rumoured, swap)
+    );
+    assert_eq!(
+        record(&swapped, "zsk-2", RecordKind::Zrrsig),
+        (RecordState::Unretentive, swap)
+    );
+    assert_eq!(
+        record(&swapped, "zsk-2", RecordKind::Dnskey).0,
+        RecordState::Omnipresent
+    );
+
+    // The old DNSKEY leaves when no cache can hold its signatures.
+    let signatures_gone = swap + DAY + 300 + 1_200;
+    let withdrawn = step(&swapped, &policy, &observe(&swapped), signatures_gone).state;
+    assert_eq!(
+        record(&withdrawn, "zsk-2", RecordKind::Zrrsig),
+        (RecordState::Hidden, signatures_gone)
+    );
+    assert_eq!(
+        record(&withdrawn, "zsk-2", RecordKind::Dnskey),
+        (RecordState::Unretentive, signatures_gone)
+    );
+
+    let removed_at = signatures_gone + HOUR + 300 + 1_200;
+    let removed = step(&withdrawn, &policy, &observe(&withdrawn), removed_at);
+    assert!(removed.state.key("zsk-2").is_none());
+    assert!(removed.actions.contains(&Action::RemoveKey {
+        id: "zsk-2".to_string()
+    }));
+}
+
+#[test]
+fn zsk_double_signature_times() {
+    let policy = LifecyclePolicy {
+        zsk_method: ZskRollover::DoubleSignature,
+        ..policy()
+    };
+    let (state, _) = bootstrap(&policy);
+    let start = T0 + 30 * DAY;
+    let rolled = step(&state, &policy, &parent(&state, &["ksk-1"]), start).state;
+    assert_eq!(
+        record(&rolled, "zsk-3", RecordKind::Dnskey),
+        (RecordState::Rumoured, start)
+    );
+    assert_eq!(
+        record(&rolled, "zsk-3", RecordKind::Zrrsig),
+        (RecordState::Rumoured, start)
+    );
+    assert_eq!(
+        record(&rolled, "zsk-2", RecordKind::Zrrsig).0,
+        RecordState::Omnipresent
+    );
+
+    let both = start + DAY + 300 + 600;
+    let retired = step(&rolled, &policy, &parent(&rolled, &["ksk-1"]), both).state;
+    assert_eq!(
+        record(&retired, "zsk-2", RecordKind::Zrrsig),
+        (RecordState::Unretentive, both)
+    );
+    assert_eq!(
+        record(&retired, "zsk-2", RecordKind::Dnskey),
+        (RecordState::Unretentive, both)
+    );
+}
+
+#[test]
+fn ksk_double_ksk_waits_for_parent() {
+    let policy = policy();
+    let (state, now) = bootstrap(&policy);
+    let request = Request::Rollover { role: KeyRole::Ksk };
+    let mut observations = parent(&state, &["ksk-1"]);
+    observations.requests.push(request);
+    let rolled = step(&state, &policy, &observations, now).state;
+    assert_eq!(
+        record(&rolled, "ksk-3", RecordKind::Dnskey),
+        (RecordState::Rumoured, now)
+    );
+
+    // After the DNSKEY wait the DS swap is requested.
+    let swap = now + HOUR + 300 + 600;
+    let requested = step(&rolled, &policy, &parent(&rolled, &["ksk-1"]), swap);
+    let state = requested.state;
+    assert_eq!(
+        record(&state, "ksk-3", RecordKind::Ds),
+        (RecordState::Rumoured, swap)
+    );
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds),
+        (RecordState::Unretentive, swap)
+    );
+    assert!(requested
+        .waiting
+        .iter()
+        .any(|wait| wait.what.contains("must appear")));
+
+    // Without the parent's change nothing moves, however long it takes.
+    let later = swap + 30 * DAY;
+    let stuck = step(&state, &policy, &parent(&state, &["ksk-1"]), later).state;
+    assert_eq!(
+        record(&stuck, "ksk-3", RecordKind::Ds).0,
+        RecordState::Rumoured
+    );
+    assert_eq!(
+        record(&stuck, "ksk-1", RecordKind::Dnskey).0,
+        RecordState::Omnipresent
+    );
+
+    // Seen swapped at `later`: DS TTL + safety margins from there.
+    let seen = step(&stuck, &policy, &parent(&stuck, &["ksk-3"]), later).state;
+    let retire_at = later + 2 * HOUR + 1_200;
+    let done = step(&seen, &policy, &parent(&seen, &["ksk-3"]), retire_at).state;
+    assert_eq!(
+        record(&done, "ksk-1", RecordKind::Ds),
+        (RecordState::Hidden, retire_at)
+    );
+    assert_eq!(
+        record(&done, "ksk-1", RecordKind::Dnskey),
+        (RecordState::Unretentive, retire_at)
+    );
+    // The new DS needs the shorter publish safety and is in place too.
+    assert_eq!(
+        record(&done, "ksk-3", RecordKind::Ds),
+        (RecordState::Omnipresent, retire_at)
+    );
+}
+
+#[test]
+fn key_store_unreadable_halts() {
+    let policy = policy();
+    let (state, now) = bootstrap(&policy);
+    let mut observations = parent(&state, &["ksk-1"]);
+    observations.key_store_readable = false;
+    observations
+        .requests
+        .push(Request::Rollover { role: KeyRole::Zsk });
+    let halted = step(&state, &policy, &observations, now);
+    assert_eq!(halted.actions, vec![Action::HaltKeyManagement]);
+    assert_eq!(halted.state.keys, state.keys);
+    let again = step(&halted.state, &policy, &observations, now + 60);
+    assert!(again.actions.is_empty());
+    let resumed = step(
+        &again.state,
+        &policy,
+        &parent(&state, &["ksk-1"]),
+        now + 120,
+    );
+    assert!(resumed
+        .actions
+        .contains(&Action::ResumeKeyManagement { halted_since: now }));
+}
+
+#[test]
+fn queued_rollover_waits() {
+    let policy = policy();
+    let (state, now) = bootstrap(&policy);
+    let mut observations = parent(&state, &["ksk-1"]);
+    observations
+        .requests
+        .push(Request::Rollover { role: KeyRole::Zsk });
+    let first = step(&state, &policy, &observations, now).state;
+    let second = step(&first, &policy, &observations, now + 1).state;
+    assert_eq!(
+        second.requests,
+        vec![Request::Rollover { role: KeyRole::Zsk }]
+    );
+    assert_eq!(second.keys.len(), 3);
+}
+
+#[test]
+fn standby_key_succeeds_without_extra_roll() {
+    let policy = policy();
+    let (mut state, _) = bootstrap(&policy);
+    state.add_key(Key::new("imported".to_string(), 7, 13, KeyRole::Zsk, T0));
+    let lead = HOUR + 300 + 600;
+    let before = step(&state, &policy, &parent(&state, &["ksk-1"]), T0 + 2 * DAY).state;
+    assert_eq!(
+        record(&before, "imported", RecordKind::Dnskey).0,
+        RecordState::Hidden
+    );
+    let start = T0 + 30 * DAY - lead;
+    let rolled = step(&before, &policy, &parent(&before, &["ksk-1"]), start);
+    assert!(!rolled
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::GenerateKey { .. })));
+    assert_eq!(
+        record(&rolled.state, "imported", RecordKind::Dnskey),
+        (RecordState::Rumoured, start)
+    );
+}
+
+#[test]
+fn state_round_trips_as_json() {
+    let (state, _) = bootstrap(&policy());
+    let json = serde_json::to_string(&state).expect("serialise");
+    let back: EngineState = serde_json::from_str(&json).expect("deserialise");
+    assert_eq!(back, state);
+}
+
+#[test]
+fn lifetime_check_names_numbers() {
+    let short = LifecyclePolicy {
+        zsk_lifetime: Some(DAY),
+        ..policy()
+    };
+    let error = short.check().expect_err("one day is too short");
+    // DNSKEY publication 4500s + signature swap 87900s + withdrawal 5100s.
+    assert_eq!(error.rollover, 4_500 + 87_900 + 5_100);
+    assert!(error.to_string().contains("86400s"), "{error}");
+    assert!(policy().check().is_ok());
+}
+
+/// Runs an RFC 5011 KSK rollover after `bootstrap` and checks every
+/// transition time. The DS waits for the add hold-down after the new DNSKEY
+/// is in every cache. The old key stays revoked and self-signed for
+/// `revoked_hold` before it is withdrawn.
+fn rfc5011_rollover(add_hold_down: u64, remove_hold_down: u64, revoked_hold: u64) {
+    let policy = LifecyclePolicy {
+        rfc5011: true,
+        rfc5011_add_hold_down: add_hold_down,
+        rfc5011_remove_hold_down: remove_hold_down,
+        zsk_lifetime: None,
+        ..policy()
+    };
+    let (state, now) = bootstrap(&policy);
+    let mut observations = parent(&state, &["ksk-1"]);
+    observations
+        .requests
+        .push(Request::Rollover { role: KeyRole::Ksk });
+    let rolled = step(&state, &policy, &observations, now).state;
+    assert_eq!(
+        record(&rolled, "ksk-3", RecordKind::Dnskey),
+        (RecordState::Rumoured, now)
+    );
+
+    // The new DNSKEY reaches every cache; the add hold-down starts then.
+    let dnskey_at = now + HOUR + 300 + 600;
+    let held = step(&rolled, &policy, &parent(&rolled, &["ksk-1"]), dnskey_at);
+    assert_eq!(
+        record(&held.state, "ksk-3", RecordKind::Dnskey),
+        (RecordState::Omnipresent, dnskey_at)
+    );
+    assert_eq!(
+        record(&held.state, "ksk-3", RecordKind::Ds),
+        (RecordState::Hidden, 0)
+    );
+    let swap_at = dnskey_at + add_hold_down;
+    assert_eq!(held.next_due, Some(swap_at));
+    let early = step(
+        &held.state,
+        &policy,
+        &parent(&held.state, &["ksk-1"]),
+        swap_at - 1,
+    );
+    assert_eq!(
+        record(&early.state, "ksk-3", RecordKind::Ds),
+        (RecordState::Hidden, 0)
+    );
+    let swapped = step(
+        &held.state,
+        &policy,
+        &parent(&held.state, &["ksk-1"]),
+        swap_at,
+    )
+    .state;
+    assert_eq!(
+        record(&swapped, "ksk-3", RecordKind::Ds),
+        (RecordState::Rumoured, swap_at)
+    );
+    assert_eq!(
+        record(&swapped, "ksk-1", RecordKind::Ds),
+        (RecordState::Unretentive, swap_at)
+    );
+
+    // The parent swaps the DS an hour later. Once the old DS has left every
+    // cache (its TTL plus the retire safety margin), the old key is revoked.
+    let seen_at = swap_at + HOUR;
+    let seen = step(&swapped, &policy, &parent(&swapped, &["ksk-3"]), seen_at).state;
+    let revoke_at = seen_at + 2 * HOUR + 1_200;
+    let revoked = step(&seen, &policy, &parent(&seen, &["ksk-3"]), revoke_at);
+    assert!(revoked.actions.contains(&Action::SetRevoke {
+        id: "ksk-1".to_string()
+    }));
+    assert!(!revoked.actions.contains(&Action::StopSigningDnskey {
+        id: "ksk-1".to_string()
+    }));
+    let old = revoked.state.key("ksk-1").expect("revoked key stays");
+    assert_eq!(old.flags & FLAG_REVOKE, FLAG_REVOKE);
+    assert_eq!(old.revoked, Some(revoke_at));
+    assert_eq!(old.dnskey.state, RecordState::Omnipresent);
+    assert_eq!(old.krrsig.state, RecordState::Omnipresent);
+
+    // The revoked key is withdrawn after the hold and removed once it has
+    // left every cache.
+    let withdraw_at = revoke_at + revoked_hold;
+    assert_eq!(revoked.next_due, Some(withdraw_at));
+    let state = revoked.state;
+    let still = step(
+        &state,
+        &policy,
+        &parent(&state, &["ksk-3"]),
+        withdraw_at - 1,
+    );
+    assert_eq!(
+        record(&still.state, "ksk-1", RecordKind::Dnskey).0,
+        RecordState::Omnipresent
+    );
+    let withdrawn = step(&state, &policy, &parent(&state, &["ksk-3"]), withdraw_at);
+    assert!(withdrawn.actions.contains(&Action::UnpublishDnskey {
+        id: "ksk-1".to_string()
+    }));
+    assert!(withdrawn.actions.contains(&Action::StopSigningDnskey {
+        id: "ksk-1".to_string()
+    }));
+    let removed_at = withdraw_at + HOUR + 300 + 1_200;
+    assert_eq!(withdrawn.next_due, Some(removed_at));
+    let state = withdrawn.state;
+    let removed = step(&state, &policy, &parent(&state, &["ksk-3"]), removed_at);
+    assert!(removed.actions.contains(&Action::RemoveKey {
+        id: "ksk-1".to_string()
+    }));
+}
+
+#[test]
+fn rfc5011_revoke_held_for_remove_hold_down() {
+    rfc5011_rollover(30 * DAY, 30 * DAY, 30 * DAY);
+}
+
+#[test]
+fn rfc5011_short_hold_downs() {
+    // With hold-downs of seconds, the revoked key still stays until every
+    // cache has it with the REVOKE bit (DNSKEY TTL + propagation + safety).
+    rfc5011_rollover(5, 5, HOUR + 300 + 600);
+}
