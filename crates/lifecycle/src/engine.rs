@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use keymaster_api::{KeyRole, RecordState};
-use keymaster_policy::{CdsPublish, KskRollover, ParentDsCheck, ZskRollover};
+use keymaster_policy::{CdsPublish, KskRollover, ParentDsCheck, UnknownParentDs, ZskRollover};
 
 use crate::policy::{roles, LifecyclePolicy};
 use crate::state::{EngineState, Goal, Key, PublishedTtl, RecordKind, Request, FLAG_REVOKE};
@@ -369,6 +369,9 @@ impl Engine<'_> {
         for index in 0..self.state.keys.len() {
             let kinds = self.state.keys[index].kinds();
             for kind in kinds {
+                if *kind == RecordKind::Ds && self.ds_blocked() {
+                    continue;
+                }
                 let Some(ready) = self.ready_at(&self.state.keys[index], *kind) else {
                     continue;
                 };
@@ -455,6 +458,14 @@ impl Engine<'_> {
 
     fn secure(&self) -> bool {
         self.observations.secure_delegation.unwrap_or(true)
+    }
+
+    /// Returns true if DS records may not become omnipresent or leave now,
+    /// because the parent serves DS records of unknown keys and the policy
+    /// blocks on them.
+    fn ds_blocked(&self) -> bool {
+        self.policy.unknown_parent_ds == UnknownParentDs::Block
+            && !self.observations.unknown_ds_tags.is_empty()
     }
 
     /// Lists the transitions the rollover methods allow now and returns the
@@ -622,8 +633,10 @@ impl Engine<'_> {
 
     /// A revoked key stays published for the RFC 5011 remove hold-down.
     fn may_withdraw(&self, key: &Key, kind: RecordKind) -> bool {
-        if kind != RecordKind::Dnskey {
-            return true;
+        match kind {
+            RecordKind::Dnskey => {}
+            RecordKind::Ds => return !self.ds_blocked(),
+            RecordKind::Krrsig | RecordKind::Zrrsig => return true,
         }
         self.revoked_hold_end(key).is_none_or(|end| end <= self.now)
     }
@@ -882,12 +895,17 @@ impl Engine<'_> {
                     RecordState::Unretentive => "hidden",
                     _ => continue,
                 };
-                let until = self.ready_at(key, *kind);
+                let ready = self.ready_at(key, *kind);
+                let blocked = *kind == RecordKind::Ds && self.ds_blocked();
+                let until = ready.filter(|_| !blocked);
                 let mut what = format!(
                     "{kind:?} of key {} (tag {}, algorithm {}) becomes {target}",
                     key.id, key.key_tag, key.algorithm
                 );
-                if *kind == RecordKind::Ds && until.is_none() {
+                if blocked {
+                    what.push_str(" once the parent serves no DS records of unknown keys");
+                }
+                if *kind == RecordKind::Ds && ready.is_none() {
                     let verb = if target == "omnipresent" {
                         "appear"
                     } else {
@@ -905,15 +923,8 @@ impl Engine<'_> {
                 });
             }
         }
-        if !self.observations.unknown_ds_tags.is_empty() {
-            waits.push(Wait {
-                what: format!(
-                    "parent serves DS records with unknown key tags {:?}",
-                    self.observations.unknown_ds_tags
-                ),
-                since: self.now,
-                until: None,
-            });
+        if let Some(wait) = self.unknown_ds_wait() {
+            waits.push(wait);
         }
         for request in &self.state.requests {
             if let Request::Rollover { role } = request {
@@ -925,6 +936,34 @@ impl Engine<'_> {
             }
         }
         self.waiting = waits;
+    }
+}
+
+impl Engine<'_> {
+    /// Describes the DS records at the parent that match no key, if any.
+    /// With `unknown_parent_ds = "block"` the DS changes wait for them to go.
+    fn unknown_ds_wait(&self) -> Option<Wait> {
+        let tags = &self.observations.unknown_ds_tags;
+        if tags.is_empty() {
+            return None;
+        }
+        let tags: Vec<String> = tags.iter().map(u16::to_string).collect();
+        let tags = tags.join(", ");
+        let what = match self.policy.unknown_parent_ds {
+            UnknownParentDs::Block => format!(
+                "DS changes wait because the parent serves DS records with unknown key tags \
+                 {tags}. Remove them at the parent or set unknown_parent_ds = \"tolerate\""
+            ),
+            UnknownParentDs::Tolerate => format!(
+                "the parent serves DS records with unknown key tags {tags}, \
+                 tolerated by unknown_parent_ds = \"tolerate\""
+            ),
+        };
+        Some(Wait {
+            what,
+            since: self.now,
+            until: None,
+        })
     }
 }
 

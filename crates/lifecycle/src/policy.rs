@@ -9,7 +9,7 @@
 use std::fmt;
 
 use keymaster_policy::{
-    CdsPublish, Denial, KeyLayout, KskRollover, ParentDsCheck, Policy, ZskRollover,
+    CdsPublish, Denial, KeyLayout, KskRollover, ParentDsCheck, Policy, UnknownParentDs, ZskRollover,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +85,11 @@ pub struct LifecyclePolicy {
     #[serde(default = "default_remove_hold_down")]
     pub rfc5011_remove_hold_down: u64,
     pub parent_ds_check: ParentDsCheck,
+    /// Handling of DS records at the parent that match no key. With `Block`
+    /// no DS record of the zone's keys becomes omnipresent or leaves while
+    /// the parent serves such records.
+    #[serde(default = "default_unknown_parent_ds")]
+    pub unknown_parent_ds: UnknownParentDs,
     pub denial: DenialSettings,
 }
 
@@ -120,6 +125,7 @@ impl From<&Policy> for LifecyclePolicy {
             rfc5011_add_hold_down: policy.rfc5011_add_hold_down.as_secs(),
             rfc5011_remove_hold_down: policy.rfc5011_remove_hold_down.as_secs(),
             parent_ds_check: policy.parent_ds_check,
+            unknown_parent_ds: policy.unknown_parent_ds,
             denial,
         }
     }
@@ -156,6 +162,10 @@ fn default_add_hold_down() -> u64 {
 
 fn default_remove_hold_down() -> u64 {
     RFC5011_REMOVE_HOLD_DOWN
+}
+
+fn default_unknown_parent_ds() -> UnknownParentDs {
+    UnknownParentDs::Tolerate
 }
 
 impl Default for LifecyclePolicy {

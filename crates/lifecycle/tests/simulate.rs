@@ -4,7 +4,9 @@
 use keymaster_api::KeyRole;
 use keymaster_lifecycle::sim::{run, Report, Scenario};
 use keymaster_lifecycle::{DenialSettings, LifecyclePolicy, Request};
-use keymaster_policy::{CdsPublish, KeyLayout, KskRollover, ParentDsCheck, ZskRollover};
+use keymaster_policy::{
+    CdsPublish, KeyLayout, KskRollover, ParentDsCheck, UnknownParentDs, ZskRollover,
+};
 
 const DAY: u64 = 86_400;
 const HOUR: u64 = 3_600;
@@ -32,6 +34,7 @@ fn base_policy() -> LifecyclePolicy {
         rfc5011_add_hold_down: 30 * DAY,
         rfc5011_remove_hold_down: 30 * DAY,
         parent_ds_check: ParentDsCheck::AllParentServers,
+        unknown_parent_ds: UnknownParentDs::Tolerate,
         denial: DenialSettings::Nsec3 {
             iterations: 0,
             salt_length: 0,

@@ -1,4 +1,4 @@
-use keymaster_policy::{KeyLayout, KskRollover, ZskRollover};
+use keymaster_policy::{KeyLayout, KskRollover, UnknownParentDs, ZskRollover};
 
 use super::*;
 use crate::policy::DenialSettings;
@@ -30,6 +30,7 @@ fn policy() -> LifecyclePolicy {
         rfc5011_add_hold_down: 30 * DAY,
         rfc5011_remove_hold_down: 30 * DAY,
         parent_ds_check: ParentDsCheck::AllParentServers,
+        unknown_parent_ds: UnknownParentDs::Tolerate,
         denial: DenialSettings::Nsec,
     }
 }
@@ -497,4 +498,119 @@ fn rfc5011_short_hold_downs() {
     // With hold-downs of seconds, the revoked key still stays until every
     // cache has it with the REVOKE bit (DNSKEY TTL + propagation + safety).
     rfc5011_rollover(5, 5, HOUR + 300 + 600);
+}
+
+/// Starts a KSK rollover after `bootstrap` and returns the state and time
+/// at which the new KSK's DNSKEY is in every cache and its DS may be
+/// requested, stepping with the parent also serving DS tag `unknown`.
+fn ksk_rollover_until_swap(policy: &LifecyclePolicy, unknown: u16) -> (EngineState, u64) {
+    let (state, now) = bootstrap(policy);
+    let mut observations = parent(&state, &["ksk-1"]);
+    observations.unknown_ds_tags = vec![unknown];
+    observations
+        .requests
+        .push(Request::Rollover { role: KeyRole::Ksk });
+    let rolled = step(&state, policy, &observations, now).state;
+    (rolled, now + HOUR + 300 + 600)
+}
+
+fn with_unknown(mut observations: Observations, tag: u16) -> Observations {
+    observations.unknown_ds_tags = vec![tag];
+    observations
+}
+
+#[test]
+fn unknown_parent_ds_blocks() {
+    let policy = LifecyclePolicy {
+        unknown_parent_ds: UnknownParentDs::Block,
+        ..policy()
+    };
+    let (state, swap) = ksk_rollover_until_swap(&policy, 999);
+
+    // The new DS may be requested, but the old one may not leave.
+    let observed = with_unknown(parent(&state, &["ksk-1"]), 999);
+    let requested = step(&state, &policy, &observed, swap);
+    let state = requested.state;
+    assert_eq!(
+        record(&state, "ksk-3", RecordKind::Ds),
+        (RecordState::Rumoured, swap)
+    );
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds).0,
+        RecordState::Omnipresent
+    );
+    let blocked = requested
+        .waiting
+        .iter()
+        .find(|wait| wait.what.contains("unknown key tags 999"))
+        .expect("a wait names the unknown tag");
+    assert!(
+        blocked.what.starts_with("DS changes wait"),
+        "{}",
+        blocked.what
+    );
+
+    // Seen at the parent, the new DS still does not become omnipresent.
+    let seen_at = swap + HOUR;
+    let observed = with_unknown(parent(&state, &["ksk-1", "ksk-3"]), 999);
+    let state = step(&state, &policy, &observed, seen_at).state;
+    assert_eq!(state.key("ksk-3").unwrap().ds_seen, Some(seen_at));
+    let later = seen_at + 2 * DAY;
+    let observed = with_unknown(parent(&state, &["ksk-1", "ksk-3"]), 999);
+    let stuck = step(&state, &policy, &observed, later);
+    assert_eq!(
+        record(&stuck.state, "ksk-3", RecordKind::Ds),
+        (RecordState::Rumoured, swap)
+    );
+    let ds_wait = stuck
+        .waiting
+        .iter()
+        .find(|wait| wait.what.starts_with("Ds of key ksk-3"))
+        .unwrap_or_else(|| panic!("no wait for the new DS in {:?}", stuck.waiting));
+    assert_eq!(ds_wait.until, None);
+
+    // Once the unknown DS is gone, the new DS is in place at once (its
+    // waits have passed) and the old one starts to leave.
+    let cleared = later + 60;
+    let state = stuck.state;
+    let moved = step(
+        &state,
+        &policy,
+        &parent(&state, &["ksk-1", "ksk-3"]),
+        cleared,
+    );
+    assert_eq!(
+        record(&moved.state, "ksk-3", RecordKind::Ds),
+        (RecordState::Omnipresent, cleared)
+    );
+    assert_eq!(
+        record(&moved.state, "ksk-1", RecordKind::Ds),
+        (RecordState::Unretentive, cleared)
+    );
+    assert!(!moved
+        .waiting
+        .iter()
+        .any(|wait| wait.what.contains("unknown key tags")));
+}
+
+#[test]
+fn unknown_parent_ds_tolerated() {
+    let policy = policy();
+    let (state, swap) = ksk_rollover_until_swap(&policy, 999);
+    let observed = with_unknown(parent(&state, &["ksk-1"]), 999);
+    let swapped = step(&state, &policy, &observed, swap);
+    assert_eq!(
+        record(&swapped.state, "ksk-3", RecordKind::Ds),
+        (RecordState::Rumoured, swap)
+    );
+    assert_eq!(
+        record(&swapped.state, "ksk-1", RecordKind::Ds),
+        (RecordState::Unretentive, swap)
+    );
+    let listed = swapped
+        .waiting
+        .iter()
+        .find(|wait| wait.what.contains("unknown key tags 999"))
+        .expect("a wait lists the unknown tag");
+    assert!(listed.what.contains("tolerated"), "{}", listed.what);
 }
