@@ -6,6 +6,7 @@
 //! data is not mistaken for a full one.
 
 pub mod named;
+pub mod unbound;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
