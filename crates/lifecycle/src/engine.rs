@@ -22,6 +22,8 @@ const MAX_ROUNDS: usize = 64;
 /// stays below 2^12 validity checks.
 const MAX_CANDIDATES: usize = 12;
 
+mod insecure;
+
 /// Runs one step of the engine at `now`.
 pub fn step(
     state: &EngineState,
@@ -36,6 +38,7 @@ pub fn step(
         now,
         actions: Vec::new(),
         waiting: Vec::new(),
+        force_cds: false,
     };
     if !observations.key_store_readable {
         return engine.halt();
@@ -55,6 +58,9 @@ struct Engine<'a> {
     now: u64,
     actions: Vec<Action>,
     waiting: Vec<Wait>,
+    /// Publish the CDS and CDNSKEY RRsets even if their key ids did not
+    /// change, because they replace the delete form.
+    force_cds: bool,
 }
 
 /// One record change the engine may make.
@@ -69,8 +75,11 @@ struct Change {
 
 impl Engine<'_> {
     /// Stops key management while the key store is unreadable. The engine
-    /// never plans a replacement for a key it cannot read.
+    /// never plans a replacement for a key it cannot read. Requests wait in
+    /// the state until the store can be read again.
     fn halt(mut self) -> Step {
+        let requests = self.observations.requests.iter().cloned();
+        self.state.requests.extend(requests);
         let since = match self.state.key_store_unreadable_since {
             Some(since) => since,
             None => {
@@ -94,14 +103,22 @@ impl Engine<'_> {
 
     fn run(mut self) -> Step {
         self.take_requests();
-        self.update_ttls();
-        self.observe_parent();
-        self.update_denial();
-        self.plan_keys();
-        self.advance();
-        self.remove_gone_keys();
+        if !self.state.is_unsigned() {
+            self.update_ttls();
+            self.observe_parent();
+            self.update_denial();
+            if self.state.going_insecure.is_some() {
+                self.advance_going_insecure();
+            } else {
+                self.plan_keys();
+                self.advance();
+                self.remove_gone_keys();
+            }
+        }
         self.request_ds();
-        self.publish_cds();
+        if !self.state.is_unsigned() && self.state.going_insecure.is_none() {
+            self.publish_cds();
+        }
         let next_due = self.next_due();
         self.describe_waits();
         Step {
@@ -114,31 +131,52 @@ impl Engine<'_> {
 
     // ---- requests, TTLs, parent and denial --------------------------------
 
-    /// Moves new requests into the state; the manual DS confirmation and key
-    /// retirement take effect at once, rollovers when the role is idle.
+    /// Handles the requests queued while the key store was unreadable, then
+    /// the new ones. Rollovers wait in the state until their role is idle;
+    /// every other request takes effect at once.
     fn take_requests(&mut self) {
-        for request in &self.observations.requests {
-            match request {
-                Request::Step => {
-                    for key in &mut self.state.keys {
-                        if key.ds.state == RecordState::Rumoured && key.ds_seen.is_none() {
-                            key.ds_seen = Some(self.now);
-                        }
-                        if key.ds.state == RecordState::Unretentive && key.ds_gone.is_none() {
-                            key.ds_gone = Some(self.now);
-                        }
+        let (rollovers, queued): (Vec<Request>, Vec<Request>) =
+            std::mem::take(&mut self.state.requests)
+                .into_iter()
+                .partition(|request| matches!(request, Request::Rollover { .. }));
+        self.state.requests = rollovers;
+        let observations = self.observations;
+        for request in queued.iter().chain(&observations.requests) {
+            self.take_request(request);
+        }
+    }
+
+    fn take_request(&mut self, request: &Request) {
+        match request {
+            Request::Step => self.confirm_parent_ds(),
+            Request::Retire { id } => {
+                if let Some(key) = self.state.key_mut(id) {
+                    if key.goal == Goal::Omnipresent && !key.standby {
+                        key.goal = Goal::Hidden;
+                        key.retired = Some(self.now);
                     }
                 }
-                Request::Retire { id } => {
-                    if let Some(key) = self.state.key_mut(id) {
-                        if key.goal == Goal::Omnipresent && !key.standby {
-                            key.goal = Goal::Hidden;
-                            key.retired = Some(self.now);
-                        }
-                    }
-                }
-                Request::Rollover { .. } => self.state.requests.push(request.clone()),
             }
+            Request::Rollover { .. } => self.state.requests.push(request.clone()),
+            Request::GoInsecure => self.start_going_insecure(),
+            Request::CancelInsecure => self.cancel_going_insecure(),
+            Request::Sign => self.state.unsigned_since = None,
+        }
+    }
+
+    /// Records the operator's confirmation that the parent serves the
+    /// requested DS RRset (`parent_ds_check = "manual"`).
+    fn confirm_parent_ds(&mut self) {
+        for key in &mut self.state.keys {
+            if key.ds.state == RecordState::Rumoured && key.ds_seen.is_none() {
+                key.ds_seen = Some(self.now);
+            }
+            if key.ds.state == RecordState::Unretentive && key.ds_gone.is_none() {
+                key.ds_gone = Some(self.now);
+            }
+        }
+        if let Some(going) = &mut self.state.going_insecure {
+            going.ds_gone.get_or_insert(self.now);
         }
     }
 
@@ -205,6 +243,11 @@ impl Engine<'_> {
     fn observe_parent(&mut self) {
         if self.policy.parent_ds_check != ParentDsCheck::AllParentServers {
             return;
+        }
+        if let Some(going) = &mut self.state.going_insecure {
+            if self.observations.secure_delegation == Some(false) {
+                going.ds_gone.get_or_insert(self.now);
+            }
         }
         for key in &mut self.state.keys {
             let seen = self.observations.parent_ds.get(&key.id);
@@ -432,6 +475,9 @@ impl Engine<'_> {
         let policy = self.policy;
         let ttl = self.effective_ds_ttl();
         let since = key.ds.since;
+        if let (Some(going), false) = (self.state.going_insecure, rumoured) {
+            return self.insecure_ready_at(&going);
+        }
         if !rumoured && !self.secure() {
             // No DS at the parent: nothing to wait for.
             return Some(since);
@@ -543,7 +589,7 @@ impl Engine<'_> {
     }
 
     /// Returns true if the zone has no DNSKEY at all yet.
-    fn is_unsigned(&self) -> bool {
+    fn has_no_dnskey(&self) -> bool {
         self.state
             .keys
             .iter()
@@ -552,7 +598,7 @@ impl Engine<'_> {
 
     /// The order each method imposes on the records of an incoming key.
     fn may_introduce(&self, key: &Key, kind: RecordKind) -> bool {
-        let unsigned = self.is_unsigned();
+        let unsigned = self.has_no_dnskey();
         let new_algorithm = !unsigned && self.is_new_algorithm(key.algorithm);
         let double_ds =
             key.role == KeyRole::Ksk && self.policy.ksk_rollover_method() == KskRollover::DoubleDs;
@@ -848,7 +894,7 @@ impl Engine<'_> {
             CdsPublish::Rollover if changing => self.wanted_ds(),
             CdsPublish::Rollover | CdsPublish::Never => Vec::new(),
         };
-        if ids != self.state.cds_published {
+        if ids != self.state.cds_published || self.force_cds {
             self.state.cds_published = ids.clone();
             self.actions.push(Action::PublishCds { ids });
         }
@@ -857,12 +903,19 @@ impl Engine<'_> {
     // ---- next due time and waits ------------------------------------------------
 
     fn next_due(&self) -> Option<u64> {
+        if self.state.is_unsigned() {
+            return None;
+        }
         let mut times = Vec::new();
+        let going_insecure = self.state.going_insecure;
+        if let Some(going) = &going_insecure {
+            times.extend(self.insecure_ready_at(going));
+        }
         for key in &self.state.keys {
             for kind in key.kinds() {
                 times.extend(self.ready_at(key, *kind));
             }
-            if key.goal == Goal::Omnipresent && !key.standby {
+            if key.goal == Goal::Omnipresent && !key.standby && going_insecure.is_none() {
                 times.extend(self.roll_time(key));
             }
             times.extend(self.revoked_hold_end(key));
@@ -887,6 +940,7 @@ impl Engine<'_> {
 
     fn describe_waits(&mut self) {
         let mut waits = Vec::new();
+        waits.extend(self.going_insecure_wait());
         for key in &self.state.keys {
             for kind in key.kinds() {
                 let record = key.record(*kind);

@@ -53,11 +53,18 @@
 //! double-KSK and double-DS, CSK rollover, and algorithm rollover (RFC 6781
 //! section 4.1.4: signatures of the new algorithm first, then its DNSKEYs,
 //! then the DS, then removal of the old algorithm). With RFC 5011 enabled
-//! every KSK rollover is a double-KSK rollover: the new KSK's DS waits for
-//! the policy's add hold-down (30 days by default) counted from the moment
-//! its DNSKEY is in every cache, and the old KSK is published with the
+//! every KSK rollover is a double-KSK rollover. The new KSK's DS waits for
+//! the policy's add hold-down (30 days by default), counted from the moment
+//! its DNSKEY is in every cache. The old KSK is then published with the
 //! REVOKE bit for the remove hold-down (30 days by default, and at least
 //! until every cache has the revoked key) before it leaves.
+//!
+//! Going insecure (RFC 8078 section 4) starts with [`Request::GoInsecure`]:
+//! the CDS and CDNSKEY delete form is published, the parent is asked to
+//! remove every DS, and the zone is published unsigned ([`Action::Unsign`])
+//! only once the parent serves no DS and no cache can hold one. A zone
+//! published unsigned stays so until [`Request::Sign`], which keeps the
+//! key id counter so that new keys never reuse an old id.
 //!
 //! # Contracts
 //!
@@ -74,8 +81,6 @@
 //!
 //! # Limitations
 //!
-//! - Turning DNSSEC off for a secure delegation (DS removal with the
-//!   RFC 8078 delete form of CDS) is not implemented.
 //! - A change of key layout between KSK+ZSK and CSK is planned like any
 //!   rollover but no simulation covers it yet.
 //! - Denial-of-existence changes take effect in one zone version; the
@@ -91,5 +96,5 @@ pub mod validity;
 
 pub use engine::step;
 pub use policy::{DenialSettings, LifecyclePolicy, LifetimeTooShort};
-pub use state::{EngineState, Goal, Key, Record, RecordKind, Request};
+pub use state::{EngineState, Goal, GoingInsecure, Key, Record, RecordKind, Request};
 pub use types::{Action, Observations, ParentDs, Step, Wait};

@@ -405,7 +405,12 @@ impl World {
                 self.max_zone_ttl = *max_zone_ttl;
             }
             Action::HaltKeyManagement => report.halts += 1,
+            Action::Unsign => {
+                self.dnskey = DnskeyView::default();
+                self.zone_signers.clear();
+            }
             Action::PublishCds { .. }
+            | Action::PublishCdsDelete
             | Action::ChangeDenial { .. }
             | Action::ResignZone
             | Action::ResumeKeyManagement { .. } => {}

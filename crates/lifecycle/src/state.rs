@@ -189,7 +189,7 @@ impl Key {
 
 /// A request from an operator, kept until the engine can act on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "request")]
+#[serde(rename_all = "kebab-case", tag = "request")]
 pub enum Request {
     /// Roll the keys of a role now.
     Rollover { role: KeyRole },
@@ -198,6 +198,28 @@ pub enum Request {
     Step,
     /// Replace one key now.
     Retire { id: String },
+    /// Turn DNSSEC off (RFC 8078 section 4): ask the parent to remove every
+    /// DS, then publish the zone unsigned once no cache can hold a DS.
+    GoInsecure,
+    /// Stop going insecure before the zone is published unsigned; the DS
+    /// records of the current keys are requested again.
+    CancelInsecure,
+    /// Sign the zone again after it was published unsigned, with new keys.
+    Sign,
+}
+
+/// Progress of turning DNSSEC off for a zone whose parent may serve a DS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoingInsecure {
+    /// Time of the request, when the CDS and CDNSKEY delete form was
+    /// published and the parent was asked to remove every DS.
+    pub requested: u64,
+    /// Time the parent was seen serving no DS at any server, or the
+    /// operator confirmed it with `Request::Step`.
+    pub ds_gone: Option<u64>,
+    /// Largest DS TTL in effect at the parent since the request, in seconds.
+    #[serde(default)]
+    pub ds_ttl: u64,
 }
 
 /// A TTL as published, with the older value still in caches until a time.
@@ -253,9 +275,23 @@ pub struct EngineState {
     pub ds_requested: Vec<String>,
     /// Key ids of the CDS and CDNSKEY RRsets last published.
     pub cds_published: Vec<String>,
+    /// Progress of going insecure, from `Request::GoInsecure` until the
+    /// zone is published unsigned or the request is cancelled.
+    #[serde(default)]
+    pub going_insecure: Option<GoingInsecure>,
+    /// Time the zone was published unsigned (`Action::Unsign`). While set,
+    /// steps do nothing until a `Request::Sign`.
+    #[serde(default)]
+    pub unsigned_since: Option<u64>,
 }
 
 impl EngineState {
+    /// Returns true if the engine published the zone unsigned and no
+    /// `Request::Sign` has come since.
+    pub fn is_unsigned(&self) -> bool {
+        self.unsigned_since.is_some()
+    }
+
     /// Returns a key by id.
     pub fn key(&self, id: &str) -> Option<&Key> {
         self.keys.iter().find(|key| key.id == id)

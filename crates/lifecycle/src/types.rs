@@ -98,7 +98,16 @@ pub enum Action {
     PublishCds {
         ids: Vec<String>,
     },
-    /// Ask the parent to serve DS records for exactly these keys.
+    /// Publish the CDS and CDNSKEY delete form (RFC 8078 section 4): one
+    /// CDS `0 0 0 00` and one CDNSKEY `0 3 0 AA==`, in place of any other
+    /// CDS and CDNSKEY records. A later `PublishCds` replaces it.
+    PublishCdsDelete,
+    /// Publish the zone unsigned: no DNSKEY, RRSIG, NSEC, NSEC3, CDS or
+    /// CDNSKEY records. The engine returns it only once no cache can still
+    /// have a DS for the zone.
+    Unsign,
+    /// Ask the parent to serve DS records for exactly these keys. An empty
+    /// list requests the removal of every DS.
     RequestDs {
         ids: Vec<String>,
         appear: Vec<String>,

@@ -614,3 +614,294 @@ fn unknown_parent_ds_tolerated() {
         .expect("a wait lists the unknown tag");
     assert!(listed.what.contains("tolerated"), "{}", listed.what);
 }
+
+fn ids(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| name.to_string()).collect()
+}
+
+fn requesting(mut observations: Observations, request: Request) -> Observations {
+    observations.requests.push(request);
+    observations
+}
+
+#[test]
+fn go_insecure_with_secure_delegation() {
+    let policy = policy();
+    let (state, now) = bootstrap(&policy);
+    let asked_at = now + DAY;
+    let observed = requesting(parent(&state, &["ksk-1"]), Request::GoInsecure);
+    let asked = step(&state, &policy, &observed, asked_at);
+    assert_eq!(
+        asked.actions,
+        vec![
+            Action::PublishCdsDelete,
+            Action::RequestDs {
+                ids: vec![],
+                appear: vec![],
+                disappear: ids(&["ksk-1"]),
+            },
+        ]
+    );
+    assert_eq!(
+        record(&asked.state, "ksk-1", RecordKind::Ds),
+        (RecordState::Unretentive, asked_at)
+    );
+    assert_eq!(asked.next_due, None);
+    assert!(asked
+        .waiting
+        .iter()
+        .any(|wait| wait.what.contains("every parent server must stop serving")));
+
+    // No rollover starts while the zone goes insecure, even past the ZSK's
+    // lifetime, and the DS stays until the parent has removed it.
+    let state = asked.state;
+    let later = T0 + 40 * DAY;
+    let waiting = step(&state, &policy, &parent(&state, &["ksk-1"]), later);
+    assert!(waiting.actions.is_empty(), "{:?}", waiting.actions);
+    let state = waiting.state;
+
+    // The parent serves no DS: its TTL, the parent propagation delay and
+    // the retire safety margin follow.
+    let gone_at = later + HOUR;
+    let gone = step(&state, &policy, &parent(&state, &[]), gone_at);
+    assert_eq!(gone.state.going_insecure.unwrap().ds_gone, Some(gone_at));
+    let unsign_at = gone_at + HOUR + 2 * HOUR + 1_200;
+    assert_eq!(gone.next_due, Some(unsign_at));
+    let wait = gone
+        .waiting
+        .iter()
+        .find(|wait| wait.what.starts_with("going insecure"))
+        .expect("a wait for going insecure");
+    assert_eq!(wait.until, Some(unsign_at));
+    let state = gone.state;
+    let early = step(&state, &policy, &parent(&state, &[]), unsign_at - 1);
+    assert!(early.actions.is_empty(), "{:?}", early.actions);
+
+    let unsigned = step(&state, &policy, &parent(&state, &[]), unsign_at);
+    assert_eq!(
+        unsigned.actions,
+        vec![
+            Action::Unsign,
+            Action::RemoveKey {
+                id: "ksk-1".to_string()
+            },
+            Action::RemoveKey {
+                id: "zsk-2".to_string()
+            },
+        ]
+    );
+    assert!(unsigned.state.is_unsigned());
+    assert!(unsigned.state.keys.is_empty());
+    assert_eq!(unsigned.next_due, None);
+
+    // Later steps do nothing until a `Sign` request.
+    let state = unsigned.state;
+    let quiet = step(&state, &policy, &parent(&state, &[]), unsign_at + DAY);
+    assert!(quiet.actions.is_empty(), "{:?}", quiet.actions);
+    assert_eq!(quiet.next_due, None);
+    assert!(quiet.waiting.is_empty(), "{:?}", quiet.waiting);
+    let sign_at = unsign_at + 2 * DAY;
+    let observed = requesting(parent(&state, &[]), Request::Sign);
+    let signed = step(&state, &policy, &observed, sign_at);
+    assert!(!signed.state.is_unsigned());
+    assert!(signed.actions.contains(&Action::GenerateKey {
+        id: "ksk-3".to_string(),
+        role: KeyRole::Ksk,
+        algorithm: 13,
+    }));
+    assert!(signed.actions.contains(&Action::ChangeDenial {
+        to: DenialSettings::Nsec
+    }));
+    assert_eq!(
+        record(&signed.state, "zsk-4", RecordKind::Zrrsig),
+        (RecordState::Rumoured, sign_at)
+    );
+}
+
+#[test]
+fn go_insecure_without_delegation() {
+    // The parent never served the requested DS: the zone is unsigned at
+    // once, and the DS request is withdrawn.
+    let policy = policy();
+    let first = step(
+        &EngineState::default(),
+        &policy,
+        &Observations::default(),
+        T0,
+    );
+    let zone_at = T0 + DAY + 300 + 600;
+    let state = step(&first.state, &policy, &parent(&first.state, &[]), zone_at).state;
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds),
+        (RecordState::Rumoured, zone_at)
+    );
+    let asked_at = zone_at + 60;
+    let observed = requesting(parent(&state, &[]), Request::GoInsecure);
+    let unsigned = step(&state, &policy, &observed, asked_at);
+    assert_eq!(
+        unsigned.actions,
+        vec![
+            Action::Unsign,
+            Action::RemoveKey {
+                id: "ksk-1".to_string()
+            },
+            Action::RemoveKey {
+                id: "zsk-2".to_string()
+            },
+            Action::RequestDs {
+                ids: vec![],
+                appear: vec![],
+                disappear: ids(&["ksk-1"]),
+            },
+        ]
+    );
+    assert_eq!(unsigned.state.unsigned_since, Some(asked_at));
+}
+
+#[test]
+fn go_insecure_manual_step() {
+    let (state, now) = bootstrap(&policy());
+    let policy = LifecyclePolicy {
+        parent_ds_check: ParentDsCheck::Manual,
+        ..policy()
+    };
+    let asked_at = now + DAY;
+    let observed = requesting(parent(&state, &["ksk-1"]), Request::GoInsecure);
+    let state = step(&state, &policy, &observed, asked_at).state;
+
+    // An observation of the parent does not count with a manual check.
+    let seen_gone = step(&state, &policy, &parent(&state, &[]), asked_at + HOUR);
+    assert_eq!(seen_gone.state.going_insecure.unwrap().ds_gone, None);
+    let wait = seen_gone
+        .waiting
+        .iter()
+        .find(|wait| wait.what.starts_with("going insecure"))
+        .expect("a wait for going insecure");
+    assert!(wait.what.contains("keymaster key step"), "{}", wait.what);
+    assert_eq!(seen_gone.next_due, None);
+
+    let stepped_at = asked_at + 3 * DAY;
+    let state = seen_gone.state;
+    let observed = requesting(parent(&state, &[]), Request::Step);
+    let stepped = step(&state, &policy, &observed, stepped_at);
+    let unsign_at = stepped_at + HOUR + 2 * HOUR + 1_200;
+    assert_eq!(stepped.next_due, Some(unsign_at));
+    let state = stepped.state;
+    let unsigned = step(&state, &policy, &parent(&state, &[]), unsign_at);
+    assert_eq!(unsigned.actions.first(), Some(&Action::Unsign));
+}
+
+#[test]
+fn go_insecure_unchecked_parent() {
+    // With no DS check the parent is assumed to remove the DS within its
+    // propagation delay.
+    let (state, now) = bootstrap(&policy());
+    let policy = LifecyclePolicy {
+        parent_ds_check: ParentDsCheck::None,
+        ..policy()
+    };
+    let asked_at = now + DAY;
+    let observed = requesting(Observations::default(), Request::GoInsecure);
+    let asked = step(&state, &policy, &observed, asked_at);
+    let unsign_at = asked_at + HOUR + HOUR + 2 * HOUR + 1_200;
+    assert_eq!(asked.next_due, Some(unsign_at));
+    let state = asked.state;
+    let early = step(&state, &policy, &Observations::default(), unsign_at - 1);
+    assert!(early.actions.is_empty(), "{:?}", early.actions);
+    let unsigned = step(&state, &policy, &Observations::default(), unsign_at);
+    assert_eq!(unsigned.actions.first(), Some(&Action::Unsign));
+}
+
+#[test]
+fn go_insecure_waits_for_old_ds_ttl() {
+    // The parent lowers its DS TTL from two hours to a minute when it
+    // removes the DS: the wait still uses two hours.
+    let policy = policy();
+    let (state, now) = bootstrap(&policy);
+    let asked_at = now + DAY;
+    let observed = requesting(parent(&state, &["ksk-1"]), Request::GoInsecure);
+    let state = step(&state, &policy, &observed, asked_at).state;
+    let gone_at = asked_at + HOUR;
+    let mut observed = parent(&state, &[]);
+    observed.parent_ds_ttl = Some(60);
+    let gone = step(&state, &policy, &observed, gone_at);
+    let unsign_at = gone_at + HOUR + 2 * HOUR + 1_200;
+    let wait = gone
+        .waiting
+        .iter()
+        .find(|wait| wait.what.starts_with("going insecure"))
+        .expect("a wait for going insecure");
+    assert_eq!(wait.until, Some(unsign_at));
+
+    // The engine wakes when the old TTL has expired, and the wait still
+    // counts it.
+    let old_ttl_expired = gone_at + 2 * HOUR;
+    assert_eq!(gone.next_due, Some(old_ttl_expired));
+    let state = gone.state;
+    let early = step(&state, &policy, &observed, old_ttl_expired);
+    assert!(early.actions.is_empty(), "{:?}", early.actions);
+    assert_eq!(early.next_due, Some(unsign_at));
+    let state = early.state;
+    let unsigned = step(&state, &policy, &observed, unsign_at);
+    assert_eq!(unsigned.actions.first(), Some(&Action::Unsign));
+}
+
+#[test]
+fn cancel_insecure_requests_ds_again() {
+    let policy = policy();
+    let (state, now) = bootstrap(&policy);
+    let asked_at = now + DAY;
+    let observed = requesting(parent(&state, &["ksk-1"]), Request::GoInsecure);
+    let state = step(&state, &policy, &observed, asked_at).state;
+    let cancel_at = asked_at + HOUR;
+    let observed = requesting(parent(&state, &[]), Request::CancelInsecure);
+    let cancelled = step(&state, &policy, &observed, cancel_at);
+    assert_eq!(cancelled.state.going_insecure, None);
+    assert_eq!(
+        record(&cancelled.state, "ksk-1", RecordKind::Ds),
+        (RecordState::Rumoured, cancel_at)
+    );
+    assert!(cancelled.actions.contains(&Action::RequestDs {
+        ids: ids(&["ksk-1"]),
+        appear: ids(&["ksk-1"]),
+        disappear: vec![],
+    }));
+    assert!(cancelled.actions.contains(&Action::PublishCds {
+        ids: ids(&["ksk-1"])
+    }));
+}
+
+#[test]
+fn cancel_insecure_replaces_delete_form() {
+    // With CDS publication off, an empty CDS set still replaces the
+    // delete form.
+    let policy = LifecyclePolicy {
+        cds_publish: CdsPublish::Never,
+        ..policy()
+    };
+    let (state, now) = bootstrap(&policy);
+    let observed = requesting(parent(&state, &["ksk-1"]), Request::GoInsecure);
+    let state = step(&state, &policy, &observed, now + DAY).state;
+    let observed = requesting(parent(&state, &["ksk-1"]), Request::CancelInsecure);
+    let cancelled = step(&state, &policy, &observed, now + DAY + 60);
+    assert!(cancelled
+        .actions
+        .contains(&Action::PublishCds { ids: vec![] }));
+}
+
+#[test]
+fn requests_wait_out_key_store_outage() {
+    let policy = policy();
+    let (state, now) = bootstrap(&policy);
+    let mut observed = requesting(parent(&state, &["ksk-1"]), Request::GoInsecure);
+    observed.key_store_readable = false;
+    let halted = step(&state, &policy, &observed, now);
+    assert_eq!(halted.actions, vec![Action::HaltKeyManagement]);
+    let state = halted.state;
+    let resumed = step(&state, &policy, &parent(&state, &["ksk-1"]), now + 60);
+    assert!(resumed.actions.contains(&Action::PublishCdsDelete));
+    assert_eq!(
+        resumed.state.going_insecure.map(|going| going.requested),
+        Some(now + 60)
+    );
+}
