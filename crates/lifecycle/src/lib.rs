@@ -60,8 +60,8 @@
 //! until every cache has the revoked key) before it leaves.
 //!
 //! Going insecure (RFC 8078 section 4) starts with [`Request::GoInsecure`]:
-//! the CDS and CDNSKEY delete form is published, the parent is asked to
-//! remove every DS, and the zone is published unsigned ([`Action::Unsign`])
+//! the CDS and CDNSKEY delete form is published and the parent is asked to
+//! remove every DS. The zone is published unsigned ([`Action::Unsign`])
 //! only once the parent serves no DS and no cache can hold one. A zone
 //! published unsigned stays so until [`Request::Sign`], which keeps the
 //! key id counter so that new keys never reuse an old id.
@@ -88,13 +88,17 @@
 //!   true for the algorithms keymaster generates (8, 10, 13 to 16).
 
 pub mod engine;
+mod events;
+pub mod plan;
 pub mod policy;
 pub mod sim;
 pub mod state;
+pub mod testing;
 pub mod types;
 pub mod validity;
 
 pub use engine::step;
+pub use plan::{forecast, next_transitions, PlannedEvent};
 pub use policy::{DenialSettings, LifecyclePolicy, LifetimeTooShort};
 pub use state::{EngineState, Goal, GoingInsecure, Key, Record, RecordKind, Request};
 pub use types::{Action, Observations, ParentDs, Step, Wait};
