@@ -241,6 +241,15 @@ impl Engine<'_> {
 
     /// Records when the parent started or stopped serving each key's DS.
     fn observe_parent(&mut self) {
+        // A parent that serves no DS at all no longer serves any leaving DS,
+        // whatever the check. Caches may still hold it for its TTL.
+        if self.observations.secure_delegation == Some(false) {
+            for key in &mut self.state.keys {
+                if key.ds.state == RecordState::Unretentive && key.ds_gone.is_none() {
+                    key.ds_gone = Some(self.now);
+                }
+            }
+        }
         if self.policy.parent_ds_check != ParentDsCheck::AllParentServers {
             return;
         }
@@ -477,10 +486,6 @@ impl Engine<'_> {
         let since = key.ds.since;
         if let (Some(going), false) = (self.state.going_insecure, rumoured) {
             return self.insecure_ready_at(&going);
-        }
-        if !rumoured && !self.secure() {
-            // No DS at the parent: nothing to wait for.
-            return Some(since);
         }
         let changed_at = match policy.parent_ds_check {
             ParentDsCheck::None => Some(since + policy.parent_propagation_delay),

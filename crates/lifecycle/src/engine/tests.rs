@@ -905,3 +905,64 @@ fn requests_wait_out_key_store_outage() {
         Some(now + 60)
     );
 }
+
+#[test]
+fn leaving_ds_waits_after_parent_drops_all() {
+    // The parent serves the DS but nobody confirms it. When the parent
+    // later serves no DS at all, caches may still hold the old one for its
+    // TTL, so the old KSK stays until then.
+    let policy = LifecyclePolicy {
+        parent_ds_check: ParentDsCheck::Manual,
+        ..policy()
+    };
+    let first = step(
+        &EngineState::default(),
+        &policy,
+        &Observations::default(),
+        T0,
+    )
+    .state;
+    let zone_at = T0 + DAY + 300 + 600;
+    let state = step(&first, &policy, &parent(&first, &[]), zone_at).state;
+    let retire_at = zone_at + DAY;
+    let observed = requesting(
+        parent(&state, &["ksk-1"]),
+        Request::Retire {
+            id: "ksk-1".to_string(),
+        },
+    );
+    let retired = step(&state, &policy, &observed, retire_at);
+    assert!(retired.actions.contains(&Action::RequestDs {
+        ids: vec![],
+        appear: vec![],
+        disappear: ids(&["ksk-1"]),
+    }));
+    let swapped = retired.state;
+    assert_eq!(
+        record(&swapped, "ksk-1", RecordKind::Ds),
+        (RecordState::Unretentive, retire_at)
+    );
+
+    let gone_at = retire_at + HOUR;
+    let gone = step(&swapped, &policy, &parent(&swapped, &[]), gone_at).state;
+    assert_eq!(gone.key("ksk-1").unwrap().ds_gone, Some(gone_at));
+    assert_eq!(
+        record(&gone, "ksk-1", RecordKind::Ds),
+        (RecordState::Unretentive, retire_at)
+    );
+    assert_eq!(
+        record(&gone, "ksk-1", RecordKind::Dnskey).0,
+        RecordState::Omnipresent
+    );
+    let hidden_at = gone_at + 2 * HOUR + 1_200;
+    let early = step(&gone, &policy, &parent(&gone, &[]), hidden_at - 1).state;
+    assert_eq!(
+        record(&early, "ksk-1", RecordKind::Ds).0,
+        RecordState::Unretentive
+    );
+    let hidden = step(&gone, &policy, &parent(&gone, &[]), hidden_at).state;
+    assert_eq!(
+        record(&hidden, "ksk-1", RecordKind::Ds),
+        (RecordState::Hidden, hidden_at)
+    );
+}
