@@ -15,7 +15,7 @@ pub(crate) const DS_GONE_FROM_PARENT: &str = "DS gone from the parent";
 /// Lists the key events of one action as (key id, event) pairs. `before` is
 /// the state before the step that returned the action.
 pub(crate) fn key_events(before: &EngineState, action: &Action) -> Vec<(String, String)> {
-    let one = |id: &String, event: &str| vec![(id.clone(), event.to_string())];
+    let single = |id: &String, event: &str| vec![(id.clone(), event.to_string())];
     match action {
         Action::GenerateKey { id, role, .. } => {
             let replaces = before
@@ -27,16 +27,16 @@ pub(crate) fn key_events(before: &EngineState, action: &Action) -> Vec<(String, 
             } else {
                 "generated"
             };
-            one(id, event)
+            single(id, event)
         }
-        Action::PublishDnskey { id } => one(id, "DNSKEY published"),
-        Action::UnpublishDnskey { id } => one(id, "DNSKEY withdrawn"),
-        Action::StartSigningDnskey { id } => one(id, "signs the DNSKEY RRset"),
-        Action::StopSigningDnskey { id } => one(id, "stops signing the DNSKEY RRset"),
-        Action::StartSigningZone { id } => one(id, "signs zone data"),
-        Action::StopSigningZone { id } => one(id, "stops signing zone data"),
-        Action::SetRevoke { id } => one(id, "revoked"),
-        Action::RemoveKey { id } => one(id, "removed"),
+        Action::PublishDnskey { id } => single(id, "DNSKEY published"),
+        Action::UnpublishDnskey { id } => single(id, "DNSKEY withdrawn"),
+        Action::StartSigningDnskey { id } => single(id, "signs the DNSKEY RRset"),
+        Action::StopSigningDnskey { id } => single(id, "stops signing the DNSKEY RRset"),
+        Action::StartSigningZone { id } => single(id, "signs zone data"),
+        Action::StopSigningZone { id } => single(id, "stops signing zone data"),
+        Action::SetRevoke { id } => single(id, "revoked"),
+        Action::RemoveKey { id } => single(id, "removed"),
         Action::RequestDs {
             appear, disappear, ..
         } => {
@@ -57,6 +57,33 @@ pub(crate) fn key_events(before: &EngineState, action: &Action) -> Vec<(String, 
         | Action::HaltKeyManagement
         | Action::ResumeKeyManagement { .. } => Vec::new(),
     }
+}
+
+/// Describes an action that concerns the zone rather than one key.
+pub(crate) fn zone_event(action: &Action) -> Option<String> {
+    let event = match action {
+        Action::PublishCds { ids } if ids.is_empty() => "CDS and CDNSKEY removed".to_string(),
+        Action::PublishCds { ids } => {
+            format!("CDS and CDNSKEY published for {}", ids.join(", "))
+        }
+        Action::PublishCdsDelete => "CDS and CDNSKEY delete form published".to_string(),
+        Action::Unsign => "zone published unsigned".to_string(),
+        Action::RequestDs { ids, .. } if ids.is_empty() => {
+            "removal of every DS requested at the parent".to_string()
+        }
+        Action::ChangeDenial { to } => format!("denial of existence changed to {to}"),
+        Action::PublishTtls {
+            dnskey_ttl,
+            max_zone_ttl,
+        } => format!("TTLs published: DNSKEY {dnskey_ttl}s, zone data up to {max_zone_ttl}s"),
+        Action::ResignZone => "zone re-signed".to_string(),
+        Action::HaltKeyManagement => "key management halted: key store unreadable".to_string(),
+        Action::ResumeKeyManagement { halted_since } => {
+            format!("key management resumed after a halt since {halted_since}")
+        }
+        _ => return None,
+    };
+    Some(event)
 }
 
 /// Lists the records that completed a transition between two states, as

@@ -12,16 +12,29 @@
 //! with [`crate::validity::validate`]. The loop steps from event to event,
 //! never per second, and stops after [`MAX_STEPS`] steps.
 //!
+//! Besides bogus and insecure seconds, a run records a timeline of every
+//! action and every DS publication by the parent, in words. It also
+//! records [`Stall`]s: records that wait longer than the policy allows, and
+//! rollovers that nothing would move on (see [`Stall`] for the exact rule).
+//!
 //! Limitations: the parent publishes a requested DS RRset at all its
 //! servers at once after a fixed delay, and resolvers honour TTLs exactly.
 
+mod stall;
+
 use std::collections::{BTreeMap, BTreeSet};
 
+use keymaster_policy::Policy;
+use serde::{Deserialize, Serialize};
+
 use crate::engine::step;
+use crate::events::{self, DS_AT_PARENT, DS_GONE_FROM_PARENT};
 use crate::policy::LifecyclePolicy;
 use crate::state::{EngineState, Request};
 use crate::types::{Action, Observations, ParentDs};
 use crate::validity::{validate, DnskeyView, Verdict};
+pub use stall::Stall;
+use stall::StallWatch;
 
 /// Upper bound of engine steps in one run.
 pub const MAX_STEPS: usize = 200_000;
@@ -44,6 +57,11 @@ pub struct Scenario {
     pub parent_delay: u64,
     /// Intervals `[from, to)` during which the key store is unreadable.
     pub key_store_outages: Vec<(u64, u64)>,
+    /// Times at which the parent starts serving its DS RRset with a new TTL,
+    /// in seconds. Before the first change the parent uses the first
+    /// policy's `parent_ds_ttl`; later policy changes do not change it.
+    /// A DS publication due at the same time uses the new TTL.
+    pub parent_ds_ttl_changes: Vec<(u64, u64)>,
 }
 
 impl Scenario {
@@ -59,8 +77,30 @@ impl Scenario {
             requests: Vec::new(),
             parent_delay: 3_600,
             key_store_outages: Vec::new(),
+            parent_ds_ttl_changes: Vec::new(),
         }
     }
+
+    /// Returns a run of `span` seconds from time 1 000 000 000 under a
+    /// configured policy, with a parent that takes `parent_delay` seconds
+    /// to publish a DS change.
+    pub fn from_policy(policy: &Policy, span: u64, parent_delay: u64) -> Self {
+        let start = 1_000_000_000;
+        Self {
+            end: start + span,
+            parent_delay,
+            ..Self::new(LifecyclePolicy::from(policy), 0)
+        }
+    }
+}
+
+/// One event of a run, in words, such as "ksk-3: DNSKEY published" or
+/// "ksk-3: DS at the parent".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Simulated UNIX time of the event.
+    pub at: u64,
+    pub event: String,
 }
 
 /// The outcome of a run.
@@ -84,6 +124,11 @@ pub struct Report {
     /// Number of `HaltKeyManagement` actions.
     pub halts: usize,
     pub final_state: EngineState,
+    /// Every action and every DS publication by the parent, in time order.
+    pub timeline: Vec<TimelineEntry>,
+    /// Records and rollovers that stopped moving for longer than the policy
+    /// allows.
+    pub stalls: Vec<Stall>,
 }
 
 #[derive(Clone, Debug)]
@@ -158,6 +203,10 @@ impl<T: Clone + PartialEq> Timeline<T> {
 /// The simulated server, parent and key table.
 struct World {
     key_index: BTreeMap<String, usize>,
+    /// Key ids by index.
+    ids: Vec<String>,
+    /// TTL of the parent's DS RRset.
+    parent_ttl: u64,
     algorithms: Vec<u8>,
     dnskey: DnskeyView,
     zone_signers: BTreeSet<usize>,
@@ -176,6 +225,8 @@ pub fn run(scenario: &Scenario) -> Report {
     let start = scenario.start;
     let mut world = World {
         key_index: BTreeMap::new(),
+        ids: Vec::new(),
+        parent_ttl: policy.parent_ds_ttl,
         algorithms: Vec::new(),
         dnskey: DnskeyView::default(),
         zone_signers: BTreeSet::new(),
@@ -198,6 +249,7 @@ pub fn run(scenario: &Scenario) -> Report {
         parent_timeline: Timeline::new(start, policy.parent_ds_ttl, BTreeSet::new(), 0),
     };
     let mut report = Report::default();
+    let mut stalls = StallWatch::new(scenario);
     let mut state = EngineState::default();
     let mut policy = policy.clone();
     let mut now = start;
@@ -211,7 +263,12 @@ pub fn run(scenario: &Scenario) -> Report {
                 policy = changed.clone();
             }
         }
-        world.publish_parent(now, policy.parent_ds_ttl);
+        for (at, ttl) in &scenario.parent_ds_ttl_changes {
+            if is_new(*at) {
+                world.change_parent_ttl(*at, *ttl, &mut report);
+            }
+        }
+        world.publish_parent(now, &mut report);
 
         let requests = scenario
             .requests
@@ -223,18 +280,21 @@ pub fn run(scenario: &Scenario) -> Report {
             .key_store_outages
             .iter()
             .any(|(from, to)| (*from..*to).contains(&now));
-        let observations = world.observe(&state, &policy, requests, readable);
+        let observations = world.observe(&state, requests, readable);
         let result = step(&state, &policy, &observations, now);
         report.steps += 1;
         if !result.actions.is_empty() {
             report.action_times.push(now);
         }
+        record_actions(&state, &result.actions, now, &mut report);
         state = result.state;
         for action in &result.actions {
             world.apply(action, &mut state, scenario, now, &mut report);
         }
         world.publish_zone(now);
         report.max_keys = report.max_keys.max(state.keys.len());
+        let moving = result.next_due.is_some() || !world.parent_pending.is_empty();
+        stalls.check_step(&state, now, moving);
 
         // The next event: the engine's due time, a parent publication, a
         // policy change, a request or the edge of a key store outage.
@@ -253,6 +313,10 @@ pub fn run(scenario: &Scenario) -> Report {
             .iter()
             .for_each(|(at, _)| consider(*at));
         scenario.requests.iter().for_each(|(at, _)| consider(*at));
+        scenario
+            .parent_ds_ttl_changes
+            .iter()
+            .for_each(|(at, _)| consider(*at));
         for (from, to) in &scenario.key_store_outages {
             consider(*from);
             consider(*to);
@@ -263,14 +327,44 @@ pub fn run(scenario: &Scenario) -> Report {
             _ => break,
         }
     }
+    stalls.check_records(&state, scenario.end);
+    report.stalls = stalls.stalls;
     report.final_state = state;
     world.count(scenario, &mut report);
     report
 }
 
+/// Adds the actions of one step to the timeline; `before` is the state the
+/// step started from.
+fn record_actions(before: &EngineState, actions: &[Action], now: u64, report: &mut Report) {
+    for action in actions {
+        for (id, event) in events::key_events(before, action) {
+            report.timeline.push(TimelineEntry {
+                at: now,
+                event: format!("{id}: {event}"),
+            });
+        }
+        if let Some(event) = events::zone_event(action) {
+            report.timeline.push(TimelineEntry { at: now, event });
+        }
+    }
+}
+
 impl World {
+    /// Serves the parent's DS RRset with a new TTL from `at` on.
+    fn change_parent_ttl(&mut self, at: u64, ttl: u64, report: &mut Report) {
+        self.parent_ttl = ttl;
+        self.parent_timeline
+            .publish(at, ttl, self.parent_ds.clone());
+        report.timeline.push(TimelineEntry {
+            at,
+            event: format!("parent serves its DS RRset with TTL {ttl}s"),
+        });
+    }
+
     /// Makes every parent publication that is due visible.
-    fn publish_parent(&mut self, now: u64, ttl: u64) {
+    fn publish_parent(&mut self, now: u64, report: &mut Report) {
+        let ttl = self.parent_ttl;
         let mut due: Vec<(u64, BTreeSet<usize>)> = Vec::new();
         self.parent_pending.retain(|(at, ds)| {
             if *at <= now {
@@ -282,18 +376,24 @@ impl World {
         });
         due.sort_by_key(|(at, _)| *at);
         for (at, ds) in due {
+            for index in ds.difference(&self.parent_ds) {
+                report.timeline.push(TimelineEntry {
+                    at,
+                    event: format!("{}: {DS_AT_PARENT}", self.ids[*index]),
+                });
+            }
+            for index in self.parent_ds.difference(&ds) {
+                report.timeline.push(TimelineEntry {
+                    at,
+                    event: format!("{}: {DS_GONE_FROM_PARENT}", self.ids[*index]),
+                });
+            }
             self.parent_ds = ds.clone();
             self.parent_timeline.publish(at, ttl, ds);
         }
     }
 
-    fn observe(
-        &self,
-        state: &EngineState,
-        policy: &LifecyclePolicy,
-        requests: Vec<Request>,
-        readable: bool,
-    ) -> Observations {
+    fn observe(&self, state: &EngineState, requests: Vec<Request>, readable: bool) -> Observations {
         let mut parent_ds = BTreeMap::new();
         for key in &state.keys {
             let Some(index) = self.key_index.get(&key.id) else {
@@ -310,7 +410,7 @@ impl World {
             parent_ds,
             unknown_ds_tags: Vec::new(),
             secure_delegation: Some(!self.parent_ds.is_empty()),
-            parent_ds_ttl: Some(policy.parent_ds_ttl),
+            parent_ds_ttl: Some(self.parent_ttl),
             requests,
             key_store_readable: readable,
         }
@@ -340,6 +440,7 @@ impl World {
                 algorithm,
             } => {
                 self.key_index.insert(id.clone(), self.algorithms.len());
+                self.ids.push(id.clone());
                 self.algorithms.push(*algorithm);
                 state.set_key_tag(id, SHARED_KEY_TAG);
                 *report.generated.entry(format!("{role:?}")).or_default() += 1;

@@ -4,6 +4,7 @@
 use keymaster_api::KeyRole;
 use keymaster_lifecycle::sim::{run, Report, Scenario};
 use keymaster_lifecycle::{DenialSettings, LifecyclePolicy, Request};
+use keymaster_policy::Policy;
 use keymaster_policy::{
     CdsPublish, KeyLayout, KskRollover, ParentDsCheck, UnknownParentDs, ZskRollover,
 };
@@ -279,4 +280,95 @@ fn unchecked_slow_parent_is_caught() {
     scenario.parent_delay = 14 * DAY;
     let report = run(&scenario);
     assert!(report.bogus_seconds > 0, "{report:?}");
+}
+
+/// Returns the time of the first timeline entry with this text.
+fn first_event(report: &Report, event: &str) -> Option<u64> {
+    report
+        .timeline
+        .iter()
+        .find(|entry| entry.event == event)
+        .map(|entry| entry.at)
+}
+
+#[test]
+fn timeline_lists_actions_and_parent() {
+    let scenario = Scenario::new(base_policy(), 1);
+    let report = run(&scenario);
+    assert_clean(&report);
+    assert_eq!(
+        first_event(&report, "ksk-1: DNSKEY published"),
+        Some(scenario.start)
+    );
+
+    // The DS is requested once zone signatures are in every cache, and the
+    // parent serves it an hour later.
+    let requested = scenario.start + DAY + 300 + HOUR;
+    assert_eq!(
+        first_event(&report, "ksk-1: DS requested at the parent"),
+        Some(requested)
+    );
+    assert_eq!(
+        first_event(&report, "ksk-1: DS at the parent"),
+        Some(requested + HOUR)
+    );
+    assert!(report
+        .timeline
+        .windows(2)
+        .all(|pair| pair[0].at <= pair[1].at));
+}
+
+#[test]
+fn manual_check_without_step_stalls() {
+    // No operator confirms the parent's DS changes, so the first DS never
+    // becomes omnipresent.
+    let policy = LifecyclePolicy {
+        parent_ds_check: ParentDsCheck::Manual,
+        ..base_policy()
+    };
+    let scenario = Scenario::new(policy, 1);
+    let report = run(&scenario);
+    assert_eq!(report.bogus_seconds, 0);
+    let stall = report.stalls.first().expect("a stall");
+    assert_eq!(stall.key_id.as_deref(), Some("ksk-1"));
+    assert_eq!(
+        Some(stall.since),
+        first_event(&report, "ksk-1: DS requested at the parent")
+    );
+    assert!(stall.to_string().contains("Ds of key ksk-1"), "{stall}");
+}
+
+#[test]
+fn rollover_without_due_time_stalls() {
+    // With no lifetimes nothing wakes the engine once it waits for a
+    // confirmation that never comes.
+    let policy = LifecyclePolicy {
+        parent_ds_check: ParentDsCheck::Manual,
+        ksk_lifetime: None,
+        zsk_lifetime: None,
+        ..base_policy()
+    };
+    let scenario = Scenario::new(policy, 1);
+    let report = run(&scenario);
+    let idle = report
+        .stalls
+        .iter()
+        .find(|stall| stall.key_id.is_none())
+        .expect("a stall with no due time");
+    assert_eq!(
+        Some(idle.since),
+        first_event(&report, "ksk-1: DS at the parent")
+    );
+}
+
+#[test]
+fn scenario_from_configured_policy() {
+    let scenario = Scenario::from_policy(&Policy::default(), 2 * 365 * DAY, 6 * HOUR);
+    assert_eq!(scenario.end - scenario.start, 2 * 365 * DAY);
+    assert_eq!(scenario.parent_delay, 6 * HOUR);
+    assert_eq!(scenario.policy, LifecyclePolicy::default());
+    let report = run(&scenario);
+    assert_clean(&report);
+    assert!(report.stalls.is_empty(), "{:?}", report.stalls);
+    assert!(rolls(&report, "Zsk") >= 8, "{:?}", report.generated);
 }
