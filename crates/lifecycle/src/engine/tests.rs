@@ -1,39 +1,8 @@
-use keymaster_policy::{KeyLayout, KskRollover, UnknownParentDs, ZskRollover};
+use keymaster_policy::{UnknownParentDs, ZskRollover};
 
 use super::*;
 use crate::policy::DenialSettings;
-
-const DAY: u64 = 86_400;
-const HOUR: u64 = 3_600;
-const T0: u64 = 1_000_000_000;
-
-fn policy() -> LifecyclePolicy {
-    LifecyclePolicy {
-        algorithm: 13,
-        layout: KeyLayout::KskZsk,
-        ksk_lifetime: None,
-        zsk_lifetime: Some(30 * DAY),
-        csk_lifetime: None,
-        dnskey_ttl: HOUR,
-        max_zone_ttl: DAY,
-        zone_propagation_delay: 300,
-        parent_ds_ttl: 2 * HOUR,
-        parent_propagation_delay: HOUR,
-        publish_safety: 600,
-        retire_safety: 1_200,
-        signature_validity: 14 * DAY,
-        signature_refresh: 5 * DAY,
-        zsk_method: ZskRollover::PrePublication,
-        ksk_method: KskRollover::DoubleKsk,
-        cds_publish: CdsPublish::Rollover,
-        rfc5011: false,
-        rfc5011_add_hold_down: 30 * DAY,
-        rfc5011_remove_hold_down: 30 * DAY,
-        parent_ds_check: ParentDsCheck::AllParentServers,
-        unknown_parent_ds: UnknownParentDs::Tolerate,
-        denial: DenialSettings::Nsec,
-    }
-}
+use crate::testing::{policy, DAY, HOUR, T0};
 
 fn parent(state: &EngineState, present: &[&str]) -> Observations {
     let mut observations = Observations::default();
