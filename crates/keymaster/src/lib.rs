@@ -13,4 +13,5 @@ pub mod config;
 pub mod daemon;
 pub mod keyfiles;
 pub mod offline;
+pub mod parent;
 pub mod signing;
