@@ -261,10 +261,10 @@ pub struct EngineState {
     /// Number of keys the engine has generated, used to make new key ids.
     pub generated: u64,
     pub requests: Vec<Request>,
-    /// Denial-of-existence settings of the signed zone.
+    /// Denial-of-existence settings of the signed zone. A change takes
+    /// effect in one zone version, so no setting is ever pending; states
+    /// stored with a `denial_pending` field still load.
     pub denial: Option<DenialSettings>,
-    /// Denial settings the engine will switch to.
-    pub denial_pending: Option<DenialSettings>,
     pub dnskey_ttl: Option<PublishedTtl>,
     pub max_zone_ttl: Option<PublishedTtl>,
     /// DS TTL last observed at the parent.

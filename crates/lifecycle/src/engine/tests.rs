@@ -1,4 +1,4 @@
-use keymaster_policy::{UnknownParentDs, ZskRollover};
+use keymaster_policy::{KeyLayout, KskRollover, UnknownParentDs, ZskRollover};
 
 use super::*;
 use crate::policy::DenialSettings;
@@ -704,6 +704,7 @@ fn go_insecure_without_delegation() {
         record(&state, "ksk-1", RecordKind::Ds),
         (RecordState::Rumoured, zone_at)
     );
+
     let asked_at = zone_at + 60;
     let observed = requesting(parent(&state, &[]), Request::GoInsecure);
     let unsigned = step(&state, &policy, &observed, asked_at);
@@ -877,7 +878,7 @@ fn requests_wait_out_key_store_outage() {
 
 #[test]
 fn leaving_ds_waits_after_parent_drops_all() {
-    // The parent serves the DS but nobody confirms it. When the parent
+    // The parent serves the DS but no operator confirms it. When the parent
     // later serves no DS at all, caches may still hold the old one for its
     // TTL, so the old KSK stays until then.
     let policy = LifecyclePolicy {
@@ -934,4 +935,488 @@ fn leaving_ds_waits_after_parent_drops_all() {
         record(&hidden, "ksk-1", RecordKind::Ds),
         (RecordState::Hidden, hidden_at)
     );
+}
+
+/// Steps the engine with the parent serving DS records for `present`.
+fn step_with(state: &EngineState, policy: &LifecyclePolicy, present: &[&str], now: u64) -> Step {
+    step(state, policy, &parent(state, present), now)
+}
+
+#[test]
+fn ksk_double_ds_times() {
+    let policy = LifecyclePolicy {
+        ksk_method: KskRollover::DoubleDs,
+        ..policy()
+    };
+    let (state, start) = bootstrap(&policy);
+
+    // The new KSK's DS comes first, next to the old one.
+    let observed = requesting(
+        parent(&state, &["ksk-1"]),
+        Request::Rollover { role: KeyRole::Ksk },
+    );
+    let rolled = step(&state, &policy, &observed, start);
+    assert_eq!(
+        record(&rolled.state, "ksk-3", RecordKind::Ds),
+        (RecordState::Rumoured, start)
+    );
+    assert_eq!(
+        record(&rolled.state, "ksk-3", RecordKind::Dnskey),
+        (RecordState::Hidden, 0)
+    );
+    assert!(rolled.actions.contains(&Action::RequestDs {
+        ids: ids(&["ksk-1", "ksk-3"]),
+        appear: ids(&["ksk-3"]),
+        disappear: vec![],
+    }));
+
+    // Both DS records in every cache: the DNSKEYs swap in one step.
+    let seen_at = start + HOUR;
+    let state = step_with(&rolled.state, &policy, &["ksk-1", "ksk-3"], seen_at).state;
+    let both_at = seen_at + 2 * HOUR + 600;
+    let swapped = step_with(&state, &policy, &["ksk-1", "ksk-3"], both_at);
+    let state = swapped.state;
+    assert_eq!(
+        record(&state, "ksk-3", RecordKind::Ds),
+        (RecordState::Omnipresent, both_at)
+    );
+    assert_eq!(
+        record(&state, "ksk-3", RecordKind::Dnskey),
+        (RecordState::Rumoured, both_at)
+    );
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Dnskey),
+        (RecordState::Unretentive, both_at)
+    );
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds).0,
+        RecordState::Omnipresent
+    );
+
+    // The old DS leaves once the new DNSKEY is in every cache.
+    let dnskey_at = both_at + HOUR + 300 + 600;
+    assert_eq!(swapped.next_due, Some(dnskey_at));
+    let withdrawn = step_with(&state, &policy, &["ksk-1", "ksk-3"], dnskey_at);
+    let state = withdrawn.state;
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds),
+        (RecordState::Unretentive, dnskey_at)
+    );
+    assert!(withdrawn.actions.contains(&Action::RequestDs {
+        ids: ids(&["ksk-3"]),
+        appear: vec![],
+        disappear: ids(&["ksk-1"]),
+    }));
+
+    // Gone at the parent an hour later, then out of caches.
+    let gone_at = dnskey_at + HOUR;
+    let state = step_with(&state, &policy, &["ksk-3"], gone_at).state;
+    let removed_at = gone_at + 2 * HOUR + 1_200;
+    let removed = step_with(&state, &policy, &["ksk-3"], removed_at);
+    assert!(removed.actions.contains(&Action::RemoveKey {
+        id: "ksk-1".to_string()
+    }));
+}
+
+/// Brings a new zone with one CSK fully in place and returns the state
+/// and the time its DS reached every cache.
+fn bootstrap_csk(policy: &LifecyclePolicy) -> (EngineState, u64) {
+    let first = step(
+        &EngineState::default(),
+        policy,
+        &Observations::default(),
+        T0,
+    );
+    let state = first.state;
+    for kind in [RecordKind::Dnskey, RecordKind::Krrsig, RecordKind::Zrrsig] {
+        assert_eq!(record(&state, "csk-1", kind), (RecordState::Rumoured, T0));
+    }
+    let zone_at = T0 + DAY + 300 + 600;
+    let state = step_with(&state, policy, &[], T0 + HOUR + 300 + 600).state;
+    let state = step_with(&state, policy, &[], zone_at).state;
+    assert_eq!(
+        record(&state, "csk-1", RecordKind::Ds),
+        (RecordState::Rumoured, zone_at)
+    );
+    let seen_at = zone_at + HOUR;
+    let state = step_with(&state, policy, &["csk-1"], seen_at).state;
+    let ds_at = seen_at + 2 * HOUR + 600;
+    let state = step_with(&state, policy, &["csk-1"], ds_at).state;
+    assert!(state.key("csk-1").unwrap().is_established());
+    (state, ds_at)
+}
+
+#[test]
+fn csk_rollover_times() {
+    let policy = LifecyclePolicy {
+        layout: KeyLayout::Csk,
+        ..policy()
+    };
+    let (state, start) = bootstrap_csk(&policy);
+    let observed = requesting(
+        parent(&state, &["csk-1"]),
+        Request::Rollover { role: KeyRole::Csk },
+    );
+    let rolled = step(&state, &policy, &observed, start).state;
+    assert_eq!(
+        record(&rolled, "csk-2", RecordKind::Dnskey),
+        (RecordState::Rumoured, start)
+    );
+    assert_eq!(
+        record(&rolled, "csk-2", RecordKind::Zrrsig),
+        (RecordState::Hidden, 0)
+    );
+
+    // Once the new DNSKEY is in every cache, the DS and the zone
+    // signatures swap together.
+    let swap_at = start + HOUR + 300 + 600;
+    let swapped = step_with(&rolled, &policy, &["csk-1"], swap_at);
+    let state = swapped.state;
+    for (id, to) in [
+        ("csk-2", RecordState::Rumoured),
+        ("csk-1", RecordState::Unretentive),
+    ] {
+        assert_eq!(record(&state, id, RecordKind::Zrrsig), (to, swap_at));
+        assert_eq!(record(&state, id, RecordKind::Ds), (to, swap_at));
+    }
+    assert_eq!(
+        record(&state, "csk-1", RecordKind::Dnskey).0,
+        RecordState::Omnipresent
+    );
+    assert!(swapped.actions.contains(&Action::RequestDs {
+        ids: ids(&["csk-2"]),
+        appear: ids(&["csk-2"]),
+        disappear: ids(&["csk-1"]),
+    }));
+
+    // The parent swaps the DS an hour later, and the DS records settle first.
+    let seen_at = swap_at + HOUR;
+    let state = step_with(&state, &policy, &["csk-2"], seen_at).state;
+    let ds_in = seen_at + 2 * HOUR + 600;
+    let ds_out = seen_at + 2 * HOUR + 1_200;
+    let state = step_with(&state, &policy, &["csk-2"], ds_in).state;
+    let state = step_with(&state, &policy, &["csk-2"], ds_out).state;
+    assert_eq!(
+        record(&state, "csk-2", RecordKind::Ds),
+        (RecordState::Omnipresent, ds_in)
+    );
+    assert_eq!(
+        record(&state, "csk-1", RecordKind::Ds),
+        (RecordState::Hidden, ds_out)
+    );
+
+    // The old DNSKEY stays until the new zone signatures are everywhere.
+    assert_eq!(
+        record(&state, "csk-1", RecordKind::Dnskey).0,
+        RecordState::Omnipresent
+    );
+    let zone_in = swap_at + DAY + 300 + 600;
+    let state = step_with(&state, &policy, &["csk-2"], zone_in).state;
+    assert_eq!(
+        record(&state, "csk-1", RecordKind::Dnskey),
+        (RecordState::Unretentive, zone_in)
+    );
+    let zone_out = swap_at + DAY + 300 + 1_200;
+    let state = step_with(&state, &policy, &["csk-2"], zone_out).state;
+    assert_eq!(
+        record(&state, "csk-1", RecordKind::Zrrsig),
+        (RecordState::Hidden, zone_out)
+    );
+    let removed_at = zone_in + HOUR + 300 + 1_200;
+    let removed = step_with(&state, &policy, &["csk-2"], removed_at);
+    assert!(removed.actions.contains(&Action::RemoveKey {
+        id: "csk-1".to_string()
+    }));
+}
+
+#[test]
+fn algorithm_rollover_order() {
+    // RFC 6781 section 4.1.4: signatures of the new algorithm first, then
+    // its DNSKEYs, then the DS, then the old DNSKEYs and signatures.
+    let (state, start) = bootstrap(&policy());
+    let policy = LifecyclePolicy {
+        algorithm: 15,
+        ..policy()
+    };
+    let signing = step_with(&state, &policy, &["ksk-1"], start);
+    let state = signing.state;
+    assert!(signing.actions.contains(&Action::StartSigningZone {
+        id: "zsk-4".to_string()
+    }));
+    assert!(!signing
+        .actions
+        .iter()
+        .any(|action| matches!(action, Action::PublishDnskey { .. })));
+    assert_eq!(
+        record(&state, "ksk-3", RecordKind::Dnskey),
+        (RecordState::Hidden, 0)
+    );
+    assert_eq!(state.key("ksk-3").unwrap().algorithm, 15);
+
+    // New signatures in every cache: both new DNSKEYs appear.
+    let keys_at = start + DAY + 300 + 600;
+    let state = step_with(&state, &policy, &["ksk-1"], keys_at).state;
+    for id in ["ksk-3", "zsk-4"] {
+        assert_eq!(
+            record(&state, id, RecordKind::Dnskey),
+            (RecordState::Rumoured, keys_at)
+        );
+    }
+    assert_eq!(
+        record(&state, "ksk-3", RecordKind::Ds),
+        (RecordState::Hidden, 0)
+    );
+
+    // New DNSKEYs in every cache: the DS swaps.
+    let ds_at = keys_at + HOUR + 300 + 600;
+    let state = step_with(&state, &policy, &["ksk-1"], ds_at).state;
+    assert_eq!(
+        record(&state, "ksk-3", RecordKind::Ds),
+        (RecordState::Rumoured, ds_at)
+    );
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds),
+        (RecordState::Unretentive, ds_at)
+    );
+    for id in ["ksk-1", "zsk-2"] {
+        assert_eq!(
+            record(&state, id, RecordKind::Dnskey).0,
+            RecordState::Omnipresent
+        );
+    }
+
+    // The new DS in every cache: the old DNSKEYs leave. The old signatures
+    // leave only once no cache can have an old DNSKEY.
+    let seen_at = ds_at + HOUR;
+    let state = step_with(&state, &policy, &["ksk-3"], seen_at).state;
+    let new_ds_at = seen_at + 2 * HOUR + 600;
+    let state = step_with(&state, &policy, &["ksk-3"], new_ds_at).state;
+    for id in ["ksk-1", "zsk-2"] {
+        assert_eq!(
+            record(&state, id, RecordKind::Dnskey),
+            (RecordState::Unretentive, new_ds_at)
+        );
+    }
+    assert_eq!(
+        record(&state, "zsk-2", RecordKind::Zrrsig).0,
+        RecordState::Omnipresent
+    );
+    let dnskey_gone = new_ds_at + HOUR + 300 + 1_200;
+    let state = step_with(&state, &policy, &["ksk-3"], dnskey_gone).state;
+    assert_eq!(
+        record(&state, "zsk-2", RecordKind::Zrrsig),
+        (RecordState::Unretentive, dnskey_gone)
+    );
+    let removed_at = dnskey_gone + DAY + 300 + 1_200;
+    let removed = step_with(&state, &policy, &["ksk-3"], removed_at);
+    assert!(removed.actions.contains(&Action::RemoveKey {
+        id: "zsk-2".to_string()
+    }));
+    assert!(removed.state.keys.iter().all(|key| key.algorithm == 15));
+}
+
+/// Counts the `ChangeDenial` actions of a step.
+fn denial_changes(step: &Step) -> usize {
+    step.actions
+        .iter()
+        .filter(|action| matches!(action, Action::ChangeDenial { .. }))
+        .count()
+}
+
+#[test]
+fn denial_changes_once() {
+    let (state, now) = bootstrap(&policy());
+    let salted = DenialSettings::Nsec3 {
+        iterations: 0,
+        salt_length: 8,
+        opt_out: false,
+    };
+    let unsalted = DenialSettings::Nsec3 {
+        iterations: 0,
+        salt_length: 0,
+        opt_out: false,
+    };
+    let mut state = state;
+    let mut at = now;
+    for to in [salted, unsalted, DenialSettings::Nsec] {
+        let policy = LifecyclePolicy {
+            denial: to.clone(),
+            ..policy()
+        };
+        at += DAY;
+        let changed = step_with(&state, &policy, &["ksk-1"], at);
+        assert_eq!(denial_changes(&changed), 1, "{:?}", changed.actions);
+        assert!(changed
+            .actions
+            .contains(&Action::ChangeDenial { to: to.clone() }));
+        assert!(changed.actions.contains(&Action::ResignZone));
+        assert_eq!(changed.state.denial, Some(to));
+
+        // The next step changes nothing.
+        let again = step_with(&changed.state, &policy, &["ksk-1"], at + 1);
+        assert_eq!(denial_changes(&again), 0, "{:?}", again.actions);
+        state = again.state;
+    }
+}
+
+#[test]
+fn lowered_dnskey_ttl_keeps_old_in_waits() {
+    let (state, now) = bootstrap(&policy());
+
+    // Raise the DNSKEY TTL to a day, then lower it back to an hour.
+    let long = LifecyclePolicy {
+        dnskey_ttl: DAY,
+        ..policy()
+    };
+    let raised = step_with(&state, &long, &["ksk-1"], now);
+    assert!(raised.actions.contains(&Action::PublishTtls {
+        dnskey_ttl: DAY,
+        max_zone_ttl: DAY,
+    }));
+    let lowered_at = now + 2 * DAY;
+    let lowered = step_with(&raised.state, &policy(), &["ksk-1"], lowered_at);
+    assert!(lowered.actions.contains(&Action::PublishTtls {
+        dnskey_ttl: HOUR,
+        max_zone_ttl: DAY,
+    }));
+
+    // A ZSK rollover right after waits with the old TTL of a day.
+    let observed = requesting(
+        parent(&lowered.state, &["ksk-1"]),
+        Request::Rollover { role: KeyRole::Zsk },
+    );
+    let rolled = step(&lowered.state, &policy(), &observed, lowered_at);
+    assert_eq!(
+        record(&rolled.state, "zsk-3", RecordKind::Dnskey),
+        (RecordState::Rumoured, lowered_at)
+    );
+    let old_ttl_gone = lowered_at + DAY + 300;
+    assert_eq!(rolled.next_due, Some(old_ttl_gone));
+
+    // The wait keeps the old TTL after the old TTL left caches.
+    let state = step_with(&rolled.state, &policy(), &["ksk-1"], old_ttl_gone).state;
+    assert_eq!(
+        record(&state, "zsk-3", RecordKind::Dnskey).0,
+        RecordState::Rumoured
+    );
+    let dnskey_at = lowered_at + DAY + 300 + 600;
+    let state = step_with(&state, &policy(), &["ksk-1"], dnskey_at).state;
+    assert_eq!(
+        record(&state, "zsk-3", RecordKind::Dnskey),
+        (RecordState::Omnipresent, dnskey_at)
+    );
+
+    // A rollover after the old TTL left caches uses the new one.
+    let later = old_ttl_gone + 60 * DAY;
+    let fresh = step_with(&state, &policy(), &["ksk-1"], later);
+    let newest = fresh
+        .state
+        .keys
+        .iter()
+        .filter(|key| key.role == KeyRole::Zsk)
+        .max_by_key(|key| key.created)
+        .expect("a ZSK")
+        .id
+        .clone();
+    assert_eq!(
+        record(&fresh.state, &newest, RecordKind::Dnskey),
+        (RecordState::Rumoured, later)
+    );
+    assert_eq!(fresh.next_due, Some(later + HOUR + 300 + 600));
+}
+
+#[test]
+fn lifetime_change_applies_at_once() {
+    let (state, now) = bootstrap(&policy());
+    let shorter = LifecyclePolicy {
+        zsk_lifetime: Some(DAY),
+        ..policy()
+    };
+    // The ZSK started signing at T0, so a one-day lifetime is over.
+    let changed_at = now + 60;
+    let rolled = step_with(&state, &shorter, &["ksk-1"], changed_at);
+    assert!(rolled.actions.contains(&Action::GenerateKey {
+        id: "zsk-3".to_string(),
+        role: KeyRole::Zsk,
+        algorithm: 13,
+    }));
+    assert_eq!(
+        record(&rolled.state, "zsk-3", RecordKind::Dnskey),
+        (RecordState::Rumoured, changed_at)
+    );
+    assert_eq!(rolled.state.key("zsk-2").unwrap().goal, Goal::Hidden);
+
+    // A longer lifetime moves the rollover later.
+    let longer = LifecyclePolicy {
+        zsk_lifetime: Some(60 * DAY),
+        ..policy()
+    };
+    let lead = HOUR + 300 + 600;
+    let old_due = T0 + 30 * DAY - lead;
+    let kept = step_with(&state, &longer, &["ksk-1"], old_due);
+    assert!(kept.state.key("zsk-3").is_none());
+    assert_eq!(kept.state.key("zsk-2").unwrap().goal, Goal::Omnipresent);
+    assert_eq!(kept.next_due, Some(T0 + 60 * DAY - lead));
+}
+
+#[test]
+fn manual_check_waits_for_step() {
+    let (state, now) = bootstrap(&policy());
+    let policy = LifecyclePolicy {
+        parent_ds_check: ParentDsCheck::Manual,
+        ..policy()
+    };
+    let observed = requesting(
+        parent(&state, &["ksk-1"]),
+        Request::Rollover { role: KeyRole::Ksk },
+    );
+    let state = step(&state, &policy, &observed, now).state;
+    let swap_at = now + HOUR + 300 + 600;
+    let swapped = step_with(&state, &policy, &["ksk-1"], swap_at);
+    assert_eq!(
+        record(&swapped.state, "ksk-3", RecordKind::Ds),
+        (RecordState::Rumoured, swap_at)
+    );
+
+    // The parent's change is seen, but only the operator's step counts.
+    let later = swap_at + 10 * DAY;
+    let waiting = step_with(&swapped.state, &policy, &["ksk-3"], later);
+    assert_eq!(waiting.state.key("ksk-3").unwrap().ds_seen, None);
+    assert_eq!(
+        record(&waiting.state, "ksk-3", RecordKind::Ds),
+        (RecordState::Rumoured, swap_at)
+    );
+    assert!(waiting
+        .waiting
+        .iter()
+        .any(|wait| wait.what.contains("ksk-3") && wait.until.is_none()));
+
+    let stepped_at = later + HOUR;
+    let observed = requesting(parent(&waiting.state, &["ksk-3"]), Request::Step);
+    let stepped = step(&waiting.state, &policy, &observed, stepped_at);
+    let state = stepped.state;
+    assert_eq!(state.key("ksk-3").unwrap().ds_seen, Some(stepped_at));
+    assert_eq!(state.key("ksk-1").unwrap().ds_gone, Some(stepped_at));
+    let ds_in = stepped_at + 2 * HOUR + 600;
+    assert_eq!(stepped.next_due, Some(ds_in));
+    let state = step_with(&state, &policy, &["ksk-3"], ds_in).state;
+    assert_eq!(
+        record(&state, "ksk-3", RecordKind::Ds),
+        (RecordState::Omnipresent, ds_in)
+    );
+    let ds_out = stepped_at + 2 * HOUR + 1_200;
+    let state = step_with(&state, &policy, &["ksk-3"], ds_out).state;
+    assert_eq!(
+        record(&state, "ksk-1", RecordKind::Ds),
+        (RecordState::Hidden, ds_out)
+    );
+}
+
+#[test]
+fn state_with_denial_pending_loads() {
+    let (state, _) = bootstrap(&policy());
+    let mut json = serde_json::to_value(&state).expect("serialise");
+    json["denial_pending"] = serde_json::json!({"method": "nsec"});
+    let back: EngineState = serde_json::from_value(json).expect("deserialise");
+    assert_eq!(back, state);
 }
