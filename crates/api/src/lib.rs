@@ -67,6 +67,24 @@ pub struct ZoneInfo {
     /// Earliest signature expiration in the served version.
     pub next_signature_expiry: Option<u64>,
     pub records: Option<usize>,
+    /// What key management waits for, soonest end first.
+    #[serde(default)]
+    pub key_waits: Vec<KeyWait>,
+    /// What each parent server served at the last DS check.
+    #[serde(default)]
+    pub parent_ds_servers: Vec<String>,
+    /// When key management is next due, UNIX seconds.
+    #[serde(default)]
+    pub next_key_event: Option<u64>,
+}
+
+/// Something a zone's key management waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyWait {
+    pub what: String,
+    pub since: u64,
+    /// When the wait ends, if it ends by time alone.
+    pub until: Option<u64>,
 }
 
 /// The role a key plays.

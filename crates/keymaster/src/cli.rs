@@ -58,6 +58,36 @@ pub enum Command {
     /// Cluster administration.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Show the future key events of a zone under its policy.
+    Plan(PlanArgs),
+    /// Run the lifecycle engine on a virtual clock against a model of
+    /// resolver caches and a parent, and count the bogus seconds.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub zone: String,
+    /// How far ahead to plan, such as 90d or 2y.
+    #[arg(long = "for", value_name = "DURATION", default_value = "2y")]
+    pub span: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Policy file: a TOML file with the policy keys at top level.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Master file of the zone; its largest TTL is checked against the
+    /// policy's max_zone_ttl.
+    #[arg(long, value_name = "FILE")]
+    pub zone: Option<PathBuf>,
+    /// Length of the simulated run, such as 10y.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub span: String,
+    /// Time the simulated parent takes to publish a requested DS change.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub parent_delay: String,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +207,15 @@ pub enum KeyCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Start a rollover of KEY (a key tag or id) now; the successor is
+    /// generated and rolled in with every wait the policy demands.
+    Rollover { zone: String, key: String },
+    /// Confirm by hand that the parent now serves the requested DS RRset
+    /// (for policies with parent_ds_check = "manual").
+    Step { zone: String, key: String },
+    /// Take KEY out of the zone without a successor; refused for the only
+    /// key of its role and algorithm.
+    Retire { zone: String, key: String },
     /// Write a zone's keys as BIND key files, reading the data directory
     /// directly (private keys never travel through the control API).
     Export {

@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cli::{
-    DigestArg, DsArgs, GlobalArgs, KeyCommand, RoleArg, RoleCommand, ServerCommand, ZoneCommand,
+    DigestArg, DsArgs, GlobalArgs, KeyCommand, PlanArgs, RoleArg, RoleCommand, ServerCommand,
+    ZoneCommand,
 };
 use crate::daemon::{CONTROL_FILE, TOKEN_FILE};
 
@@ -309,8 +310,30 @@ pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
             }
             client.print(&imported, |keys| key_table(keys))
         }
+        KeyCommand::Rollover { zone, key } => key_action(&client, &zone, &key, "rollover"),
+        KeyCommand::Step { zone, key } => key_action(&client, &zone, &key, "step"),
+        KeyCommand::Retire { zone, key } => key_action(&client, &zone, &key, "retire"),
         KeyCommand::Export { .. } => Ok(()),
     }
+}
+
+/// Sends a request about one key and prints the key.
+fn key_action(client: &Client, zone: &str, key: &str, action: &str) -> anyhow::Result<()> {
+    let path = format!("/zones/{}/keys/{}/{action}", segment(zone), segment(key));
+    let info: KeyInfo = client.post(&path, &())?;
+    client.print(&info, |k| key_table(std::slice::from_ref(k)))
+}
+
+/// Runs `plan`: the zone's future key events as a table or JSON.
+pub fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<()> {
+    let client = Client::connect(global)?;
+    let path = format!(
+        "/zones/{}/plan?for={}",
+        segment(&args.zone),
+        segment(&args.span)
+    );
+    let events: Vec<keymaster_lifecycle::plan::PlannedEvent> = client.get(&path)?;
+    client.print(&events, |events| crate::schedule::plan_table(events))
 }
 
 /// Runs `ds`.

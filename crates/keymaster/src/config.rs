@@ -61,8 +61,7 @@ pub struct ServerSection {
     /// Largest UDP response, in octets (EDNS payload cap).
     pub max_udp_payload: Option<u16>,
     /// Recursive resolver used to find the parent zone's name servers of
-    /// zones without `parent_servers`; default: the first `nameserver` of
-    /// /etc/resolv.conf.
+    /// zones without `parent_servers`.
     pub resolver: Option<String>,
 }
 
@@ -138,6 +137,12 @@ pub enum ConfigError {
     DuplicateZone { zone: String },
     #[error(transparent)]
     Policy(#[from] keymaster_policy::PolicyError),
+    #[error("policy {policy:?}: {source}")]
+    Lifetime {
+        policy: String,
+        #[source]
+        source: keymaster_lifecycle::LifetimeTooShort,
+    },
 }
 
 /// Settings given on the command line or in the environment; they win over the file.
@@ -207,6 +212,14 @@ impl Config {
             _ => path.to_path_buf(),
         };
         let policies = build_policies(&file.policies)?;
+        for (name, policy) in &policies {
+            keymaster_lifecycle::LifecyclePolicy::from(policy)
+                .check()
+                .map_err(|source| ConfigError::Lifetime {
+                    policy: name.clone(),
+                    source,
+                })?;
+        }
 
         let name = overrides
             .name

@@ -4,8 +4,8 @@
 //! defines the command line, [`config`] the configuration file, [`daemon`]
 //! runs `keymaster serve` (zones, the Key Master duties, the control API),
 //! [`client`] talks to a running daemon, [`offline`] signs and verifies
-//! master files without one, and [`signing`] is the signing pipeline both
-//! share.
+//! master files without one, [`signing`] is the signing pipeline both
+//! share, and [`schedule`] prints key plans and runs `simulate`.
 
 pub mod cli;
 pub mod client;
@@ -14,4 +14,5 @@ pub mod daemon;
 pub mod keyfiles;
 pub mod offline;
 pub mod parent;
+pub mod schedule;
 pub mod signing;

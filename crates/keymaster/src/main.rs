@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use keymaster::cli::{Cli, ClusterCommand, Command, ServeArgs};
 use keymaster::config::{Config, ConfigFile, Overrides};
-use keymaster::{client, daemon, offline};
+use keymaster::{client, daemon, offline, schedule};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -64,6 +64,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ds(args) => client::ds(&global, args),
         Command::Role(command) => client::role(&global, command),
         Command::Server(command) => client::server(&global, command),
+        Command::Plan(args) => client::plan(&global, args),
+        Command::Simulate(args) => schedule::simulate(&args, global.json),
         Command::Cluster(ClusterCommand::NewKey { output }) => {
             anyhow::bail!(
                 "cannot write {}: cluster zones are not available in this build",

@@ -30,7 +30,7 @@ pub fn parse_time(text: &str) -> anyhow::Result<u64> {
 }
 
 /// Reads a policy file whose keys sit at the top level.
-fn read_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
+pub fn read_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
     let Some(path) = path else {
         return Ok(Policy::default());
     };
@@ -208,7 +208,8 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn random_salt(length: u8) -> Vec<u8> {
+/// Returns `length` random octets for an NSEC3 salt.
+pub fn random_salt(length: u8) -> Vec<u8> {
     (0..length).map(|_| rand::random::<u8>()).collect()
 }
 

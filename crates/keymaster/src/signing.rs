@@ -100,6 +100,23 @@ pub fn sign_options(
     }
 }
 
+/// Returns the signer's denial settings for the engine's, with the NSEC3
+/// salt in use.
+pub fn denial_from(settings: &keymaster_lifecycle::DenialSettings, salt: Bytes) -> Denial {
+    match settings {
+        keymaster_lifecycle::DenialSettings::Nsec => Denial::Nsec,
+        keymaster_lifecycle::DenialSettings::Nsec3 {
+            iterations,
+            opt_out,
+            ..
+        } => Denial::Nsec3 {
+            iterations: *iterations,
+            salt,
+            opt_out: *opt_out,
+        },
+    }
+}
+
 /// Converts UNIX seconds to the 32-bit RRSIG time field; RFC 4034
 /// section 3.1.5 makes the field wrap, so the low 32 bits are what counts.
 fn to_u32(seconds: u64) -> u32 {

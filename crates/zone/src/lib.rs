@@ -22,7 +22,7 @@ pub use master::{
     WarningKind,
 };
 pub use name::{CanonicalKey, Name, NameError};
-pub use rdata::text::{parse_name, parse_time as parse_rrsig_time, parse_ttl};
+pub use rdata::text::{format_utc, parse_name, parse_time as parse_rrsig_time, parse_ttl};
 pub use rdata::{rdata_from_text, rdata_to_text, NameTextError, RdataError, WireError};
 pub use record::{canonical_rdata, Record, Rrset};
 pub use zone::{Inserted, Node, NodeKind, Zone};

@@ -74,6 +74,8 @@ fn router(state: AppState) -> Router {
         .route("/zones/:zone/unsign", post(unsign_zone))
         .route("/zones/:zone/keys", get(list_keys).post(add_key))
         .route("/zones/:zone/keys/import", post(import_key))
+        .route("/zones/:zone/keys/:key/:action", post(key_action))
+        .route("/zones/:zone/plan", get(plan_zone))
         .route("/zones/:zone/ds", get(show_ds))
         .route("/zones/:zone/role", get(show_role))
         .route("/zones/:zone/role/:action", post(change_role))
@@ -279,6 +281,40 @@ async fn import_key(
     blocking(&state, move |daemon| daemon.import_key(&zone, &request)).await
 }
 
+async fn key_action(
+    State(state): State<AppState>,
+    UrlPath((zone, key, action)): UrlPath<(String, String, String)>,
+) -> ApiResult<keymaster_api::KeyInfo> {
+    blocking(&state, move |daemon| {
+        daemon.key_request(&zone, &key, &action)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct PlanQuery {
+    /// Length of the plan, such as `2y`.
+    #[serde(rename = "for")]
+    span: Option<String>,
+}
+
+async fn plan_zone(
+    State(state): State<AppState>,
+    UrlPath(zone): UrlPath<String>,
+    Query(query): Query<PlanQuery>,
+) -> ApiResult<Vec<keymaster_lifecycle::plan::PlannedEvent>> {
+    blocking(&state, move |daemon| {
+        let text = query.span.as_deref().unwrap_or("2y");
+        let span: keymaster_policy::Duration =
+            text.parse().map_err(|error| ZoneError::Rejected {
+                zone: zone.clone(),
+                reason: format!("invalid duration {text:?} for the plan: {error}"),
+            })?;
+        daemon.plan(&zone, span.as_secs())
+    })
+    .await
+}
+
 #[derive(Deserialize)]
 struct DsQuery {
     digest: Option<String>,
@@ -377,13 +413,14 @@ async fn dashboard(State(state): State<AppState>) -> Response {
     for zone in &zones {
         let cell = |value: Option<String>| escape_html(&value.unwrap_or_else(|| "-".to_string()));
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             escape_html(&zone.zone),
             if zone.is_signed { "signed" } else { "unsigned" },
             cell(zone.key_master_server.clone()),
             if zone.is_key_master { "this server" } else { "other" },
             zone.key_master_status,
             cell(zone.serial.map(|s| s.to_string())),
+            cell(zone.key_waits.first().map(|wait| wait.what.clone())),
             cell(zone.error.clone()),
         ));
     }
@@ -394,7 +431,7 @@ async fn dashboard(State(state): State<AppState>) -> Response {
          td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}</style></head><body>\
          <h1>keymaster on {name}</h1><p>Up since UNIX time {started}; now {now}.</p>\
          <table><tr><th>zone</th><th>DNSSEC</th><th>Key Master</th><th>role here</th>\
-         <th>Key Master status</th><th>serial</th><th>error</th></tr>\n{rows}</table></body></html>",
+         <th>Key Master status</th><th>serial</th><th>key management waits for</th><th>error</th></tr>\n{rows}</table></body></html>",
         name = escape_html(&daemon.config.name),
         started = daemon.started,
         now = unix_now(),

@@ -73,10 +73,12 @@ pub fn policy_roles(policy: &Policy) -> &'static [KeyRole] {
     }
 }
 
-/// Generates a key for `zone`, seals it and returns it ready to store.
+/// Generates a key for `zone` with the stable `id`, seals it and returns
+/// it ready to store.
 pub fn generate_key(
     kek: &KeyEncryptionKey,
     zone: &Name,
+    id: String,
     role: KeyRole,
     algorithm: u8,
     rsa_bits: u32,
@@ -94,7 +96,15 @@ pub fn generate_key(
             role,
             source,
         })?;
-    Ok(seal_new_key(kek, zone, &pair, role_flags(role), role, now))
+    Ok(seal_new_key(
+        kek,
+        zone,
+        id,
+        &pair,
+        role_flags(role),
+        role,
+        now,
+    ))
 }
 
 /// Returns the key size in bits as operators quote it: the RSA modulus
@@ -173,20 +183,18 @@ pub fn unseal_pair(
     })
 }
 
-/// Seals a new or imported key for storage. It is marked published and
-/// active at `now` with every record state omnipresent except the DS, which
-/// waits for the parent.
+/// Seals a new or imported key for storage. Every record state starts
+/// hidden: the lifecycle engine decides when the key enters the zone.
 pub fn seal_new_key(
     kek: &KeyEncryptionKey,
     zone: &Name,
+    id: String,
     pair: &KeyPair,
     key_flags: u16,
     role: KeyRole,
     now: u64,
 ) -> StoredKey {
-    let id = new_key_id();
     let sealed = kek.seal(&pair.to_pkcs8(), &key_aad(zone, &id));
-    let in_use = RecordState::Omnipresent;
     StoredKey {
         zone: zone.to_string(),
         id,
@@ -197,26 +205,14 @@ pub fn seal_new_key(
         dnskey: pair.dnskey_rdata(key_flags).to_vec(),
         private: PrivateKey::EncryptedFile { sealed },
         created: now,
-        published: Some(now),
-        active: Some(now),
+        published: None,
+        active: None,
         retired: None,
         removed: None,
-        dnskey_state: in_use,
-        krrsig_state: if role == KeyRole::Zsk {
-            RecordState::Hidden
-        } else {
-            in_use
-        },
-        zrrsig_state: if role == KeyRole::Ksk {
-            RecordState::Hidden
-        } else {
-            in_use
-        },
-        ds_state: if role == KeyRole::Zsk {
-            RecordState::Hidden
-        } else {
-            RecordState::Rumoured
-        },
+        dnskey_state: RecordState::Hidden,
+        krrsig_state: RecordState::Hidden,
+        zrrsig_state: RecordState::Hidden,
+        ds_state: RecordState::Hidden,
     }
 }
 
@@ -251,7 +247,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kek = KeyEncryptionKey::load_or_create(&dir.path().join("kek")).unwrap();
         let zone = Name::from_labels([&b"example"[..]]).unwrap();
-        let stored = generate_key(&kek, &zone, KeyRole::Ksk, 13, 2048, 1000).unwrap();
+        let stored = generate_key(&kek, &zone, new_key_id(), KeyRole::Ksk, 13, 2048, 1000).unwrap();
         assert_eq!(stored.dnskey[..4], [1, 1, 3, 13]);
         assert_eq!(keymaster_keys::key_tag(&stored.dnskey), stored.key_tag);
         let signing = unseal_key(&kek, &zone, &stored).unwrap();

@@ -8,11 +8,13 @@
 //! leaves the last published version in service and is recorded on the
 //! zone, where `zone show` reports it.
 //!
-//! Limitations: key states are set once at generation and not advanced by
-//! a rollover engine yet, so keys are never rolled automatically.
+//! The maintenance task sleeps until the earliest moment anything is due
+//! (an engine step, a parent DS check, a signature refresh) or until an
+//! operator request wakes it, and at most a minute.
 
 pub mod control;
 pub mod keyring;
+pub mod lifecycle;
 pub mod zones;
 
 use std::collections::BTreeMap;
@@ -38,8 +40,12 @@ pub const KEK_FILE: &str = "kek.key";
 /// The state database in the data directory.
 pub const DATABASE_FILE: &str = "state.db";
 
-/// How often zones are checked for signatures due for refresh.
+/// Longest sleep of the maintenance task, so that a clock jump or a missed
+/// wake-up is caught within a minute.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Seconds before a failed engine step of a zone is tried again.
+pub const RETRY_INTERVAL: u64 = 30;
 
 /// Returns the current UNIX time in seconds.
 pub fn unix_now() -> u64 {
@@ -58,6 +64,8 @@ pub struct Daemon {
     pub started: u64,
     /// Runtime state of each zone, by normalized name.
     pub zones: Mutex<BTreeMap<String, zones::ZoneRuntime>>,
+    /// Wakes the maintenance task when an operator request is queued.
+    pub wake: tokio::sync::Notify,
 }
 
 /// Creates the data directory with mode 0700 if it does not exist.
@@ -207,6 +215,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         published,
         started: unix_now(),
         zones: Mutex::new(BTreeMap::new()),
+        wake: tokio::sync::Notify::new(),
     });
     let token = control::write_endpoint(&daemon.config.data_dir, daemon.config.control)?;
     tracing::info!(
@@ -262,11 +271,21 @@ async fn wait_for_signal() {
     }
 }
 
-/// Refreshes signatures that are due, once a minute.
+/// Runs engine steps, parent checks and signature refreshes when they are
+/// due, sleeping in between.
 async fn maintain(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
+    // The first pass runs at once, for what the startup steps left due.
+    let mut next: Option<u64> = Some(0);
     loop {
+        let sleep = match next {
+            Some(at) => {
+                Duration::from_secs(at.saturating_sub(unix_now())).min(MAINTENANCE_INTERVAL)
+            }
+            None => MAINTENANCE_INTERVAL,
+        };
         tokio::select! {
-            _ = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}
+            _ = tokio::time::sleep(sleep) => {}
+            _ = daemon.wake.notified() => {}
             _ = shutdown.changed() => return,
         }
         let database = daemon.config.data_dir.join(DATABASE_FILE);
@@ -275,8 +294,16 @@ async fn maintain(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
                 key changes are lost at the next restart: restore it from a backup and restart");
         }
         let worker = daemon.clone();
-        if let Err(error) = tokio::task::spawn_blocking(move || worker.refresh_due()).await {
-            tracing::error!(%error, "signature maintenance task failed");
+        match tokio::task::spawn_blocking(move || worker.maintain_due()).await {
+            Ok(due) => next = due,
+            Err(error) => {
+                tracing::error!(%error, "zone maintenance task failed");
+                next = None;
+            }
+        }
+        // Never spin: a zone due in the past is handled on the next pass.
+        if next.is_some_and(|at| at <= unix_now()) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }

@@ -5,11 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use keymaster_api::{
-    DsInfo, KeyInfo, KeyMasterStatus, KeyRole, RecordState, RoleInfo, Storage, ZoneInfo,
-};
-use keymaster_dnssec::SigningKey;
-use keymaster_policy::{CdsPublish, Policy};
+use keymaster_api::{DsInfo, KeyInfo, KeyMasterStatus, KeyRole, RoleInfo, Storage, ZoneInfo};
+use keymaster_policy::Policy;
 use keymaster_server::PublishedZone;
 use keymaster_store::{Operation, RoleRecord, StoreError, StoredKey, Transaction, ZoneRecord};
 use keymaster_zone::{load_zone_file, parse_name, write_zone, LoadOptions, Name, Rtype, Zone};
@@ -31,6 +28,8 @@ pub struct ZoneRuntime {
     pub error: Option<String>,
     /// The last key error, so it is logged once and not every minute.
     pub key_error: Option<String>,
+    /// When the lifecycle engine of the zone is next due.
+    pub engine_due: Option<u64>,
 }
 
 /// Error of a zone operation requested by an operator.
@@ -145,23 +144,23 @@ impl Daemon {
         }
     }
 
-    fn runtime_lock(&self, zone: &str) -> Arc<Mutex<()>> {
+    pub(super) fn runtime_lock(&self, zone: &str) -> Arc<Mutex<()>> {
         let mut zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
         zones.entry(zone.to_string()).or_default().lock.clone()
     }
 
-    fn update_runtime(&self, zone: &str, update: impl FnOnce(&mut ZoneRuntime)) {
+    pub(super) fn update_runtime(&self, zone: &str, update: impl FnOnce(&mut ZoneRuntime)) {
         let mut zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
         update(zones.entry(zone.to_string()).or_default());
     }
 
-    fn record(&self, zone: &str) -> Result<ZoneRecord, ZoneError> {
+    pub(super) fn record(&self, zone: &str) -> Result<ZoneRecord, ZoneError> {
         self.store
             .zone(zone)?
             .ok_or_else(|| ZoneError::NotFound(zone.to_string()))
     }
 
-    fn policy_for(&self, record: &ZoneRecord) -> Policy {
+    pub(super) fn policy_for(&self, record: &ZoneRecord) -> Policy {
         self.config.policy(&record.policy).clone()
     }
 
@@ -261,7 +260,14 @@ impl Daemon {
     }
 
     fn refresh_locked(&self, zone: &str) -> Result<(), ZoneError> {
-        let record = self.record(zone)?;
+        self.sign_and_publish(zone, true)
+    }
+
+    /// Loads the zone's source and publishes it, signed from the engine
+    /// state when the zone is signed. With `step`, the Key Master first runs
+    /// a step of the lifecycle engine (which generates the first keys).
+    pub(super) fn sign_and_publish(&self, zone: &str, step: bool) -> Result<(), ZoneError> {
+        let mut record = self.record(zone)?;
         let (_, origin) = zone_name(zone)?;
         let unsigned = self.load_source(&record, &origin)?;
         let file_serial = unsigned.serial().unwrap_or(0);
@@ -275,17 +281,34 @@ impl Daemon {
             return self.publish(record, version, None);
         }
 
-        self.ensure_role(&record)?;
+        let role = self.ensure_role(&record)?;
+        let is_key_master = role.key_master == self.config.name;
         let policy = self.policy_for(&record);
-        self.ensure_keys(&record, &origin, &policy)?;
-        let keys = self.signing_keys(&record, &origin)?;
         let now = unix_now();
-        let (cds, cdnskey) = self.cds_for(&record, &origin, &policy)?;
-        let options = signing::sign_options(&policy, now, Bytes::new(), cds, cdnskey);
+        if is_key_master && step {
+            let outcome = self.step_engine(&record, &origin, &policy, &role, now)?;
+            if outcome.unsigned {
+                return self.finish_unsigning(record, role);
+            }
+        }
+        let plan = self.signing_plan(&record, &origin, &policy)?;
+        let mut options = signing::sign_options(
+            &policy,
+            now,
+            plan.nsec3_salt.clone(),
+            plan.cds,
+            plan.cdnskey,
+        );
+        if let Some(denial) = &plan.denial {
+            options.denial = signing::denial_from(denial, plan.nsec3_salt.clone());
+        }
+        if let Some(ttl) = plan.dnskey_ttl {
+            options.dnskey_ttl = ttl;
+        }
         let serial = next_serial(file_serial, record.last_serial);
         let version = signing::sign_version(
             unsigned,
-            &keys,
+            &plan.keys,
             &options,
             signing::post_sign_check(&policy),
             serial,
@@ -304,9 +327,25 @@ impl Daemon {
             version.seconds
         );
         let expiry = version.earliest_expiration;
-        let mut record = record;
         record.last_signed = Some(now);
-        self.publish(record, version.zone, Some(expiry))
+        self.publish(record, version.zone, Some(expiry))?;
+        if is_key_master {
+            self.mark_published(zone, &role)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes a zone unsigned once the engine found the parent's DS
+    /// gone from every cache.
+    fn finish_unsigning(&self, mut record: ZoneRecord, role: RoleRecord) -> Result<(), ZoneError> {
+        let zone = record.name.clone();
+        record.signed = false;
+        record.parent_has_ds = Some(false);
+        self.store
+            .commit(Transaction::new().push(Operation::PutZone(record)))?;
+        tracing::info!(zone = %zone, "zone {zone}: the parent's DS is gone from every cache; the zone is now served unsigned");
+        self.sign_and_publish(&zone, false)?;
+        self.mark_published(&zone, &role)
     }
 
     fn load_source(&self, record: &ZoneRecord, origin: &Name) -> Result<Zone, ZoneError> {
@@ -367,7 +406,7 @@ impl Daemon {
     }
 
     /// Makes this server the Key Master of a file-backed zone that has none.
-    fn ensure_role(&self, record: &ZoneRecord) -> Result<RoleRecord, ZoneError> {
+    pub(super) fn ensure_role(&self, record: &ZoneRecord) -> Result<RoleRecord, ZoneError> {
         match self.store.role(&record.name)? {
             Some(role) if role.key_master == self.config.name => Ok(role),
             Some(role) if record.storage == Storage::File => {
@@ -407,146 +446,81 @@ impl Daemon {
         }
     }
 
-    /// Generates the policy's keys for a zone that has no keys at all.
-    ///
-    /// Keys that exist but cannot be read are never replaced: that would
-    /// change the zone's DS behind the parent's back.
-    fn ensure_keys(
-        &self,
-        record: &ZoneRecord,
-        origin: &Name,
-        policy: &Policy,
-    ) -> Result<(), ZoneError> {
-        if !self.store.keys(&record.name)?.is_empty() {
-            return Ok(());
-        }
-        let role = self.ensure_role(record)?;
-        if role.key_master != self.config.name {
-            return Ok(());
-        }
+    /// Runs what is due in every zone: engine steps of the zones this
+    /// server is Key Master of, and signature refreshes. Returns the
+    /// earliest time anything is due next.
+    pub fn maintain_due(&self) -> Option<u64> {
         let now = unix_now();
-        let mut transaction = Transaction::fenced(keymaster_store::Fence {
-            zone: record.name.clone(),
-            key_master: role.key_master.clone(),
-            epoch: role.epoch,
-        });
-        for key_role in keyring::policy_roles(policy) {
-            let key = keyring::generate_key(
-                &self.kek,
-                origin,
-                *key_role,
-                policy.algorithm,
-                policy.rsa_bits,
-                now,
-            )?;
-            tracing::info!(zone = %record.name, key_tag = key.key_tag, role = ?key_role, algorithm = policy.algorithm,
-                "zone {}: generated {:?} {} with algorithm {}", record.name, key_role, key.key_tag, policy.algorithm);
-            transaction = transaction.push(Operation::PutKey(key));
-        }
-        self.store.commit(transaction)?;
-        Ok(())
-    }
-
-    /// Unseals the zone's keys; the first failure is logged once.
-    fn signing_keys(
-        &self,
-        record: &ZoneRecord,
-        origin: &Name,
-    ) -> Result<Vec<SigningKey>, ZoneError> {
-        let stored = self.store.keys(&record.name)?;
-        let mut keys = Vec::with_capacity(stored.len());
-        for key in stored.iter().filter(|key| key.removed.is_none()) {
-            match keyring::unseal_key(&self.kek, origin, key) {
-                Ok(signing) => keys.push(signing),
-                Err(error) => {
-                    let message = error.to_string();
-                    let mut first = false;
-                    self.update_runtime(&record.name, |runtime| {
-                        first = runtime.key_error.as_deref() != Some(message.as_str());
-                        runtime.key_error = Some(message.clone());
-                    });
-                    if first {
-                        tracing::error!(zone = %record.name, key_tag = key.key_tag, error = %error,
-                            "zone {}: key {} cannot be read, so the zone is not signed again and no replacement key is generated", record.name, key.key_tag);
-                    }
-                    return Err(error.into());
-                }
-            }
-        }
-        self.update_runtime(&record.name, |runtime| runtime.key_error = None);
-        Ok(keys)
-    }
-
-    /// Returns the CDS and CDNSKEY RDATA the zone should publish.
-    fn cds_for(
-        &self,
-        record: &ZoneRecord,
-        origin: &Name,
-        policy: &Policy,
-    ) -> Result<(Vec<Bytes>, Vec<Bytes>), ZoneError> {
-        let keys = self.store.keys(&record.name)?;
-        let sep = |key: &&StoredKey| key.role != KeyRole::Zsk && key.removed.is_none();
-        let wanted = |key: &&StoredKey| {
-            matches!(
-                key.ds_state,
-                RecordState::Rumoured | RecordState::Omnipresent
-            )
-        };
-        let changing = keys.iter().filter(sep).any(|key| {
-            matches!(
-                key.ds_state,
-                RecordState::Rumoured | RecordState::Unretentive
-            )
-        });
-        let publish = match policy.cds_publish {
-            CdsPublish::Never => false,
-            CdsPublish::Always => true,
-            CdsPublish::Rollover => changing,
-        };
-        if !publish {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let dnskeys: Vec<Bytes> = keys
-            .iter()
-            .filter(sep)
-            .filter(wanted)
-            .map(|key| Bytes::from(key.dnskey.clone()))
-            .collect();
-        let cds = signing::cds_records(origin, &dnskeys, policy);
-        Ok((cds, dnskeys))
-    }
-
-    /// Re-signs every zone whose earliest signature is within the policy's
-    /// refresh period of expiring.
-    pub fn refresh_due(&self) {
-        let now = unix_now();
-        let due: Vec<String> = {
+        let zones: Vec<(String, Option<u64>, Option<u64>)> = {
             let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
             zones
                 .iter()
-                .filter_map(|(name, runtime)| Some((name, runtime.next_expiry?)))
-                .map(|(n, e)| (n.clone(), e))
-                .collect::<Vec<_>>()
-        }
-        .into_iter()
-        .filter(|(name, expiry)| {
-            let refresh = self
-                .store
-                .zone(name)
-                .ok()
+                .map(|(name, runtime)| (name.clone(), runtime.next_expiry, runtime.engine_due))
+                .collect()
+        };
+        let mut next: Option<u64> = None;
+        for (zone, expiry, engine_due) in zones {
+            let Ok(Some(record)) = self.store.zone(&zone) else {
+                continue;
+            };
+            let refresh = self.policy_for(&record).signature_refresh.as_secs();
+            let refresh_at = expiry.map(|expiry| expiry.saturating_sub(refresh));
+            let due = |at: Option<u64>| at.is_some_and(|at| at <= now);
+            let result = if due(engine_due) && record.signed {
+                self.step_zone(&zone)
+            } else if due(refresh_at) {
+                tracing::info!(zone = %zone, "zone {zone}: refreshing signatures");
+                self.refresh_zone(&zone)
+            } else {
+                Ok(())
+            };
+            if let Err(error) = result {
+                tracing::error!(zone = %zone, error = %error, "zone {zone}: maintenance failed; the previous version stays in service");
+                // Try again after a pause rather than at once.
+                self.update_runtime(&zone, |runtime| {
+                    runtime.engine_due = runtime.engine_due.map(|_| now + super::RETRY_INTERVAL);
+                });
+            }
+            let (expiry, engine_due) = {
+                let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+                zones.get(&zone).map_or((None, None), |runtime| {
+                    (runtime.next_expiry, runtime.engine_due)
+                })
+            };
+            for at in [expiry.map(|e| e.saturating_sub(refresh)), engine_due]
+                .into_iter()
                 .flatten()
-                .map(|record| self.policy_for(&record).signature_refresh.as_secs())
-                .unwrap_or(0);
-            now + refresh >= *expiry
-        })
-        .map(|(name, _)| name)
-        .collect();
-        for zone in due {
-            tracing::info!(zone = %zone, "zone {zone}: refreshing signatures");
-            if let Err(error) = self.refresh_zone(&zone) {
-                tracing::error!(zone = %zone, error = %error, "signature refresh failed; the previous version stays in service");
+            {
+                next = Some(next.map_or(at, |current| current.min(at)));
             }
         }
+        next
+    }
+
+    /// Runs a due engine step for a zone and publishes the result if the
+    /// signed data changed.
+    fn step_zone(&self, zone: &str) -> Result<(), ZoneError> {
+        let lock = self.runtime_lock(zone);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let record = self.record(zone)?;
+        let role = self.ensure_role(&record)?;
+        if role.key_master != self.config.name {
+            self.update_runtime(zone, |runtime| runtime.engine_due = None);
+            return Ok(());
+        }
+        let (_, origin) = zone_name(zone)?;
+        let policy = self.policy_for(&record);
+        let outcome = self.step_engine(&record, &origin, &policy, &role, unix_now())?;
+        let result = if outcome.unsigned {
+            self.finish_unsigning(record, role)
+        } else if outcome.resign {
+            self.sign_and_publish(zone, false)
+        } else {
+            Ok(())
+        };
+        let message = result.as_ref().err().map(ToString::to_string);
+        self.update_runtime(zone, |runtime| runtime.error = message);
+        result
     }
 
     /// Returns the API view of a zone.
@@ -572,6 +546,7 @@ impl Daemon {
         };
         let signed = record.signed;
         let nsec3 = signed && policy.denial == keymaster_policy::Denial::Nsec3;
+        let engine = self.load_engine(zone)?;
         Ok(ZoneInfo {
             zone: record.name.clone(),
             storage: record.storage,
@@ -607,6 +582,17 @@ impl Daemon {
             last_signed: record.last_signed,
             next_signature_expiry: next_expiry,
             records,
+            key_waits: engine
+                .waiting
+                .iter()
+                .map(|wait| keymaster_api::KeyWait {
+                    what: wait.what.clone(),
+                    since: wait.since,
+                    until: wait.until,
+                })
+                .collect(),
+            parent_ds_servers: engine.parent.servers.clone(),
+            next_key_event: engine.next_due,
         })
     }
 
@@ -687,17 +673,118 @@ impl Daemon {
         self.store_and_refresh(record)
     }
 
-    /// Stops signing a zone and publishes it unsigned; the role is kept.
+    /// Stops signing a zone; the role is kept. A zone whose parent may
+    /// hold a DS first asks the parent to remove it (CDS and CDNSKEY delete
+    /// form) and stays signed until the DS has left every cache.
     pub fn unsign_zone(&self, zone: &str) -> Result<ZoneInfo, ZoneError> {
         let (name, _) = zone_name(zone)?;
         let mut record = self.record(&name)?;
-        if record.parent_has_ds == Some(true) {
-            // TODO: publish the CDS/CDNSKEY delete form and wait for the
-            // parent's DS to go before removing signatures.
-            tracing::warn!(zone = %name, "zone {name}: unsigning while the parent may still hold a DS; remove the DS at the parent first");
+        if !record.signed {
+            return self.zone_info(&name);
+        }
+        let role = self.ensure_role(&record)?;
+        let engine = self.load_engine(&name)?;
+        let has_keys = engine.state.keys.iter().any(|key| !key.is_gone());
+        if role.key_master == self.config.name && has_keys {
+            self.queue_request(&name, &role, keymaster_lifecycle::Request::GoInsecure)?;
+            tracing::info!(zone = %name, "zone {name}: going insecure: the parent is asked to remove the DS first; the zone stays signed until it is gone");
+            return self.zone_info(&name);
         }
         record.signed = false;
         self.store_and_refresh(record)
+    }
+
+    /// Finds a key of a zone by id or key tag; a tag shared by two keys is
+    /// rejected with both ids.
+    pub fn find_key(&self, zone: &str, key: &str) -> Result<StoredKey, ZoneError> {
+        let keys = self.store.keys(zone)?;
+        if let Some(found) = keys.iter().find(|stored| stored.id == key) {
+            return Ok(found.clone());
+        }
+        let tag: Option<u16> = key.parse().ok();
+        let matching: Vec<&StoredKey> = keys
+            .iter()
+            .filter(|stored| Some(stored.key_tag) == tag)
+            .collect();
+        match matching[..] {
+            [one] => Ok(one.clone()),
+            [] => Err(ZoneError::Rejected {
+                zone: zone.to_string(),
+                reason: format!("has no key with id or tag {key}; see `keymaster key list {zone}`"),
+            }),
+            _ => Err(ZoneError::Rejected {
+                zone: zone.to_string(),
+                reason: format!(
+                    "key tag {key} is shared by keys {}; name the key by id",
+                    matching
+                        .iter()
+                        .map(|k| k.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            }),
+        }
+    }
+
+    /// Queues an operator request about one key of a zone this server is
+    /// Key Master of.
+    pub fn key_request(&self, zone: &str, key: &str, action: &str) -> Result<KeyInfo, ZoneError> {
+        let (name, _) = zone_name(zone)?;
+        let record = self.record(&name)?;
+        if !record.signed {
+            return Err(ZoneError::Rejected {
+                zone: name,
+                reason: "is not signed, so its keys do not roll".to_string(),
+            });
+        }
+        let role = self.ensure_role(&record)?;
+        if role.key_master != self.config.name {
+            return Err(ZoneError::Rejected {
+                zone: name,
+                reason: format!(
+                    "its Key Master is {}, which alone manages its keys",
+                    role.key_master
+                ),
+            });
+        }
+        let stored = self.find_key(&name, key)?;
+        let engine = self.load_engine(&name)?;
+        let request = match action {
+            "rollover" => keymaster_lifecycle::Request::Retire {
+                id: stored.id.clone(),
+            },
+            "step" => keymaster_lifecycle::Request::Step,
+            "retire" => {
+                let others = engine.state.keys.iter().any(|other| {
+                    other.id != stored.id
+                        && other.role == stored.role
+                        && other.algorithm == stored.algorithm
+                        && other.goal == keymaster_lifecycle::Goal::Omnipresent
+                        && !other.standby
+                });
+                if !others {
+                    return Err(ZoneError::Rejected {
+                        zone: name,
+                        reason: format!(
+                            "key {} is the zone's only {:?} of algorithm {}; use `keymaster key rollover` to replace it",
+                            stored.key_tag, stored.role, stored.algorithm
+                        ),
+                    });
+                }
+                keymaster_lifecycle::Request::Retire {
+                    id: stored.id.clone(),
+                }
+            }
+            other => {
+                return Err(ZoneError::Rejected {
+                    zone: name,
+                    reason: format!("unknown key action {other:?}; use rollover, step or retire"),
+                })
+            }
+        };
+        self.queue_request(&name, &role, request)?;
+        tracing::info!(zone = %name, key_tag = stored.key_tag, "zone {name}: key {} (tag {}): {action} requested", stored.id, stored.key_tag);
+        Ok(key_info(&stored, &[]))
     }
 
     fn single_primary(&self, record: &ZoneRecord, what: &str) -> ZoneError {
@@ -763,12 +850,24 @@ impl Daemon {
     /// Returns the API view of a zone's keys.
     pub fn key_infos(&self, zone: &str) -> Result<Vec<KeyInfo>, ZoneError> {
         let (name, _) = zone_name(zone)?;
-        self.record(&name)?;
+        let record = self.record(&name)?;
         let keys = self.store.keys(&name)?;
-        Ok(keys.iter().map(key_info).collect())
+        let engine = self.load_engine(&name)?;
+        let policy = keymaster_lifecycle::LifecyclePolicy::from(&self.policy_for(&record));
+        let planned = if record.signed {
+            keymaster_lifecycle::plan::next_transitions(&engine.state, &policy, unix_now(), 3)
+        } else {
+            Default::default()
+        };
+        Ok(keys
+            .iter()
+            .map(|key| key_info(key, planned.get(&key.id).map_or(&[][..], Vec::as_slice)))
+            .collect())
     }
 
-    /// Adds a key to a zone; it is published and used at once.
+    /// Adds a key to a zone. It waits as the successor of the current key
+    /// of its role, so it replaces that key at its next rollover without an
+    /// extra one.
     pub fn add_key(
         &self,
         zone: &str,
@@ -811,6 +910,7 @@ impl Daemon {
         let key = keyring::generate_key(
             &self.kek,
             &origin,
+            keyring::new_key_id(),
             role,
             algorithm,
             bits.unwrap_or(policy.rsa_bits),
@@ -885,8 +985,16 @@ fn check_algorithm_covered(
     Ok(())
 }
 
-/// Returns the API view of a stored key.
-pub fn key_info(key: &StoredKey) -> KeyInfo {
+/// Returns the API view of a stored key with its next planned
+/// transitions, soonest first.
+pub fn key_info(key: &StoredKey, planned: &[(u64, String)]) -> KeyInfo {
+    let next_transitions = planned
+        .iter()
+        .map(|(at, event)| keymaster_api::PlannedTransition {
+            at: *at,
+            event: event.clone(),
+        })
+        .collect();
     KeyInfo {
         id: key.id.clone(),
         key_tag: key.key_tag,
@@ -905,8 +1013,7 @@ pub fn key_info(key: &StoredKey) -> KeyInfo {
         active: key.active,
         retired: key.retired,
         removed: key.removed,
-        // TODO: fill from the rollover engine's schedule once keys roll.
-        next_transitions: Vec::new(),
+        next_transitions,
         key_store: match key.private {
             keymaster_store::PrivateKey::EncryptedFile { .. } => "encrypted-file".to_string(),
             keymaster_store::PrivateKey::Pkcs11 { .. } => "pkcs11".to_string(),
@@ -915,7 +1022,9 @@ pub fn key_info(key: &StoredKey) -> KeyInfo {
 }
 
 impl Daemon {
-    /// Imports a key read from BIND key files; it is published and used at once.
+    /// Imports a key read from BIND key files. Like an added key it waits
+    /// as the successor of the current key of its role; a zone with no key
+    /// of that role yet starts with it.
     pub fn import_key(
         &self,
         zone: &str,
@@ -953,11 +1062,20 @@ impl Daemon {
         }
         check_algorithm_covered(&name, &self.store.keys(&name)?, role, request.algorithm)?;
         let role_record = self.ensure_role(&record)?;
-        let key = keyring::seal_new_key(&self.kek, &origin, &pair, request.flags, role, unix_now());
+        let key = keyring::seal_new_key(
+            &self.kek,
+            &origin,
+            keyring::new_key_id(),
+            &pair,
+            request.flags,
+            role,
+            unix_now(),
+        );
         self.store_new_key(&record, role_record, key, "imported")
     }
 
-    /// Stores a new key under the role's fence, then re-signs a signed zone.
+    /// Stores a new key under the role's fence; the engine folds it into
+    /// the schedule at its next step, which runs at once.
     fn store_new_key(
         &self,
         record: &ZoneRecord,
@@ -966,18 +1084,16 @@ impl Daemon {
         how: &str,
     ) -> Result<KeyInfo, ZoneError> {
         let name = record.name.clone();
-        let info = key_info(&key);
-        let fence = keymaster_store::Fence {
-            zone: name.clone(),
-            key_master: role.key_master,
-            epoch: role.epoch,
-        };
-        self.store
-            .commit(Transaction::fenced(fence).push(Operation::PutKey(key)))?;
+        let info = key_info(&key, &[]);
+        self.store.commit(
+            Transaction::fenced(super::lifecycle::fence(&role)).push(Operation::PutKey(key)),
+        )?;
         let tag = info.key_tag;
-        tracing::info!(zone = %name, key_tag = tag, "zone {name}: key {tag} {how}");
+        tracing::info!(zone = %name, key_tag = tag, "zone {name}: key {tag} {how}; it waits to succeed the current key of its role");
         if record.signed {
-            self.refresh_zone(&name)?;
+            let now = unix_now();
+            self.update_runtime(&name, |runtime| runtime.engine_due = Some(now));
+            self.wake.notify_one();
         }
         Ok(info)
     }

@@ -322,6 +322,19 @@ pub(crate) fn write_time(out: &mut String, seconds: u32) {
     );
 }
 
+/// Formats UNIX seconds as `YYYY-MM-DD HH:MM:SS` in UTC, for people.
+pub fn format_utc(seconds: u64) -> String {
+    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86400));
+    let rest = seconds.rem_euclid(86400);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
 /// Returns the proleptic Gregorian date of a day count since 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let days = days + 719468;
