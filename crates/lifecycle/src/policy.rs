@@ -145,11 +145,19 @@ pub struct LifetimeTooShort {
 
 impl fmt::Display for LifetimeTooShort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use keymaster_api::KeyRole;
+        let (key, role) = match self.role {
+            KeyRole::Ksk => ("ksk_lifetime", "KSK"),
+            KeyRole::Zsk => ("zsk_lifetime", "ZSK"),
+            KeyRole::Csk => ("csk_lifetime", "CSK"),
+        };
+        let lifetime = keymaster_policy::Duration(self.lifetime);
         write!(
             f,
-            "{:?} lifetime {}s is shorter than its rollover, which takes {}s ({}); \
-             raise the lifetime to at least {}s",
-            self.role, self.lifetime, self.rollover, self.breakdown, self.rollover
+            "{key} {lifetime} ({}s) is shorter than a {role} rollover, which takes {}s ({}). \
+             Raise {key} to at least {}s, or lower the TTLs, delays and safety margins \
+             that make up the rollover",
+            self.lifetime, self.rollover, self.breakdown, self.rollover
         )
     }
 }
@@ -343,5 +351,78 @@ pub fn roles(layout: KeyLayout) -> &'static [keymaster_api::KeyRole] {
     match layout {
         KeyLayout::KskZsk => &[KeyRole::Ksk, KeyRole::Zsk],
         KeyLayout::Csk => &[KeyRole::Csk],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keymaster_policy::{Duration, Lifetime, PolicyFile};
+
+    use super::*;
+    use crate::testing::{policy, DAY};
+
+    #[test]
+    fn short_lifetime_names_numbers() {
+        let short = LifecyclePolicy {
+            zsk_lifetime: Some(DAY),
+            ..policy()
+        };
+        let error = short.check().expect_err("one day is too short");
+        // DNSKEY publication 4500s + signature swap 87900s + withdrawal 5100s.
+        assert_eq!(error.rollover, 4_500 + 87_900 + 5_100);
+        let message = error.to_string();
+        assert!(
+            message.starts_with("zsk_lifetime 1d (86400s) is shorter than a ZSK rollover"),
+            "{message}"
+        );
+        assert!(message.contains("takes 97500s"), "{message}");
+        assert!(message.contains("DNSKEY publication 4500s"), "{message}");
+        assert!(message.contains("at least 97500s"), "{message}");
+    }
+
+    #[test]
+    fn configured_short_lifetime_is_rejected() {
+        // The policy crate accepts the file; the lifecycle check rejects it.
+        let file = PolicyFile {
+            zsk_lifetime: Some(Lifetime::Limited(Duration::days(1))),
+            ..PolicyFile::default()
+        };
+        let configured = Policy::from_file("short", &file).expect("valid policy file");
+        let error = LifecyclePolicy::from(&configured)
+            .check()
+            .expect_err("one day is too short");
+        assert_eq!(error.role, keymaster_api::KeyRole::Zsk);
+        assert_eq!(error.lifetime, DAY);
+        assert!(error.rollover > DAY, "{error}");
+    }
+
+    #[test]
+    fn default_policy_passes_check() {
+        assert_eq!(LifecyclePolicy::default().check(), Ok(()));
+        assert_eq!(policy().check(), Ok(()));
+    }
+
+    #[test]
+    fn rfc5011_hold_downs_count_in_rollover() {
+        let policy = LifecyclePolicy {
+            rfc5011: true,
+            rfc5011_add_hold_down: 10 * DAY,
+            rfc5011_remove_hold_down: 20 * DAY,
+            ksk_method: KskRollover::DoubleDs,
+            ..policy()
+        };
+        assert_eq!(policy.ksk_rollover_method(), KskRollover::DoubleKsk);
+        // DNSKEY publication 4500s and the add hold-down, the DS swap
+        // (parent propagation 3600s + DS retire wait 8400s), then the
+        // remove hold-down and the DNSKEY withdrawal 5100s.
+        let (rollover, breakdown) = policy.rollover_duration(keymaster_api::KeyRole::Ksk);
+        assert_eq!(rollover, 4_500 + 10 * DAY + 12_000 + 20 * DAY + 5_100);
+        assert!(breakdown.contains("DS swap 12000s"), "{breakdown}");
+        let short = LifecyclePolicy {
+            ksk_lifetime: Some(30 * DAY),
+            ..policy
+        };
+        let error = short.check().expect_err("30 days is too short");
+        assert_eq!(error.role, keymaster_api::KeyRole::Ksk);
     }
 }

@@ -484,55 +484,7 @@ impl Policy {
         if self.ds_digests.is_empty() {
             return Err(self.error("ds_digests must name at least one digest".to_string()));
         }
-        self.check_lifetimes()
-    }
-
-    /// Rejects key lifetimes shorter than the rollover they start.
-    fn check_lifetimes(&self) -> Result<(), PolicyError> {
-        let zsk_roll = self.zsk_rollover_duration();
-        let ksk_roll = self.ksk_rollover_duration();
-        let checks = match self.keys {
-            KeyLayout::KskZsk => vec![
-                ("ksk_lifetime", self.ksk_lifetime, ksk_roll),
-                ("zsk_lifetime", self.zsk_lifetime, zsk_roll),
-            ],
-            KeyLayout::Csk => vec![("csk_lifetime", self.csk_lifetime, ksk_roll.max(zsk_roll))],
-        };
-        for (field, lifetime, rollover) in checks {
-            if let Some(limit) = lifetime.limit() {
-                if limit <= rollover {
-                    return Err(self.error(format!(
-                        "{field} ({limit}) is not longer than the rollover it starts ({rollover}): \
-                         a new key would be due before the previous rollover finished"
-                    )));
-                }
-            }
-        }
         Ok(())
-    }
-
-    /// Returns the time a ZSK rollover takes from introduction of the
-    /// successor to removal of the predecessor.
-    pub fn zsk_rollover_duration(&self) -> Duration {
-        let publish = self.dnskey_ttl.as_secs()
-            + self.zone_propagation_delay.as_secs()
-            + self.publish_safety.as_secs();
-        let retire = self.max_zone_ttl.as_secs()
-            + self.zone_propagation_delay.as_secs()
-            + self.retire_safety.as_secs();
-        Duration(publish + retire + self.signature_validity.as_secs())
-    }
-
-    /// Returns the time a KSK rollover takes, assuming the parent publishes
-    /// the new DS as soon as it is submitted.
-    pub fn ksk_rollover_duration(&self) -> Duration {
-        let publish = self.dnskey_ttl.as_secs()
-            + self.zone_propagation_delay.as_secs()
-            + self.publish_safety.as_secs();
-        let ds = self.parent_ds_ttl.as_secs()
-            + self.parent_propagation_delay.as_secs()
-            + self.retire_safety.as_secs();
-        Duration(publish + ds + self.dnskey_ttl.as_secs() + self.zone_propagation_delay.as_secs())
     }
 }
 
@@ -584,16 +536,6 @@ mod tests {
             toml::from_str("algorithm = \"ED25519\"\nalgoritm = 13");
         let message = result.unwrap_err().to_string();
         assert!(message.contains("algoritm"), "{message}");
-    }
-
-    #[test]
-    fn short_lifetime_is_rejected_with_numbers() {
-        let error = parse("zsk_lifetime = \"1d\"").unwrap_err();
-        assert!(
-            error.reason.contains("zsk_lifetime (1d)"),
-            "{}",
-            error.reason
-        );
     }
 
     #[test]
