@@ -66,6 +66,12 @@
 //! published unsigned stays so until [`Request::Sign`], which keeps the
 //! key id counter so that new keys never reuse an old id.
 //!
+//! [`plan::forecast`] runs the engine forward on a virtual clock to list
+//! the key events ahead, and [`plan::next_transitions`] gives each key's
+//! next events. [`sim::run`] drives the engine against a model parent and
+//! model resolver caches for years, and reports bogus seconds, a timeline
+//! and stalls.
+//!
 //! # Contracts
 //!
 //! - Keys are always looked up by id, never by key tag, because tags
@@ -73,19 +79,44 @@
 //! - When the key store is unreadable the engine halts key management for
 //!   the zone, reports it once and changes nothing until the store can be
 //!   read again. It never generates a key because another looked missing.
+//!   Requests that arrive meanwhile wait in the state.
 //! - A rollover request while a rollover of the same role runs is queued.
+//!   No rollover starts while the zone goes insecure.
 //! - A key added by hand with no record in the zone becomes the successor
 //!   at the next rollover of its role, so it causes no extra rollover.
 //! - A TTL change uses the larger of the old and new TTL in waits until
-//!   records published with the old one have left every cache.
+//!   records published with the old one have left every cache. A wait that
+//!   started in that time keeps the larger TTL to its end.
+//! - A leaving DS is hidden only after the parent stopped serving it (seen
+//!   at all servers, confirmed, or assumed after the parent propagation
+//!   delay) and its TTL and the retire safety margin have passed. A parent
+//!   that serves no DS at all counts as having stopped serving it.
+//! - DS records at the parent that match no key are listed in a [`Wait`].
+//!   With `unknown_parent_ds = "block"` no DS of the zone's keys becomes
+//!   omnipresent or leaves while the parent serves them.
+//! - [`LifecyclePolicy::check`] rejects a key lifetime shorter than the
+//!   rollover that replaces the key, hold-downs included.
 //!
 //! # Limitations
 //!
-//! - A change of key layout between KSK+ZSK and CSK is planned like any
-//!   rollover but no simulation covers it yet.
 //! - Denial-of-existence changes take effect in one zone version; the
 //!   engine assumes every algorithm in use can sign NSEC3 chains, which is
 //!   true for the algorithms keymaster generates (8, 10, 13 to 16).
+//! - The RFC 5011 add hold-down counts from the moment the new DNSKEY is in
+//!   every cache. A resolver that refreshes its trust anchors less often
+//!   than the DNSKEY TTL (RFC 5011 section 2.3 sets a one-hour floor) may
+//!   start its hold-down later. The DS swap that follows must cover that
+//!   difference.
+//! - After a swap, an old key's DNSKEY may leave once the new record is
+//!   omnipresent, which takes the publish safety margin, before the old
+//!   record is hidden, which takes the retire safety margin. Both margins
+//!   come on top of the TTL, and the simulations find no bogus second.
+//! - Going insecure removes the DS at the parent only. A resolver that
+//!   holds the zone's key as a configured or RFC 5011 trust anchor finds
+//!   the unsigned zone bogus.
+//! - Going insecure assumes the parent handles DS requests in order, so an
+//!   earlier request for a DS cannot take effect after the request for no
+//!   DS.
 
 pub mod engine;
 mod events;
