@@ -2,13 +2,13 @@
 //! no resolver with a bogus answer at any moment.
 
 use keymaster_api::KeyRole;
-use keymaster_lifecycle::sim::{run, Report, Scenario};
+use keymaster_lifecycle::sim::{run, Report, Scenario, MAX_STEPS};
 use keymaster_lifecycle::testing::{policy, DAY, HOUR};
 use keymaster_lifecycle::{DenialSettings, LifecyclePolicy, Request};
 use keymaster_policy::{KeyLayout, KskRollover, ParentDsCheck, Policy, ZskRollover};
 
-/// Asserts that a run had no bogus second, no stall and no action a
-/// server would reject.
+/// Asserts that a run reached its end with no bogus second, no stall and
+/// no action a server would reject.
 fn assert_clean(report: &Report) {
     assert_eq!(report.errors, Vec::<String>::new());
     assert_eq!(
@@ -17,6 +17,10 @@ fn assert_clean(report: &Report) {
         report.first_bogus
     );
     assert_eq!(report.stalls, Vec::new());
+    assert!(
+        report.steps < MAX_STEPS,
+        "the run stopped at {MAX_STEPS} steps"
+    );
 }
 
 /// Number of keys of a role a ten-year run should generate at least: one
