@@ -767,6 +767,11 @@ impl Engine<'_> {
                 key.krrsig.set(change.to, self.now);
             }
         }
+        // A zone that could be signed completely must stay so, even while
+        // resolvers treat it as insecure: every version is fully signed.
+        if !self.state.is_unsigned() && signable(&self.state.keys) && !signable(&keys) {
+            return false;
+        }
         let secure = self.secure();
         let must_be_secure = secure
             && self
@@ -1028,6 +1033,41 @@ impl Engine<'_> {
             until: None,
         })
     }
+}
+
+/// Returns true if the keys can sign a complete zone version: some key
+/// signs the DNSKEY RRset, every algorithm that does also signs the zone
+/// data, and every signing key of an algorithm with a published DNSKEY has
+/// its own DNSKEY published.
+fn signable(keys: &[Key]) -> bool {
+    let in_zone = |record: crate::state::Record| record.state.in_zone();
+    let key_signers: Vec<&Key> = keys
+        .iter()
+        .filter(|key| key.is_sep() && in_zone(key.krrsig))
+        .collect();
+    let zone_signers: Vec<&Key> = keys
+        .iter()
+        .filter(|key| key.signs_zone() && in_zone(key.zrrsig))
+        .collect();
+    if key_signers.is_empty() || zone_signers.is_empty() {
+        return false;
+    }
+    let every_algorithm_signs_data = key_signers.iter().all(|signer| {
+        zone_signers
+            .iter()
+            .any(|key| key.algorithm == signer.algorithm)
+    });
+    let published: BTreeSet<u8> = keys
+        .iter()
+        .filter(|key| in_zone(key.dnskey))
+        .map(|key| key.algorithm)
+        .collect();
+    let signers_published = key_signers
+        .iter()
+        .chain(zone_signers.iter())
+        .filter(|key| published.contains(&key.algorithm))
+        .all(|key| in_zone(key.dnskey));
+    every_algorithm_signs_data && signers_published
 }
 
 fn effective(published: Option<PublishedTtl>, fallback: u64, now: u64) -> u64 {

@@ -1407,3 +1407,57 @@ fn state_with_denial_pending_loads() {
     let back: EngineState = serde_json::from_value(json).expect("deserialise");
     assert_eq!(back, state);
 }
+
+#[test]
+fn rollover_during_first_signing_keeps_the_zone_signed() {
+    let policy = policy();
+    let first = step(
+        &EngineState::default(),
+        &policy,
+        &Observations::default(),
+        T0,
+    );
+    // While nothing is omnipresent resolvers treat the zone as insecure,
+    // yet every version must still be signed completely.
+    let request = Observations {
+        requests: vec![Request::Retire {
+            id: "zsk-2".to_string(),
+        }],
+        ..Observations::default()
+    };
+    let mut state = step(&first.state, &policy, &request, T0 + 60).state;
+    assert_eq!(
+        record(&state, "zsk-2", RecordKind::Zrrsig).0,
+        RecordState::Rumoured,
+        "the only zone-signing key stopped signing"
+    );
+    let successor = state
+        .keys
+        .iter()
+        .find(|key| key.role == KeyRole::Zsk && key.id != "zsk-2")
+        .map(|key| key.id.clone())
+        .expect("a successor ZSK");
+    // Step through the rollover: at no time does the zone lack a signer.
+    let mut now = T0 + 60;
+    for _ in 0..200 {
+        let result = step(&state, &policy, &parent(&state, &[]), now);
+        state = result.state;
+        assert!(
+            signable(&state.keys),
+            "the zone cannot be signed at {now}: {:?}",
+            state.keys
+        );
+        match result.next_due {
+            Some(next) => now = next,
+            None => break,
+        }
+        if state.key("zsk-2").is_none() {
+            break;
+        }
+    }
+    assert!(state.key("zsk-2").is_none(), "the old ZSK never left");
+    assert_eq!(
+        record(&state, &successor, RecordKind::Zrrsig).0,
+        RecordState::Omnipresent
+    );
+}
