@@ -106,6 +106,14 @@ pub enum RecordState {
     Unretentive,
 }
 
+impl RecordState {
+    /// Returns true if the record is in the zone (rumoured or
+    /// omnipresent), as opposed to never published or withdrawn.
+    pub fn in_zone(self) -> bool {
+        matches!(self, Self::Rumoured | Self::Omnipresent)
+    }
+}
+
 /// One key as listed by `key list`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInfo {
@@ -175,6 +183,15 @@ pub struct DsInfo {
 pub struct SignRequest {
     pub key_master: Option<String>,
     pub policy: Option<String>,
+}
+
+/// Body of `POST /zones/{zone}/unsign`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsignRequest {
+    /// The operator states that the parent holds no DS for the zone and
+    /// never did, so the zone can go unsigned at once.
+    #[serde(default)]
+    pub no_parent_ds: bool,
 }
 
 /// Body of `POST /zones/{zone}/role/{action}`.

@@ -182,8 +182,16 @@ pub enum ZoneCommand {
         #[arg(long, value_name = "NAME")]
         policy: Option<String>,
     },
-    /// Stop signing a zone; the Key Master setting is kept.
-    Unsign { zone: String },
+    /// Stop signing a zone; the Key Master setting is kept. A zone whose
+    /// parent may hold a DS stays signed, publishing the CDS delete form,
+    /// until the DS is gone from the parent and from every cache.
+    Unsign {
+        zone: String,
+        /// The parent holds no DS for the zone and never did: go unsigned
+        /// at once.
+        #[arg(long)]
+        no_parent_ds: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

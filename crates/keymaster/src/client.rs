@@ -258,8 +258,11 @@ pub fn zone(global: &GlobalArgs, command: ZoneCommand) -> anyhow::Result<()> {
                 zone_details,
             )
         }
-        ZoneCommand::Unsign { zone } => client.print(
-            &client.post::<_, ZoneInfo>(&format!("/zones/{}/unsign", segment(&zone)), &())?,
+        ZoneCommand::Unsign { zone, no_parent_ds } => client.print(
+            &client.post::<_, ZoneInfo>(
+                &format!("/zones/{}/unsign", segment(&zone)),
+                &keymaster_api::UnsignRequest { no_parent_ds },
+            )?,
             zone_details,
         ),
     }

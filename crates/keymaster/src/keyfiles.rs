@@ -41,11 +41,14 @@ pub fn export(data_dir: &Path, zone: &str, output: &Path) -> anyhow::Result<()> 
         let flags = keymaster_keys::Dnskey::from_rdata(&key.dnskey)
             .with_context(|| format!("stored DNSKEY of key {} is malformed", key.key_tag))?
             .flags;
+        // BIND's Inactive is when a key stops signing; a key chosen for
+        // replacement that still signs is active for BIND.
+        let signs = key.krrsig_state.in_zone() || key.zrrsig_state.in_zone();
         let timing = Timing {
             created: Some(key.created),
             publish: key.published,
             activate: key.active,
-            inactive: key.retired,
+            inactive: if signs { None } else { key.retired },
             delete: key.removed,
             ..Timing::default()
         };

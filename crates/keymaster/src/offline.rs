@@ -39,7 +39,11 @@ pub fn read_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
     let file: PolicyFile = toml::from_str(&text)
         .with_context(|| format!("policy file {} is invalid", path.display()))?;
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("file");
-    Ok(Policy::from_file(name, &file)?)
+    let policy = Policy::from_file(name, &file)?;
+    keymaster_lifecycle::LifecyclePolicy::from(&policy)
+        .check()
+        .with_context(|| format!("policy file {}", path.display()))?;
+    Ok(policy)
 }
 
 /// Reads the zone's BIND key files from `dir`, or generates the policy's

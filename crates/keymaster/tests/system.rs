@@ -676,7 +676,15 @@ fn file_zone_role_commands() {
         );
     }
 
-    let unsigned = daemon.json(&["zone", "unsign", name]);
+    // The parent may hold a DS: the zone stays signed and asks for its removal.
+    let pending = daemon.json(&["zone", "unsign", name]);
+    assert_eq!(pending["is_signed"], true, "{pending}");
+    let show = daemon.json(&["zone", "show", name]);
+    assert!(
+        show["key_waits"].to_string().contains("parent"),
+        "no wait for the parent: {show}"
+    );
+    let unsigned = daemon.json(&["zone", "unsign", name, "--no-parent-ds"]);
     assert_eq!(unsigned["is_signed"], false);
     assert_eq!(unsigned["key_master_server"], "test1");
     let role = daemon.json(&["role", "show", name]);
@@ -710,7 +718,7 @@ fn role_assign_survives_unsign_and_restart() {
         assert!(!elsewhere.status.success());
         let signed = daemon.json(&["zone", "sign", name]);
         assert_eq!(signed["is_signed"], true);
-        let unsigned = daemon.json(&["zone", "unsign", name]);
+        let unsigned = daemon.json(&["zone", "unsign", name, "--no-parent-ds"]);
         assert_eq!(unsigned["is_signed"], false);
         assert_eq!(unsigned["key_master_server"], "test1");
     }
@@ -890,25 +898,47 @@ fn bind_keys_import_and_export() {
     ]);
     assert_eq!(imported[0]["key_tag"], tag);
     assert_eq!(imported[0]["role"], "zsk");
+    // The imported key waits as the successor of the current ZSK.
     let dnskeys = dig(
         test,
         daemon.dns_port,
         &["+dnssec", "+norec", "example.com", "DNSKEY"],
     )
     .unwrap();
-    assert!(
-        dnskeys.matches("DNSKEY\t256 3 13").count() == 2,
-        "imported key not published: {dnskeys}"
+    assert_eq!(
+        dnskeys.matches("DNSKEY\t256 3 13").count(),
+        1,
+        "imported key published before its turn: {dnskeys}"
     );
-    let signed = dig(
-        test,
-        daemon.dns_port,
-        &["+dnssec", "+norec", "www.example.com", "A"],
-    )
-    .unwrap();
+    let current = daemon
+        .json(&["key", "list", "example.com"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["role"] == "zsk" && key["key_tag"] != tag)
+        .map(|key| key["id"].as_str().unwrap().to_string())
+        .expect("the current ZSK");
+    let rollover = daemon.cli(&["key", "rollover", "example.com", &current]);
     assert!(
-        signed.contains(&format!(" {tag} example.com.")),
-        "imported key does not sign: {signed}"
+        rollover.status.success(),
+        "key rollover: {}",
+        text(&rollover)
+    );
+    // The rollover takes the imported key as successor: no key is generated
+    // and its DNSKEY is published first.
+    let published = wait_until(Duration::from_secs(30), || {
+        dig(test, daemon.dns_port, &["+norec", "example.com", "DNSKEY"])
+            .is_some_and(|answer| answer.matches("DNSKEY\t256 3 13").count() == 2)
+    });
+    let keys = daemon.json(&["key", "list", "example.com"]);
+    assert!(
+        published,
+        "imported key not published by the rollover: {keys}"
+    );
+    assert_eq!(
+        keys.as_array().map(Vec::len),
+        Some(3),
+        "a key was generated: {keys}"
     );
 
     let export_dir = dir.path().join("exported");

@@ -246,8 +246,12 @@ async fn sign_zone(
 async fn unsign_zone(
     State(state): State<AppState>,
     UrlPath(zone): UrlPath<String>,
+    Json(request): Json<keymaster_api::UnsignRequest>,
 ) -> ApiResult<keymaster_api::ZoneInfo> {
-    blocking(&state, move |daemon| daemon.unsign_zone(&zone)).await
+    blocking(&state, move |daemon| {
+        daemon.unsign_zone(&zone, request.no_parent_ds)
+    })
+    .await
 }
 
 async fn list_keys(

@@ -218,14 +218,12 @@ pub fn seal_new_key(
 
 /// Describes a stored key's duties for the signer from its record states.
 pub fn signing_key(key: &StoredKey, signer: Arc<dyn keymaster_keys::Signer>) -> SigningKey {
-    let present =
-        |state: RecordState| matches!(state, RecordState::Rumoured | RecordState::Omnipresent);
     SigningKey {
         dnskey: bytes::Bytes::from(key.dnskey.clone()),
         key_tag: key.key_tag,
-        signs_keys: present(key.krrsig_state),
-        signs_zone: present(key.zrrsig_state),
-        published: present(key.dnskey_state),
+        signs_keys: key.krrsig_state.in_zone(),
+        signs_zone: key.zrrsig_state.in_zone(),
+        published: key.dnskey_state.in_zone(),
         signer,
     }
 }

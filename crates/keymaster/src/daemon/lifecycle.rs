@@ -116,11 +116,6 @@ pub fn fence(role: &RoleRecord) -> Fence {
     }
 }
 
-/// Returns true if a record of this state is in the zone.
-fn present(state: RecordState) -> bool {
-    matches!(state, RecordState::Rumoured | RecordState::Omnipresent)
-}
-
 /// Builds an engine key for a stored key that predates the engine state,
 /// keeping its record states.
 fn engine_key(stored: &StoredKey) -> Key {
@@ -247,6 +242,8 @@ impl Daemon {
         role: &RoleRecord,
         request: Request,
     ) -> Result<(), ZoneError> {
+        let lock = self.runtime_lock(zone);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut engine = self.load_engine(zone)?;
         engine.requests.push(request);
         self.save_engine(role, &engine, Transaction::fenced(fence(role)))?;
@@ -475,6 +472,34 @@ impl Daemon {
         Ok(outcome)
     }
 
+    /// Drops every key of a zone whose parent never held a DS, and leaves
+    /// the engine idle until the zone is signed again.
+    pub fn forget_keys(&self, zone: &str, role: &RoleRecord) -> Result<(), ZoneError> {
+        let lock = self.runtime_lock(zone);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut engine = self.load_engine(zone)?;
+        let now = super::unix_now();
+        let mut transaction = Transaction::fenced(fence(role));
+        for key in self.store.keys(zone)? {
+            transaction = transaction.push(Operation::DeleteKey {
+                zone: zone.to_string(),
+                id: key.id.clone(),
+            });
+        }
+        engine.state = EngineState {
+            generated: engine.state.generated,
+            unsigned_since: Some(now),
+            ..EngineState::default()
+        };
+        engine.requests.clear();
+        engine.unpublished_step = None;
+        engine.cds_delete = false;
+        engine.parent = ParentWatch::default();
+        self.save_engine(role, &engine, transaction)?;
+        tracing::warn!(zone = %zone, "zone {zone}: unsigned at once on the operator's word that the parent holds no DS; its keys are deleted");
+        Ok(())
+    }
+
     /// Clears the mark of an unpublished step once its version is served.
     pub fn mark_published(&self, zone: &str, role: &RoleRecord) -> Result<(), ZoneError> {
         let mut engine = self.load_engine(zone)?;
@@ -502,8 +527,9 @@ impl Daemon {
             .collect();
         let mut keys = Vec::new();
         for key in &engine.state.keys {
-            let in_zone =
-                present(key.dnskey.state) || present(key.krrsig.state) || present(key.zrrsig.state);
+            let in_zone = key.dnskey.state.in_zone()
+                || key.krrsig.state.in_zone()
+                || key.zrrsig.state.in_zone();
             if !in_zone {
                 continue;
             }

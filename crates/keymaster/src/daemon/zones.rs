@@ -372,7 +372,7 @@ impl Daemon {
 
     fn publish(
         &self,
-        mut record: ZoneRecord,
+        record: ZoneRecord,
         zone: Zone,
         expiry: Option<u64>,
     ) -> Result<(), ZoneError> {
@@ -392,10 +392,17 @@ impl Daemon {
         if let Some(text) = saved_text {
             self.save_signed(&record.name, text);
         }
-        record.last_serial = serial.or(record.last_serial);
+        // Only the publication's own fields change: an operator may have
+        // changed the zone's settings since `record` was read.
+        let mut stored = self
+            .store
+            .zone(&record.name)?
+            .unwrap_or_else(|| record.clone());
+        stored.last_serial = serial.or(record.last_serial);
+        stored.last_signed = record.last_signed.or(stored.last_signed);
         let name = record.name.clone();
         self.store
-            .commit(Transaction::new().push(Operation::PutZone(record)))?;
+            .commit(Transaction::new().push(Operation::PutZone(stored)))?;
         tracing::info!(zone = %name, serial = ?serial, records, "zone {name} published with serial {}", serial.unwrap_or(0));
         self.update_runtime(&name, |runtime| {
             runtime.serial = serial;
@@ -633,13 +640,33 @@ impl Daemon {
         self.store_and_refresh(record)
     }
 
-    /// Stores a changed zone record, then loads and publishes the zone.
+    /// Stores a new zone record, then loads and publishes the zone.
     fn store_and_refresh(&self, record: ZoneRecord) -> Result<ZoneInfo, ZoneError> {
         let name = record.name.clone();
         self.store
             .commit(Transaction::new().push(Operation::PutZone(record)))?;
         self.refresh_zone(&name)?;
         self.zone_info(&name)
+    }
+
+    /// Changes a zone's stored settings with `change` on a record read
+    /// under the zone's lock, so no concurrent publication is undone, then
+    /// loads and publishes the zone.
+    fn change_and_refresh(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut ZoneRecord),
+    ) -> Result<ZoneInfo, ZoneError> {
+        {
+            let lock = self.runtime_lock(name);
+            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut record = self.record(name)?;
+            change(&mut record);
+            self.store
+                .commit(Transaction::new().push(Operation::PutZone(record)))?;
+        }
+        self.refresh_zone(name)?;
+        self.zone_info(name)
     }
 
     /// Re-reads a zone's master file and publishes a new version.
@@ -658,27 +685,45 @@ impl Daemon {
     ) -> Result<ZoneInfo, ZoneError> {
         let (name, _) = zone_name(zone)?;
         let mut record = self.record(&name)?;
+        let policy = policy.map(str::to_string);
         if let Some(server) = key_master.filter(|server| *server != self.config.name) {
             return Err(
                 self.single_primary(&record, &format!("cannot make {server} its Key Master"))
             );
         }
-        if let Some(policy) = policy {
+        if let Some(policy) = &policy {
             if !self.config.policies.contains_key(policy) {
-                return Err(ZoneError::UnknownPolicy(policy.to_string()));
+                return Err(ZoneError::UnknownPolicy(policy.clone()));
             }
-            record.policy = policy.to_string();
+            record.policy = policy.clone();
         }
         record.signed = true;
-        self.store_and_refresh(record)
+        let role = self.ensure_role(&record)?;
+        if role.key_master == self.config.name {
+            let state = self.load_engine(&name)?.state;
+            if state.is_unsigned() {
+                // The engine stays idle after going insecure until asked to sign.
+                self.queue_request(&name, &role, keymaster_lifecycle::Request::Sign)?;
+            } else if state.going_insecure.is_some() {
+                self.queue_request(&name, &role, keymaster_lifecycle::Request::CancelInsecure)?;
+            }
+        }
+        self.change_and_refresh(&name, |record| {
+            record.signed = true;
+            if let Some(policy) = policy {
+                record.policy = policy;
+            }
+        })
     }
 
     /// Stops signing a zone; the role is kept. A zone whose parent may
     /// hold a DS first asks the parent to remove it (CDS and CDNSKEY delete
-    /// form) and stays signed until the DS has left every cache.
-    pub fn unsign_zone(&self, zone: &str) -> Result<ZoneInfo, ZoneError> {
+    /// form) and stays signed until the DS has left every cache. With
+    /// `no_parent_ds` the operator states that the parent never held a DS,
+    /// and the zone goes unsigned at once.
+    pub fn unsign_zone(&self, zone: &str, no_parent_ds: bool) -> Result<ZoneInfo, ZoneError> {
         let (name, _) = zone_name(zone)?;
-        let mut record = self.record(&name)?;
+        let record = self.record(&name)?;
         if !record.signed {
             return self.zone_info(&name);
         }
@@ -686,12 +731,15 @@ impl Daemon {
         let engine = self.load_engine(&name)?;
         let has_keys = engine.state.keys.iter().any(|key| !key.is_gone());
         if role.key_master == self.config.name && has_keys {
-            self.queue_request(&name, &role, keymaster_lifecycle::Request::GoInsecure)?;
-            tracing::info!(zone = %name, "zone {name}: going insecure: the parent is asked to remove the DS first; the zone stays signed until it is gone");
-            return self.zone_info(&name);
+            if no_parent_ds {
+                self.forget_keys(&name, &role)?;
+            } else {
+                self.queue_request(&name, &role, keymaster_lifecycle::Request::GoInsecure)?;
+                tracing::info!(zone = %name, "zone {name}: going insecure: the parent is asked to remove the DS first; the zone stays signed until it is gone");
+                return self.zone_info(&name);
+            }
         }
-        record.signed = false;
-        self.store_and_refresh(record)
+        self.change_and_refresh(&name, |record| record.signed = false)
     }
 
     /// Finds a key of a zone by id or key tag; a tag shared by two keys is
