@@ -1,9 +1,9 @@
 //! Key events on a timeline: the `plan` table and the `simulate` command.
 //!
-//! `simulate` needs no running server: it runs the lifecycle engine on a
+//! `simulate` needs no running server. It runs the lifecycle engine on a
 //! virtual clock with [`keymaster_lifecycle::sim`], which models resolver
-//! caches and a parent that publishes DS changes after a delay, and checks
-//! every combination of cached RRsets at every moment anything changes.
+//! caches and a parent that publishes DS changes after a delay. At every
+//! moment anything changes it checks every combination of cached RRsets.
 
 use std::path::Path;
 
@@ -38,7 +38,7 @@ pub fn plan_table(events: &[PlannedEvent]) -> String {
     out
 }
 
-/// What `simulate --json` prints.
+/// Output of `simulate --json`.
 #[derive(Serialize)]
 struct SimulationOutput<'a> {
     policy: String,
@@ -53,9 +53,9 @@ struct SimulationOutput<'a> {
     timeline: &'a [sim::TimelineEntry],
 }
 
-/// Runs `keymaster simulate`; fails when any resolver could have seen a
-/// bogus answer, when a step stalled or when the engine made an action a
-/// server would refuse.
+/// Runs `keymaster simulate`. It fails when any resolver could have held
+/// a bogus response, when a step stalled, or when the engine returned an
+/// action a server would reject.
 pub fn simulate(args: &SimulateArgs, json: bool) -> anyhow::Result<()> {
     let policy = crate::offline::read_policy(Some(&args.policy))?;
     let span = parse_duration("--for", &args.span)?;
@@ -94,7 +94,7 @@ pub fn simulate(args: &SimulateArgs, json: bool) -> anyhow::Result<()> {
         anyhow::bail!("{} stalled steps, first: {stall}", report.stalls.len());
     }
     if let Some(error) = report.errors.first() {
-        anyhow::bail!("{} refused actions, first: {error}", report.errors.len());
+        anyhow::bail!("{} invalid actions, first: {error}", report.errors.len());
     }
     Ok(())
 }

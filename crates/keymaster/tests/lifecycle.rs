@@ -161,8 +161,8 @@ fn state<'a>(key: &'a serde_json::Value, record: &str) -> &'a str {
     key[format!("{record}_state")].as_str().unwrap_or_default()
 }
 
-/// Checks every saved version it has not seen yet with keymaster's own
-/// validator and with dnssec-verify, and returns the serials checked.
+/// Checks every saved version not seen yet with keymaster's own validator
+/// and with dnssec-verify, and records the serials checked in `seen`.
 struct VersionChecker {
     seen: BTreeSet<u64>,
     dnssec_verify: Option<PathBuf>,

@@ -1,11 +1,11 @@
 //! Key management of the zones this server is Key Master of: the daemon's
 //! side of the lifecycle engine.
 //!
-//! Each step loads the engine state from the store, gathers what was
-//! observed (operator requests, the parent's DS RRsets, whether every key
-//! can be unsealed), runs [`keymaster_lifecycle::step`] with the real clock
-//! and carries out the actions: new keys are generated and sealed, revoked
-//! keys get their new DNSKEY, removed keys are deleted. The new engine state
+//! Each step loads the engine state from the store and gathers the
+//! observations: operator requests, the parent's DS RRsets, and whether
+//! every key can be unsealed. It runs [`keymaster_lifecycle::step`] with the
+//! real clock and carries out the actions. New keys are generated and
+//! sealed, revoked keys get their new DNSKEY, removed keys are deleted. The new engine state
 //! and every key's record states land in one fenced transaction, so a former
 //! Key Master can never record a step.
 //!
@@ -33,14 +33,14 @@ use super::keyring;
 use super::zones::ZoneError;
 use super::Daemon;
 
-/// How long one parent server may take to answer a DS query.
+/// Time one parent server has to respond to a DS query.
 const PARENT_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Minimum time between two warnings about the same pending DS change.
 const DS_REMINDER_INTERVAL: u64 = 6 * 3_600;
 
-/// What the daemon stores for a zone's key management: the engine's own
-/// state plus the daemon's bookkeeping around it.
+/// The stored key-management state of a zone: the engine's own state and
+/// the daemon's bookkeeping around it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StoredEngine {
     pub state: EngineState,
