@@ -312,7 +312,15 @@ fn zsk_rollover_by_command() {
 fn ksk_rollover_waits_for_manual_step() {
     let test = "ksk_rollover_waits_for_manual_step";
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), "parent_ds_check = \"manual\"\n");
+    // The command appends the zone name, which keymaster passes as the
+    // last argument ($0 of the script), and the DS records to a file.
+    let submitted = dir.path().join("submitted.ds");
+    let extra = format!(
+        "parent_ds_check = \"manual\"\nparent_ds_escalate_after = \"3s\"\n\
+         parent_ds_command = [\"/bin/sh\", \"-c\", \"echo zone $0 >> {0}; cat >> {0}\"]\n",
+        submitted.display()
+    );
+    let server = Server::start(dir.path(), &extra);
     let mut checker = VersionChecker::new(test);
     assert!(wait_checking(&server, &mut checker, 60, all_established));
     // The first KSK's DS is waiting for the parent: confirm it.
@@ -356,8 +364,34 @@ fn ksk_rollover_waits_for_manual_step() {
     );
     let log = server.log();
     assert!(
-        log.contains("IN\tDS\t") || log.contains(" DS "),
+        log.contains(" IN DS "),
         "the DS records to submit are not logged:\n{log}"
+    );
+    assert!(
+        log.contains("has not served the requested DS RRset"),
+        "a long wait for the parent was not escalated:\n{log}"
+    );
+    // The command ran once for the first DS and once for the rollover, each
+    // time with the DS records of the keys the parent must serve.
+    let new_tag = server
+        .keys()
+        .iter()
+        .find(|key| role(key) == "ksk" && key["id"] != old_id.as_str())
+        .map(|key| key["key_tag"].as_u64().unwrap())
+        .unwrap();
+    let commands = std::fs::read_to_string(&submitted).unwrap_or_default();
+    assert_eq!(
+        commands.matches("zone roll.test.\n").count(),
+        2,
+        "the command did not run once per wait: {commands:?}"
+    );
+    assert!(
+        commands.contains(&format!(" DS {old_tag} 13 2 ")),
+        "the first DS was not handed to the command: {commands:?}"
+    );
+    assert!(
+        commands.contains(&format!(" DS {new_tag} 13 2 ")),
+        "the new DS was not handed to the command: {commands:?}"
     );
 
     let step = server.cli(&["key", "step", "roll.test", &old_id]);
@@ -370,6 +404,48 @@ fn ksk_rollover_waits_for_manual_step() {
         "the KSK rollover did not finish: {:?}\n{}",
         server.keys(),
         server.log()
+    );
+}
+
+#[test]
+fn retire_removes_a_standby_key_only() {
+    let test = "retire_removes_a_standby_key_only";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), "parent_ds_check = \"manual\"\n");
+    let mut checker = VersionChecker::new(test);
+    assert!(wait_checking(&server, &mut checker, 60, all_established));
+    let (_, ksk_tag) = key_of_role(&server.keys(), "ksk");
+    let only = server.cli(&["key", "retire", "roll.test", &ksk_tag.to_string()]);
+    assert!(!only.status.success(), "retiring the only KSK succeeded");
+    assert!(text(&only).contains("only"), "{}", text(&only));
+
+    let added = server.json(&["key", "add", "roll.test", "--role", "zsk"]);
+    let added_id = added["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        added["dnskey_state"], "hidden",
+        "an added key was published at once: {added}"
+    );
+    assert_eq!(server.keys().len(), 3);
+    let retire = server.cli(&["key", "retire", "roll.test", &added_id]);
+    assert!(
+        retire.status.success(),
+        "key retire failed: {}",
+        text(&retire)
+    );
+    assert!(
+        server
+            .keys()
+            .iter()
+            .all(|key| key["id"] != added_id.as_str()),
+        "the standby key is still listed: {:?}",
+        server.keys()
+    );
+    let unknown = server.cli(&["key", "rollover", "roll.test", "nosuchkey"]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown).contains("no key with id or tag"),
+        "{}",
+        text(&unknown)
     );
 }
 

@@ -500,6 +500,24 @@ impl Daemon {
         Ok(())
     }
 
+    /// Deletes a key that waits to succeed another and was never published.
+    pub fn drop_standby_key(
+        &self,
+        zone: &str,
+        role: &RoleRecord,
+        id: &str,
+    ) -> Result<(), ZoneError> {
+        let lock = self.runtime_lock(zone);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut engine = self.load_engine(zone)?;
+        engine.state.keys.retain(|key| key.id != id);
+        let transaction = Transaction::fenced(fence(role)).push(Operation::DeleteKey {
+            zone: zone.to_string(),
+            id: id.to_string(),
+        });
+        self.save_engine(role, &engine, transaction)
+    }
+
     /// Clears the mark of an unpublished step once its version is served.
     pub fn mark_published(&self, zone: &str, role: &RoleRecord) -> Result<(), ZoneError> {
         let mut engine = self.load_engine(zone)?;
@@ -809,14 +827,19 @@ pub fn engine_due(engine: &StoredEngine, policy: &Policy, now: u64) -> Option<u6
     if !engine.requests.is_empty() || engine.unpublished_step.is_some() {
         return Some(now);
     }
-    let parent = (policy.parent_ds_check == ParentDsCheck::AllParentServers
-        && waiting_for_parent(engine))
-    .then(|| {
-        let interval = policy.parent_ds_check_interval.as_secs().max(1);
-        engine.parent.last_check.map_or(now, |last| last + interval)
-    });
-    match (engine.next_due, parent) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    let mut times: Vec<u64> = engine.next_due.into_iter().collect();
+    if waiting_for_parent(engine) && policy.parent_ds_check != ParentDsCheck::None {
+        if policy.parent_ds_check == ParentDsCheck::AllParentServers {
+            let interval = policy.parent_ds_check_interval.as_secs().max(1);
+            times.push(engine.parent.last_check.map_or(now, |last| last + interval));
+        }
+        // The reminder and the escalation of a long wait need a step too.
+        if let Some(last) = engine.parent.last_reminder {
+            times.push(last + DS_REMINDER_INTERVAL);
+        }
+        if let (Some(since), false) = (engine.parent.waiting_since, engine.parent.escalated) {
+            times.push(since + policy.parent_ds_escalate_after.as_secs());
+        }
     }
+    times.into_iter().min()
 }

@@ -802,6 +802,17 @@ impl Daemon {
                 id: stored.id.clone(),
             },
             "step" => keymaster_lifecycle::Request::Step,
+            "retire"
+                if engine
+                    .state
+                    .key(&stored.id)
+                    .is_some_and(|key| key.standby && key.is_gone()) =>
+            {
+                // A key waiting to succeed another was never published.
+                self.drop_standby_key(&name, &role, &stored.id)?;
+                tracing::info!(zone = %name, key_tag = stored.key_tag, "zone {name}: standby key {} (tag {}) retired before use and deleted", stored.id, stored.key_tag);
+                return Ok(key_info(&stored, &[]));
+            }
             "retire" => {
                 let others = engine.state.keys.iter().any(|other| {
                     other.id != stored.id
