@@ -398,13 +398,17 @@ impl Daemon {
                     appear,
                     disappear,
                 } => {
+                    // The request is the first reminder; the next one
+                    // comes a reminder interval later.
                     engine.parent = ParentWatch {
                         waiting_since: Some(now),
+                        last_reminder: Some(now),
                         ..ParentWatch::default()
                     };
                     let text = self.ds_text(origin, policy, ids, &stored);
+                    let how = parent_ds_hint(zone, policy);
                     tracing::warn!(zone = %zone, appear = ?appear, disappear = ?disappear,
-                        "zone {zone}: the parent must now serve exactly these DS records:\n{text}");
+                        "zone {zone}: the parent must now serve exactly these DS records ({how}):\n{text}");
                 }
                 Action::HaltKeyManagement => {
                     // Logged by `key_store_readable` with the reason.
@@ -800,14 +804,19 @@ impl Daemon {
             .is_none_or(|last| now >= last + DS_REMINDER_INTERVAL)
         {
             engine.parent.last_reminder = Some(now);
-            let how = if policy.parent_ds_check == ParentDsCheck::Manual {
-                format!("then confirm with `keymaster key step {zone} KEY`")
-            } else {
-                "keymaster checks every parent server until they all do".to_string()
-            };
+            let how = parent_ds_hint(zone, policy);
             tracing::warn!(zone = %zone, waited,
                 "zone {zone}: waiting for the parent to serve exactly these DS records ({how}):\n{text}");
         }
+    }
+}
+
+/// Tells how a wait for the parent's DS RRset ends under `policy`.
+fn parent_ds_hint(zone: &str, policy: &Policy) -> String {
+    if policy.parent_ds_check == ParentDsCheck::Manual {
+        format!("then confirm with `keymaster key step {zone} KEY`")
+    } else {
+        "keymaster checks every parent server until they all do".to_string()
     }
 }
 

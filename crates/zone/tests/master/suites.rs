@@ -61,8 +61,12 @@ fn origin(text: &str) -> Name {
     parse_name(text, &Name::root()).expect("suite origins are valid")
 }
 
+/// One record as a comparable tuple: owner in wire form, class, TTL, type
+/// and canonical RDATA.
+type RecordKey = (Vec<u8>, u16, u32, u16, Vec<u8>);
+
 /// Records as comparable tuples, sorted, with owner case folded.
-fn record_set(records: &[Record]) -> Vec<(Vec<u8>, u16, u32, u16, Vec<u8>)> {
+fn record_set(records: &[Record]) -> Vec<RecordKey> {
     let mut set: Vec<_> = records
         .iter()
         .map(|r| {
