@@ -9,18 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use keymaster_testutil::{free_port, tool, wait_until, ChildGuard};
+use keymaster_testutil::{free_port, output_text, tool, wait_until, ChildGuard};
 
 fn keymaster() -> Command {
     Command::new(env!("CARGO_BIN_EXE_keymaster"))
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// A zone with TTLs of two seconds, so that rollover waits take seconds.
@@ -136,7 +128,7 @@ impl Server {
         assert!(
             output.status.success(),
             "keymaster {args:?} failed: {}",
-            text(&output)
+            output_text(&output)
         );
         serde_json::from_slice(&output.stdout).expect("JSON output")
     }
@@ -196,7 +188,7 @@ impl VersionChecker {
         assert!(
             ours.status.success(),
             "keymaster verify rejects serial {serial}: {}",
-            text(&ours)
+            output_text(&ours)
         );
         if let Some(verify) = &self.dnssec_verify {
             let theirs = Command::new(verify)
@@ -207,7 +199,7 @@ impl VersionChecker {
             assert!(
                 theirs.status.success(),
                 "dnssec-verify rejects serial {serial}: {}\n{version}",
-                text(&theirs)
+                output_text(&theirs)
             );
         }
     }
@@ -282,7 +274,7 @@ fn zsk_rollover_by_command() {
     assert!(
         request.status.success(),
         "key rollover failed: {}",
-        text(&request)
+        output_text(&request)
     );
 
     let finished = wait_checking(&server, &mut checker, 120, |keys| {
@@ -326,7 +318,11 @@ fn ksk_rollover_waits_for_manual_step() {
     // The first KSK's DS is waiting for the parent: confirm it.
     let (old_id, old_tag) = key_of_role(&server.keys(), "ksk");
     let step = server.cli(&["key", "step", "roll.test", &old_tag.to_string()]);
-    assert!(step.status.success(), "key step failed: {}", text(&step));
+    assert!(
+        step.status.success(),
+        "key step failed: {}",
+        output_text(&step)
+    );
     assert!(
         wait_checking(&server, &mut checker, 60, |keys| keys
             .iter()
@@ -339,7 +335,7 @@ fn ksk_rollover_waits_for_manual_step() {
     assert!(
         request.status.success(),
         "key rollover failed: {}",
-        text(&request)
+        output_text(&request)
     );
     // The new KSK's DS waits for the parent until the operator confirms it.
     assert!(
@@ -395,7 +391,11 @@ fn ksk_rollover_waits_for_manual_step() {
     );
 
     let step = server.cli(&["key", "step", "roll.test", &old_id]);
-    assert!(step.status.success(), "key step failed: {}", text(&step));
+    assert!(
+        step.status.success(),
+        "key step failed: {}",
+        output_text(&step)
+    );
     let finished = wait_checking(&server, &mut checker, 120, |keys| {
         keys.iter().all(|key| key["id"] != old_id.as_str()) && all_established(keys)
     });
@@ -417,7 +417,11 @@ fn retire_removes_a_standby_key_only() {
     let (_, ksk_tag) = key_of_role(&server.keys(), "ksk");
     let only = server.cli(&["key", "retire", "roll.test", &ksk_tag.to_string()]);
     assert!(!only.status.success(), "retiring the only KSK succeeded");
-    assert!(text(&only).contains("only"), "{}", text(&only));
+    assert!(
+        output_text(&only).contains("only"),
+        "{}",
+        output_text(&only)
+    );
 
     let added = server.json(&["key", "add", "roll.test", "--role", "zsk"]);
     let added_id = added["id"].as_str().unwrap().to_string();
@@ -430,7 +434,7 @@ fn retire_removes_a_standby_key_only() {
     assert!(
         retire.status.success(),
         "key retire failed: {}",
-        text(&retire)
+        output_text(&retire)
     );
     assert!(
         server
@@ -443,9 +447,9 @@ fn retire_removes_a_standby_key_only() {
     let unknown = server.cli(&["key", "rollover", "roll.test", "nosuchkey"]);
     assert!(!unknown.status.success());
     assert!(
-        text(&unknown).contains("no key with id or tag"),
+        output_text(&unknown).contains("no key with id or tag"),
         "{}",
-        text(&unknown)
+        output_text(&unknown)
     );
 }
 
@@ -461,7 +465,7 @@ fn rollover_resumes_after_kill_9() {
     assert!(
         request.status.success(),
         "key rollover failed: {}",
-        text(&request)
+        output_text(&request)
     );
     // Kill the server three times while the rollover runs.
     for pause in [1500, 2500, 3500] {
@@ -514,7 +518,7 @@ fn unsign_publishes_cds_delete_first() {
     assert!(
         unsign.status.success(),
         "zone unsign failed: {}",
-        text(&unsign)
+        output_text(&unsign)
     );
     let query = |rtype: &str| {
         let output = Command::new(&dig)
@@ -582,7 +586,11 @@ fn plan_lists_future_rollovers() {
     );
     let table = server.cli(&["plan", "roll.test", "--for", "100d"]);
     assert!(table.status.success());
-    assert!(text(&table).contains("TIME (UTC)"), "{}", text(&table));
+    assert!(
+        output_text(&table).contains("TIME (UTC)"),
+        "{}",
+        output_text(&table)
+    );
 }
 
 fn write_policy(dir: &Path, text: &str) -> PathBuf {
@@ -606,12 +614,12 @@ fn simulate_counts_no_bogus_seconds_for_a_safe_policy() {
     assert!(
         output.status.success(),
         "simulate failed: {}",
-        text(&output)
+        output_text(&output)
     );
     assert!(
-        text(&output).contains("bogus seconds: 0"),
+        output_text(&output).contains("bogus seconds: 0"),
         "{}",
-        text(&output)
+        output_text(&output)
     );
 }
 
@@ -639,7 +647,11 @@ fn simulate_fails_when_the_parent_is_slower_than_assumed() {
     assert!(
         !output.status.success(),
         "an unsafe run passed: {}",
-        text(&output)
+        output_text(&output)
     );
-    assert!(text(&output).contains("bogus seconds"), "{}", text(&output));
+    assert!(
+        output_text(&output).contains("bogus seconds"),
+        "{}",
+        output_text(&output)
+    );
 }

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use data_encoding::{BASE64, HEXUPPER};
 use keymaster_testutil::named::{loopback_options, Named};
 use keymaster_testutil::unbound::{Stub, Unbound};
-use keymaster_testutil::{free_port, tool, wait_until, ChildGuard};
+use keymaster_testutil::{free_port, output_text, run, tool, wait_until, ChildGuard};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -506,21 +506,6 @@ fn keymaster() -> Command {
     Command::new(env!("CARGO_BIN_EXE_keymaster"))
 }
 
-fn run(command: &mut Command) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .expect("run a command")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// External programs the tests need besides `named` and `unbound`, which
 /// their starters find.
 struct Tools {
@@ -660,7 +645,7 @@ impl ParentClient {
         if output.status.success() {
             Ok(())
         } else {
-            Err(format!("nsupdate failed: {}", text(&output)))
+            Err(format!("nsupdate failed: {}", output_text(&output)))
         }
     }
 }
@@ -774,7 +759,10 @@ impl Child {
         full.push("--json");
         let output = self.cli(&full);
         if !output.status.success() {
-            return Err(format!("keymaster {full:?} failed: {}", text(&output)));
+            return Err(format!(
+                "keymaster {full:?} failed: {}",
+                output_text(&output)
+            ));
         }
         serde_json::from_slice(&output.stdout)
             .map_err(|error| format!("keymaster {full:?} printed invalid JSON: {error}"))
@@ -1022,7 +1010,7 @@ fn verify_versions(dnssec_verify: &Path, versions: &Versions) -> Vec<String> {
                 "dnssec-verify rejected serial {} ({}): {}",
                 version.serial,
                 version.path.display(),
-                text(&output)
+                output_text(&output)
             ));
         }
     }
@@ -1770,7 +1758,7 @@ fn start_rollover(harness: &Harness, id: &str) {
     assert!(
         output.status.success(),
         "keymaster key rollover {CHILD} {id} failed: {}",
-        text(&output)
+        output_text(&output)
     );
     harness
         .timeline

@@ -6,23 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use keymaster_testutil::{free_port, testdata, tool, wait_until, ChildGuard};
+use keymaster_testutil::{free_port, output_text, run, testdata, tool, wait_until, ChildGuard};
 
 fn keymaster() -> Command {
     Command::new(env!("CARGO_BIN_EXE_keymaster"))
-}
-
-fn run(command: &mut Command) -> Output {
-    let output = command.stdin(Stdio::null()).output().expect("run command");
-    output
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn examples() -> PathBuf {
@@ -56,7 +43,7 @@ fn sign_offline(dir: &Path, input: &Path, origin: &str, policy: Option<&str>) ->
     assert!(
         result.status.success(),
         "keymaster sign failed: {}",
-        text(&result)
+        output_text(&result)
     );
     output
 }
@@ -78,7 +65,7 @@ fn check_with_validators_csk(test: &str, file: &Path, origin: &str, csk: bool) {
         verify.status.success(),
         "keymaster verify rejected {}: {}",
         file.display(),
-        text(&verify)
+        output_text(&verify)
     );
     if let Some(dnssec_verify) = tool(test, "dnssec-verify") {
         let mut command = Command::new(dnssec_verify);
@@ -90,7 +77,7 @@ fn check_with_validators_csk(test: &str, file: &Path, origin: &str, csk: bool) {
             result.status.success(),
             "dnssec-verify rejected {}: {}",
             file.display(),
-            text(&result)
+            output_text(&result)
         );
     }
     if let Some(ldns) = tool(test, "ldns-verify-zone") {
@@ -99,7 +86,7 @@ fn check_with_validators_csk(test: &str, file: &Path, origin: &str, csk: bool) {
             result.status.success(),
             "ldns-verify-zone rejected {}: {}",
             file.display(),
-            text(&result)
+            output_text(&result)
         );
     }
     if let Some(kzonecheck) = tool(test, "kzonecheck") {
@@ -108,7 +95,7 @@ fn check_with_validators_csk(test: &str, file: &Path, origin: &str, csk: bool) {
             result.status.success(),
             "kzonecheck rejected {}: {}",
             file.display(),
-            text(&result)
+            output_text(&result)
         );
     }
 }
@@ -179,7 +166,7 @@ fn offline_sign_reuses_bind_keys() {
         assert!(
             result.status.success(),
             "dnssec-keygen failed: {}",
-            text(&result)
+            output_text(&result)
         );
     }
     let signed = sign_offline(dir.path(), &input, "example.com", None);
@@ -218,8 +205,12 @@ fn offline_sign_writes_nothing_invalid() {
         .arg(dir.path())
         .arg("-o")
         .arg(&output));
-    assert!(!result.status.success(), "{}", text(&result));
-    assert!(text(&result).contains("missing glue"), "{}", text(&result));
+    assert!(!result.status.success(), "{}", output_text(&result));
+    assert!(
+        output_text(&result).contains("missing glue"),
+        "{}",
+        output_text(&result)
+    );
     assert!(!output.exists(), "an invalid version was written");
     let leftovers: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -258,7 +249,7 @@ fn verify_accepts_rfc_example_zones_in_window() {
         assert!(
             good.status.success(),
             "{file} rejected inside its window: {}",
-            text(&good)
+            output_text(&good)
         );
         let late = run(keymaster()
             .arg("verify")
@@ -289,7 +280,7 @@ fn verify_rejects_broken_zone_with_location() {
         .arg("--origin")
         .arg("example"));
     assert!(!result.status.success());
-    let message = text(&result);
+    let message = output_text(&result);
     assert!(
         message.contains("broken.zone:4"),
         "error does not name file and line: {message}"
@@ -366,7 +357,7 @@ impl Daemon {
         assert!(
             output.status.success(),
             "keymaster {args:?} failed: {}",
-            text(&output)
+            output_text(&output)
         );
         serde_json::from_slice(&output.stdout).expect("JSON output")
     }
@@ -516,7 +507,11 @@ type Questions<'a> = &'a [(&'a str, &'a str, &'a str)];
 /// Returns the zone's first DS record from `keymaster ds` as text fields.
 fn first_ds(daemon: &Daemon, zone: &str) -> Vec<String> {
     let ds = daemon.cli(&["ds", zone]);
-    assert!(ds.status.success(), "keymaster ds failed: {}", text(&ds));
+    assert!(
+        ds.status.success(),
+        "keymaster ds failed: {}",
+        output_text(&ds)
+    );
     let line = String::from_utf8_lossy(&ds.stdout)
         .lines()
         .next()
@@ -556,7 +551,7 @@ fn validate_with_delv(test: &str, daemon: &Daemon, zone: &str, questions: Questi
             .arg(format!("+root={zone}"))
             .arg(qname)
             .arg(qtype));
-        let out = text(&output);
+        let out = output_text(&output);
         let validated =
             out.contains("; fully validated") || out.contains("negative response, fully validated");
         assert!(validated, "delv did not validate {qname} {qtype}: {out}");
@@ -645,9 +640,9 @@ fn control_api_rejects_missing_token() {
         .args(["zone", "list"]));
     assert!(!result.status.success());
     assert!(
-        text(&result).contains("invalid bearer token"),
+        output_text(&result).contains("invalid bearer token"),
         "{}",
-        text(&result)
+        output_text(&result)
     );
 }
 
@@ -667,7 +662,7 @@ fn file_zone_role_commands() {
             !result.status.success(),
             "{action:?} succeeded on a file-backed zone"
         );
-        let message = text(&result);
+        let message = output_text(&result);
         assert!(message.contains("single primary"), "{message}");
         assert_eq!(
             message.trim().lines().count(),
@@ -825,7 +820,7 @@ fn serve_root_zone_answers_and_validates() {
             "org.",
             "DS",
         ]));
-        let out = text(&output);
+        let out = output_text(&output);
         assert!(
             output.status.success() && out.contains("NOERROR") && out.contains("RRSIG"),
             "kdig: {out}"
@@ -866,7 +861,7 @@ fn bind_keys_import_and_export() {
         assert!(
             generated.status.success(),
             "dnssec-keygen: {}",
-            text(&generated)
+            output_text(&generated)
         );
         String::from_utf8_lossy(&generated.stdout)
             .trim()
@@ -882,9 +877,9 @@ fn bind_keys_import_and_export() {
     ]);
     assert!(!refused.status.success(), "lone Ed25519 ZSK was imported");
     assert!(
-        text(&refused).contains("algorithm 15"),
+        output_text(&refused).contains("algorithm 15"),
         "{}",
-        text(&refused)
+        output_text(&refused)
     );
     std::fs::remove_file(bind_dir.join(format!("{lone}.key"))).unwrap();
     std::fs::remove_file(bind_dir.join(format!("{lone}.private"))).unwrap();
@@ -922,7 +917,7 @@ fn bind_keys_import_and_export() {
     assert!(
         rollover.status.success(),
         "key rollover: {}",
-        text(&rollover)
+        output_text(&rollover)
     );
     // The rollover takes the imported key as successor: no key is generated
     // and its DNSKEY is published first.
@@ -949,7 +944,11 @@ fn bind_keys_import_and_export() {
         "-o",
         export_dir.to_str().unwrap(),
     ]);
-    assert!(exported.status.success(), "key export: {}", text(&exported));
+    assert!(
+        exported.status.success(),
+        "key export: {}",
+        output_text(&exported)
+    );
     let files: Vec<String> = std::fs::read_dir(&export_dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
@@ -977,7 +976,7 @@ fn bind_keys_import_and_export() {
     assert!(
         signing.status.success(),
         "dnssec-signzone with exported keys: {}",
-        text(&signing)
+        output_text(&signing)
     );
     check_with_validators(test, &signed_path, "example.com.");
 }
