@@ -19,8 +19,11 @@
 //! - A response that does not fit loses its additional records first; if
 //!   the answer or authority section does not fit either, all sections are
 //!   emptied and TC is set, so the client retries over TCP.
-//! - AXFR and IXFR get NOTIMP, other classes than IN get REFUSED. EDNS
-//!   options in the query are ignored and none are sent back.
+//! - AXFR and IXFR get NOTIMP here; the listeners of
+//!   [`transport`](crate::transport) hand them to
+//!   [`transfer`](crate::transfer) before they reach this function. Other
+//!   classes than IN get REFUSED. EDNS options in the query are ignored
+//!   and none are sent back.
 //! - CNAME and DNAME chains are followed for at most 8 steps and never
 //!   leave the zone that holds the query name.
 

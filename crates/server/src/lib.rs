@@ -11,7 +11,8 @@
 //! - [`answer`] turns query octets into response octets without I/O, so
 //!   every protocol case is testable without sockets.
 //! - [`Server`] listens on UDP and TCP and calls [`answer_into`] for each
-//!   message.
+//!   message, or [`transfer`] for AXFR and IXFR requests, which
+//!   [`TransferAccess`] allows by address or by TSIG key ([`tsig`]).
 //!
 //! The module docs of [`answer`](mod@answer), [`zoneset`] and
 //! [`transport`] list what is not supported.
@@ -19,11 +20,15 @@
 pub mod answer;
 mod message;
 pub mod nsec3;
+pub mod transfer;
 pub mod transport;
+pub mod tsig;
 mod wire;
 mod writer;
 pub mod zoneset;
 
 pub use answer::{answer, answer_into, Protocol, Transport, DEFAULT_UDP_PAYLOAD};
+pub use transfer::{Network, NetworkError, TransferAccess};
 pub use transport::{BindError, Server, ServerConfig};
+pub use tsig::{TsigAlgorithm, TsigKey, UnknownTsigAlgorithm};
 pub use zoneset::{PublishError, PublishedZone, ZoneSet};

@@ -162,6 +162,75 @@ fn uncompressed_name_len(message: &[u8], start: usize) -> Option<usize> {
     keymaster_zone::name::wire_name_len(message.get(start..)?).ok()
 }
 
+/// Returns the type of the record at `start` and the position after it.
+pub(crate) fn skip_any_record(message: &[u8], start: usize) -> Option<(Rtype, usize)> {
+    let (name_end, _) = skip_name(message, start)?;
+    let rtype = read_u16(message, name_end)?;
+    let rdlength = usize::from(read_u16(message, name_end + 8)?);
+    let end = name_end + 10 + rdlength;
+    (end <= message.len()).then_some((Rtype::from_int(rtype), end))
+}
+
+/// Reads the possibly compressed name at `start`. Returns it in
+/// uncompressed wire format with ASCII letters in lower case, and the
+/// position after the name where it starts.
+pub(crate) fn read_name(message: &[u8], start: usize) -> Option<(Vec<u8>, usize)> {
+    let mut name = Vec::with_capacity(64);
+    let mut pos = start;
+    let mut end = None;
+    for _ in 0..128 {
+        let len = *message.get(pos)?;
+        match len & 0xc0 {
+            0x00 if len == 0 => {
+                name.push(0);
+                return Some((name, end.unwrap_or(pos + 1)));
+            }
+            0x00 => {
+                let label = message.get(pos..pos + 1 + usize::from(len))?;
+                if name.len() + label.len() > 254 {
+                    return None;
+                }
+                name.extend(label.iter().map(u8::to_ascii_lowercase));
+                pos += label.len();
+            }
+            0xc0 => {
+                let target = (usize::from(len & 0x3f) << 8) | usize::from(*message.get(pos + 1)?);
+                end.get_or_insert(pos + 2);
+                if target >= pos {
+                    return None;
+                }
+                pos = target;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Returns the serial of the SOA record that an IXFR query carries in its
+/// authority section (RFC 1995 section 3), whose question ends at
+/// `question_end`.
+pub(crate) fn ixfr_serial(message: &[u8], header: Header, question_end: usize) -> Option<u32> {
+    let mut pos = question_end;
+    for _ in 0..header.ancount {
+        pos = skip_any_record(message, pos)?.1;
+    }
+    if header.nscount == 0 {
+        return None;
+    }
+    let (name_end, _) = skip_name(message, pos)?;
+    if Rtype::from_int(read_u16(message, name_end)?) != Rtype::SOA {
+        return None;
+    }
+    let rdata = name_end + 10;
+    let (mname_end, _) = skip_name(message, rdata)?;
+    let (rname_end, _) = skip_name(message, mname_end)?;
+    let serial = message.get(rname_end..rname_end + 4)?;
+    Some(u32::from_be_bytes([
+        serial[0], serial[1], serial[2], serial[3],
+    ]))
+}
+
 /// Skips one resource record. Returns the position after it and, for an
 /// OPT record owned by the root, its EDNS parameters.
 fn skip_record(message: &[u8], start: usize) -> Option<(usize, Option<Edns>)> {

@@ -8,7 +8,9 @@
 //! messages with a two-octet length prefix (RFC 1035 section 4.2.2, RFC
 //! 7766). A connection may send many queries. It is closed after
 //! `tcp_idle_timeout` without a complete message, and at most
-//! `max_tcp_connections` are open per listen address.
+//! `max_tcp_connections` are open per listen address. Zone transfer
+//! requests go to [`transfer`](crate::transfer) first; over TCP their
+//! response is a stream of messages, each written as soon as it is built.
 //!
 //! Limitations: with more than one UDP socket per address, SO_REUSEPORT
 //! also lets another process of the same user bind the same port, so such a
@@ -43,7 +45,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::answer::{answer_into, Transport, DEFAULT_UDP_PAYLOAD};
+use crate::answer::{answer_into, Protocol, Transport, DEFAULT_UDP_PAYLOAD};
+use crate::transfer::{self, Start, TransferAccess, ZoneStream};
 use crate::zoneset::ZoneSet;
 
 /// Size of the socket receive buffer requested for UDP sockets. The kernel
@@ -77,11 +80,14 @@ pub struct ServerConfig {
     pub max_tcp_connections: usize,
     /// UDP sockets per listen address; 0 means one per available core.
     pub udp_sockets_per_address: usize,
+    /// Who may transfer zones with AXFR and IXFR.
+    pub transfer: TransferAccess,
 }
 
 impl Default for ServerConfig {
     /// No listen addresses, 1232-octet UDP responses, a 10-second TCP idle
-    /// timeout, 256 TCP connections, one UDP socket per core.
+    /// timeout, 256 TCP connections, one UDP socket per core, zone
+    /// transfers from loopback only.
     fn default() -> Self {
         Self {
             listen: Vec::new(),
@@ -89,6 +95,7 @@ impl Default for ServerConfig {
             tcp_idle_timeout: Duration::from_secs(10),
             max_tcp_connections: 256,
             udp_sockets_per_address: 0,
+            transfer: TransferAccess::default(),
         }
     }
 }
@@ -183,10 +190,15 @@ impl Server {
     /// or a UDP thread cannot be started.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let transport = Transport::udp(self.config.max_udp_payload);
+        let access = Arc::new(self.config.transfer.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let mut udp_threads = Vec::new();
         for (index, socket) in self.udp.into_iter().enumerate() {
-            match spawn_udp_thread(index, socket, self.zones.clone(), transport, stop.clone()) {
+            let shared = Shared {
+                zones: self.zones.clone(),
+                access: access.clone(),
+            };
+            match spawn_udp_thread(index, socket, shared, transport, stop.clone()) {
                 Ok(thread) => udp_threads.push(thread),
                 Err(error) => {
                     stop_udp_threads(&stop, udp_threads).await;
@@ -202,7 +214,11 @@ impl Server {
                 idle_timeout: self.config.tcp_idle_timeout,
                 connections: Arc::new(Semaphore::new(self.config.max_tcp_connections)),
             };
-            tasks.spawn(serve_tcp(listener, self.zones.clone(), settings));
+            let shared = Shared {
+                zones: self.zones.clone(),
+                access: access.clone(),
+            };
+            tasks.spawn(serve_tcp(listener, shared, settings));
         }
 
         tokio::pin!(shutdown);
@@ -249,11 +265,18 @@ fn bind_tcp(address: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// What every listener reads: the zones and who may transfer them.
+#[derive(Clone)]
+struct Shared {
+    zones: Arc<ZoneSet>,
+    access: Arc<TransferAccess>,
+}
+
 /// Starts the thread that serves one UDP socket until `stop` is set.
 fn spawn_udp_thread(
     index: usize,
     socket: std::net::UdpSocket,
-    zones: Arc<ZoneSet>,
+    shared: Shared,
     transport: Transport,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
@@ -261,7 +284,7 @@ fn spawn_udp_thread(
     socket.set_read_timeout(Some(UDP_STOP_POLL))?;
     std::thread::Builder::new()
         .name(format!("dns-udp-{index}"))
-        .spawn(move || serve_udp(&socket, &zones, transport, &stop))
+        .spawn(move || serve_udp(&socket, &shared, transport, &stop))
 }
 
 /// Tells the UDP threads to stop and waits for them without blocking the
@@ -282,10 +305,11 @@ async fn stop_udp_threads(stop: &AtomicBool, threads: Vec<JoinHandle<()>>) {
 /// until `stop` is set.
 fn serve_udp(
     socket: &std::net::UdpSocket,
-    zones: &ZoneSet,
+    shared: &Shared,
     transport: Transport,
     stop: &AtomicBool,
 ) {
+    let zones = &shared.zones;
     let mut query = vec![0u8; usize::from(u16::MAX)];
     let mut response = Vec::with_capacity(usize::from(transport.max_udp_payload));
     while !stop.load(Ordering::Relaxed) {
@@ -307,8 +331,23 @@ fn serve_udp(
                 continue;
             }
         };
-        if !answer_into(zones, &query[..len], transport, peer, &mut response) {
-            continue;
+        let message = &query[..len];
+        match transfer::start(
+            zones,
+            &shared.access,
+            message,
+            Protocol::Udp,
+            peer,
+            &mut response,
+        ) {
+            Start::NotTransfer => {
+                if !answer_into(zones, message, transport, peer, &mut response) {
+                    continue;
+                }
+            }
+            Start::Reply => {}
+            // A transfer stream is only started over TCP.
+            Start::Stream(_) => continue,
         }
         if let Err(error) = socket.send_to(&response, peer) {
             tracing::debug!(%error, %peer, "failed to send a UDP response");
@@ -325,7 +364,7 @@ struct TcpSettings {
 }
 
 /// Accepts TCP connections and serves each in its own task.
-async fn serve_tcp(listener: TcpListener, zones: Arc<ZoneSet>, settings: TcpSettings) {
+async fn serve_tcp(listener: TcpListener, shared: Shared, settings: TcpSettings) {
     let mut connections = JoinSet::new();
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -341,11 +380,11 @@ async fn serve_tcp(listener: TcpListener, zones: Arc<ZoneSet>, settings: TcpSett
             tracing::debug!(%peer, "closed a TCP connection: too many connections are open");
             continue;
         };
-        let zones = zones.clone();
+        let shared = shared.clone();
         let settings = settings.clone();
         connections.spawn(async move {
             let _permit = permit;
-            serve_connection(stream, peer, &zones, &settings).await;
+            serve_connection(stream, peer, &shared, &settings).await;
         });
     }
 }
@@ -355,10 +394,11 @@ async fn serve_tcp(listener: TcpListener, zones: Arc<ZoneSet>, settings: TcpSett
 async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    zones: &ZoneSet,
+    shared: &Shared,
     settings: &TcpSettings,
 ) {
     let _ = stream.set_nodelay(true);
+    let zones = &shared.zones;
     let mut query = Vec::new();
     let mut response = Vec::new();
     let mut framed = Vec::new();
@@ -382,23 +422,82 @@ async fn serve_connection(
         ) {
             return;
         }
-        if !answer_into(zones, &query, settings.transport, peer, &mut response) {
-            continue;
-        }
-        // Responses over TCP are at most 65535 octets (the answer limit).
-        let Ok(response_len) = u16::try_from(response.len()) else {
-            return;
-        };
-        framed.clear();
-        framed.extend_from_slice(&response_len.to_be_bytes());
-        framed.extend_from_slice(&response);
-        match tokio::time::timeout(idle, stream.write_all(&framed)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::debug!(%error, %peer, "failed to send a TCP response");
-                return;
+        match transfer::start(
+            zones,
+            &shared.access,
+            &query,
+            Protocol::Tcp,
+            peer,
+            &mut response,
+        ) {
+            Start::NotTransfer => {
+                if !answer_into(zones, &query, settings.transport, peer, &mut response) {
+                    continue;
+                }
             }
-            Err(_) => return,
+            Start::Reply => {}
+            Start::Stream(transfer) => {
+                let sent = send_transfer(&mut stream, peer, transfer, idle, &mut response).await;
+                if !sent {
+                    return;
+                }
+                continue;
+            }
+        }
+        if !send_framed(&mut stream, peer, &response, idle, &mut framed).await {
+            return;
+        }
+    }
+}
+
+/// Sends one message with its length prefix. Returns false if the
+/// connection failed or timed out and must be closed.
+async fn send_framed(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    message: &[u8],
+    idle: Duration,
+    framed: &mut Vec<u8>,
+) -> bool {
+    // Messages over TCP are at most 65535 octets (the answer limit).
+    let Ok(len) = u16::try_from(message.len()) else {
+        return false;
+    };
+    framed.clear();
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(message);
+    match tokio::time::timeout(idle, stream.write_all(framed)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, %peer, "failed to send a TCP response");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// Sends every message of a zone transfer. Returns false if the
+/// connection must be closed.
+async fn send_transfer(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    mut transfer: Box<ZoneStream>,
+    idle: Duration,
+    message: &mut Vec<u8>,
+) -> bool {
+    let mut framed = Vec::new();
+    loop {
+        match transfer.next_message(message) {
+            Ok(true) => {}
+            Ok(false) => return true,
+            Err(error) => {
+                tracing::error!(%error, %peer, "stopped a zone transfer");
+                return false;
+            }
+        }
+        if !send_framed(stream, peer, message, idle, &mut framed).await {
+            tracing::info!(%peer, "a zone transfer ended early: the client closed the connection or stopped reading");
+            return false;
         }
     }
 }

@@ -132,7 +132,7 @@ impl<'z> WireNode<'z> {
         1 + usize::from(self.region[0]) + 2
     }
 
-    fn rrset_count(&self) -> usize {
+    pub(crate) fn rrset_count(&self) -> usize {
         usize::from(read_u16(self.region, self.directory_start() - 2))
     }
 
@@ -155,7 +155,9 @@ impl<'z> WireNode<'z> {
         self.rrset(rtype).is_some()
     }
 
-    fn rrset_at(&self, index: usize) -> WireRrset<'z> {
+    /// Returns the RRset at `index` in type order; `index` must be below
+    /// [`WireNode::rrset_count`].
+    pub(crate) fn rrset_at(&self, index: usize) -> WireRrset<'z> {
         let entry = &self.region[self.directory_start() + index * DIRECTORY_ENTRY_LEN..];
         let records_start = read_u32(entry, 12) as usize;
         let rdata_len = read_u32(entry, 16) as usize;

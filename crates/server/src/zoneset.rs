@@ -127,7 +127,9 @@ pub struct PublishedZone {
     origin_labels: usize,
     /// The node regions, one after the other (see [`crate::wire`]).
     wire: Vec<u8>,
-    node_count: usize,
+    /// The node regions with records, in the order of [`Zone::walk`]
+    /// (canonical order), for zone transfers.
+    nodes: Vec<NodeRef>,
     entries: NameIndex,
     apex: NodeRef,
     /// TTL of the SOA in negative answers (RFC 2308 section 5): the
@@ -148,7 +150,7 @@ impl std::fmt::Debug for PublishedZone {
         f.debug_struct("PublishedZone")
             .field("origin", &self.origin)
             .field("serial", &self.serial)
-            .field("nodes", &self.node_count)
+            .field("nodes", &self.nodes.len())
             .field("denial", &self.denial)
             .finish()
     }
@@ -171,7 +173,7 @@ impl PublishedZone {
         // Store every node and split them into answerable names and NSEC3
         // records.
         let mut wire = vec![0u8];
-        let mut node_count = 0;
+        let mut nodes = Vec::with_capacity(zone.node_count());
         let mut entries = NameIndex::with_capacity(zone.node_count());
         let mut nsec_chain = Vec::new();
         let mut nsec3_chain = Vec::new();
@@ -183,7 +185,7 @@ impl PublishedZone {
                     zone: origin.clone(),
                     name: node.name.clone(),
                 })?;
-            node_count += 1;
+            nodes.push(index);
             // A hashed owner name may also own other data (RFC 5155
             // section 7.2.8), in which case it is an ordinary name too.
             if let Some(hash) = nsec3_hash_of_owner(node, &origin, nsec3_params.as_ref()) {
@@ -289,7 +291,7 @@ impl PublishedZone {
             class: zone.class(),
             serial,
             wire,
-            node_count,
+            nodes,
             entries,
             apex,
             negative_ttl,
@@ -347,6 +349,23 @@ impl PublishedZone {
 
     pub(crate) fn apex(&self) -> WireNode<'_> {
         self.node(self.apex)
+    }
+
+    /// Returns the region of the apex node.
+    pub(crate) fn apex_ref(&self) -> NodeRef {
+        self.apex
+    }
+
+    /// Returns the node at `index` in canonical order, `None` past the
+    /// last node.
+    pub(crate) fn node_at(&self, index: usize) -> Option<NodeRef> {
+        self.nodes.get(index).copied()
+    }
+
+    /// Returns the published zone whose apex is the lower-case wire name
+    /// `lower`, if there is one.
+    pub(crate) fn zone_at_apex(zones: &ZoneMap, lower: &[u8]) -> Option<Arc<Self>> {
+        zones.get(lower).cloned()
     }
 
     /// Returns the NSEC node whose owner is the last one before the wire
