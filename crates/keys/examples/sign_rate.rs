@@ -1,15 +1,18 @@
-//! Measures the raw ECDSA P-256 signing rate, the ceiling for a zone
-//! signer: every thread signs the same number of 120-octet messages (about
-//! the size of the signed data of one A RRset) with one shared key.
+//! Measures the raw ECDSA signing rates, the ceiling for a zone signer:
+//! every thread signs the same number of 120-octet messages (about the size
+//! of the signed data of one A RRset) with one shared key.
 //!
 //! Usage: `cargo run --release -p keymaster-keys --example sign_rate --
 //! [THREADS [SIGNATURES_PER_THREAD]]`. Defaults: one thread per core and
-//! 100,000 signatures per thread. Prints two lines: the rate of aws-lc-rs
-//! called directly, and the rate through [`KeyPair::sign`], which the zone
-//! signer uses. Then prints the verification rates of aws-lc-rs with the
-//! public key parsed for every signature (as [`keymaster_keys::verify`]
-//! does) and parsed once, because a signer that checks its own output
-//! verifies as many signatures as it makes.
+//! 100,000 signatures per thread. Prints the P-256 rates of aws-lc-rs
+//! called directly, of [`KeyPair::sign`], which the zone signer uses, and
+//! of [`KeyPair::sign_deterministic`] (RFC 6979 through RustCrypto), which
+//! it uses in deterministic mode. Prints the last two for P-384 as well.
+//! Then prints
+//! the P-256 verification rates of aws-lc-rs with the public key parsed
+//! for every signature (as [`keymaster_keys::verify`] does) and parsed
+//! once, because a signer that checks its own output verifies as many
+//! signatures as it makes.
 
 // The report on standard output is this program's whole purpose.
 #![allow(clippy::print_stdout)]
@@ -48,6 +51,18 @@ fn main() -> anyhow::Result<()> {
     let pair = KeyPair::generate(Algorithm::EcdsaP256Sha256, None)?;
     let rate = measure(threads, per_thread, |message| pair.sign(message).is_ok());
     println!("keymaster KeyPair::sign:      {threads} threads, {rate:.0} signatures/s");
+    let rate = measure(threads, per_thread, |message| {
+        pair.sign_deterministic(message).is_ok()
+    });
+    println!("KeyPair::sign_deterministic:  {threads} threads, {rate:.0} signatures/s");
+
+    let pair = KeyPair::generate(Algorithm::EcdsaP384Sha384, None)?;
+    let rate = measure(threads, per_thread, |message| pair.sign(message).is_ok());
+    println!("P-384 KeyPair::sign:          {threads} threads, {rate:.0} signatures/s");
+    let rate = measure(threads, per_thread, |message| {
+        pair.sign_deterministic(message).is_ok()
+    });
+    println!("P-384 sign_deterministic:     {threads} threads, {rate:.0} signatures/s");
 
     // Every thread verifies the same signature over the same message.
     let message = [7u8; MESSAGE_LEN];

@@ -91,6 +91,37 @@ pub enum KeyError {
         #[source]
         source: Unspecified,
     },
+
+    /// Deterministic signatures were requested from a key that cannot make them.
+    #[error(
+        "this {algorithm} key cannot sign deterministically: \
+         turn deterministic signing off or use a key held in memory"
+    )]
+    NotDeterministic {
+        /// The key's algorithm.
+        algorithm: Algorithm,
+    },
+
+    /// The PKCS #8 document of an ECDSA key could not be loaded into the
+    /// deterministic (RFC 6979) signer.
+    #[error("cannot load the {algorithm} private key into the RFC 6979 signer")]
+    DeterministicKey {
+        /// The key's algorithm.
+        algorithm: Algorithm,
+        /// The PKCS #8 decoding error, which carries no key bytes.
+        #[source]
+        source: p256::pkcs8::Error,
+    },
+
+    /// The deterministic (RFC 6979) signer failed to sign.
+    #[error("failed to sign deterministically with a {algorithm} key")]
+    DeterministicSign {
+        /// The key's algorithm.
+        algorithm: Algorithm,
+        /// The library error.
+        #[source]
+        source: p256::ecdsa::Error,
+    },
 }
 
 /// Error of verifying a signature.

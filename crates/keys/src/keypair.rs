@@ -10,13 +10,20 @@
 //! ECDSA as the fixed-size concatenation `r || s` (RFC 6605 section 4) and
 //! plain Ed25519 (RFC 8080).
 //!
+//! [`KeyPair::sign`] is the fast path and signs through aws-lc-rs, whose
+//! ECDSA nonces are random. [`KeyPair::sign_deterministic`] makes every
+//! signature a function of key and data alone: RSASSA-PKCS1-v1_5 and
+//! Ed25519 are deterministic already, and ECDSA then takes its nonce from
+//! RFC 6979, through the RustCrypto `p256` and `p384` crates. The RFC 6979 key is built from
+//! the PKCS #8 document on first use and wiped with the `KeyPair`.
+//!
 //! Limitations: aws-lc-rs loads and generates RSA private keys of 2048 to
 //! 8192 bits only, so older 1024-bit RSA keys cannot be imported for signing
 //! (they can still be verified, see [`crate::verify`]). Ed448 cannot be
 //! generated or used for signing.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::rsa::{self, KeySize};
@@ -30,6 +37,7 @@ use zeroize::Zeroizing;
 
 use crate::algorithm::Algorithm;
 use crate::der;
+use crate::deterministic::Rfc6979Key;
 use crate::dnskey::{key_tag, Dnskey};
 use crate::error::KeyError;
 
@@ -50,6 +58,18 @@ pub trait Signer: Send + Sync {
     /// Signs `data` and returns the signature in the DNSSEC format of the
     /// algorithm.
     fn sign(&self, data: &[u8]) -> Result<Vec<u8>, KeyError>;
+
+    /// Signs `data` so that the same key and data always give the same
+    /// signature, in the DNSSEC format of the algorithm.
+    ///
+    /// The default returns [`KeyError::NotDeterministic`]. [`KeyPair`]
+    /// signs ECDSA with RFC 6979 nonces.
+    fn sign_deterministic(&self, data: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let _ = data;
+        Err(KeyError::NotDeterministic {
+            algorithm: self.algorithm(),
+        })
+    }
 }
 
 /// A private key with its public key.
@@ -66,6 +86,8 @@ struct Inner {
     algorithm: Algorithm,
     public_key: Bytes,
     material: Material,
+    /// The RFC 6979 signer of an ECDSA key, built on first use.
+    rfc6979: OnceLock<Rfc6979Key>,
 }
 
 /// The aws-lc-rs private key object.
@@ -204,6 +226,7 @@ impl KeyPair {
                 algorithm,
                 public_key,
                 material,
+                rfc6979: OnceLock::new(),
             }),
         })
     }
@@ -257,6 +280,37 @@ impl KeyPair {
             }
             Material::Ed25519(key) => Ok(key.try_sign(data).map_err(failed)?.as_ref().to_vec()),
         }
+    }
+
+    /// Signs `data` deterministically and returns the signature in DNSSEC
+    /// format: ECDSA with RFC 6979 nonces, RSA and Ed25519 as
+    /// [`KeyPair::sign`] does, since both are deterministic already.
+    ///
+    /// Two `KeyPair`s loaded from the same private key give byte-identical
+    /// signatures over the same data. ECDSA through this path is slower
+    /// than [`KeyPair::sign`].
+    pub fn sign_deterministic(&self, data: &[u8]) -> Result<Vec<u8>, KeyError> {
+        match &self.inner.material {
+            Material::Ecdsa(_) => self.rfc6979_key()?.sign(data),
+            Material::Rsa(_) | Material::Ed25519(_) => self.sign(data),
+        }
+    }
+
+    /// Returns the RFC 6979 signer, building it from the PKCS #8 document
+    /// the first time.
+    fn rfc6979_key(&self) -> Result<&Rfc6979Key, KeyError> {
+        if let Some(key) = self.inner.rfc6979.get() {
+            return Ok(key);
+        }
+        let key = Rfc6979Key::from_pkcs8(self.algorithm(), &self.to_pkcs8())?;
+        // If another thread set the key first, its key is kept: it is the
+        // same key, and this copy is wiped on drop.
+        let _ = self.inner.rfc6979.set(key);
+        Ok(self
+            .inner
+            .rfc6979
+            .get()
+            .expect("the RFC 6979 key was just set"))
     }
 
     /// Returns the key as an unencrypted PKCS #8 document for storage.
@@ -319,6 +373,10 @@ impl Signer for KeyPair {
 
     fn sign(&self, data: &[u8]) -> Result<Vec<u8>, KeyError> {
         Self::sign(self, data)
+    }
+
+    fn sign_deterministic(&self, data: &[u8]) -> Result<Vec<u8>, KeyError> {
+        Self::sign_deterministic(self, data)
     }
 }
 
@@ -458,6 +516,30 @@ mod tests {
                 Ok(())
             );
         }
+    }
+
+    #[test]
+    fn deterministic_signatures_repeat_across_loads() {
+        for (algorithm, _, signature_len) in GENERATED {
+            let key = KeyPair::generate(algorithm, None).unwrap();
+            let first = KeyPair::from_pkcs8(algorithm, &key.to_pkcs8()).unwrap();
+            let second = KeyPair::from_pkcs8(algorithm, &key.to_pkcs8()).unwrap();
+            let signature = first.sign_deterministic(b"data").unwrap();
+            assert_eq!(signature.len(), signature_len, "{algorithm}");
+            assert_eq!(second.sign_deterministic(b"data").unwrap(), signature);
+            assert_ne!(first.sign_deterministic(b"datb").unwrap(), signature);
+            let number = algorithm.to_u8();
+            assert_eq!(
+                verify(number, &key.public_key(), b"data", &signature),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn aws_lc_ecdsa_signatures_are_random() {
+        let key = KeyPair::generate(Algorithm::EcdsaP256Sha256, None).unwrap();
+        assert_ne!(key.sign(b"data").unwrap(), key.sign(b"data").unwrap());
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! signature field, followed by the RRset in canonical form (RFC 4034
 //! section 3.1.8.1). The signer builds it, and this crate only signs it.
 //!
-//! All cryptography comes from aws-lc-rs.
+//! All cryptography comes from aws-lc-rs, except deterministic ECDSA
+//! signatures (RFC 6979), which come from the RustCrypto `p256` and `p384`
+//! crates ([`KeyPair::sign_deterministic`]).
 //!
 //! Limitations: Ed448 keys are recognised (key tag, DS) but cannot be
 //! generated, loaded or used to sign or verify; RSA private keys must have
@@ -21,6 +23,7 @@
 mod algorithm;
 pub mod bind;
 mod der;
+mod deterministic;
 mod dnskey;
 mod error;
 pub mod kek;
