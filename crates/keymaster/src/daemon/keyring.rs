@@ -248,7 +248,16 @@ mod tests {
         let stored = generate_key(&kek, &zone, new_key_id(), KeyRole::Ksk, 13, 2048, 1000).unwrap();
         assert_eq!(stored.dnskey[..4], [1, 1, 3, 13]);
         assert_eq!(keymaster_keys::key_tag(&stored.dnskey), stored.key_tag);
+        // A new key is hidden until the lifecycle engine introduces it.
         let signing = unseal_key(&kek, &zone, &stored).unwrap();
+        assert!(!signing.signs_keys);
+        assert!(!signing.signs_zone);
+        assert!(!signing.published);
+
+        let mut introduced = stored.clone();
+        introduced.dnskey_state = RecordState::Omnipresent;
+        introduced.krrsig_state = RecordState::Omnipresent;
+        let signing = unseal_key(&kek, &zone, &introduced).unwrap();
         assert!(signing.signs_keys);
         assert!(!signing.signs_zone);
         assert!(signing.published);
