@@ -112,6 +112,16 @@ impl RecordState {
     pub fn in_zone(self) -> bool {
         matches!(self, Self::Rumoured | Self::Omnipresent)
     }
+
+    /// Returns the state's name as the API and the CLI print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hidden => "hidden",
+            Self::Rumoured => "rumoured",
+            Self::Omnipresent => "omnipresent",
+            Self::Unretentive => "unretentive",
+        }
+    }
 }
 
 /// One key as listed by `key list`.
@@ -176,6 +186,9 @@ pub struct DsInfo {
     pub zone: String,
     pub ds: Vec<String>,
     pub dnskey: Vec<String>,
+    /// Why the records are not yet what the parent must serve, if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Body of `POST /zones/{zone}/sign`.
@@ -223,6 +236,9 @@ pub struct AddKeyRequest {
 /// key files by the CLI. `Debug` omits the key.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportKeyRequest {
+    /// Owner name of the DNSKEY in the `.key` file, which must be the zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// DNSKEY flags from the `.key` file.
     pub flags: u16,
     pub algorithm: u8,
@@ -233,6 +249,7 @@ pub struct ImportKeyRequest {
 impl std::fmt::Debug for ImportKeyRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImportKeyRequest")
+            .field("owner", &self.owner)
             .field("flags", &self.flags)
             .field("algorithm", &self.algorithm)
             .finish_non_exhaustive()

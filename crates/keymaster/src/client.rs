@@ -304,6 +304,7 @@ pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
                 let key = keymaster_keys::bind::read(&file)
                     .with_context(|| format!("cannot import {}", file.display()))?;
                 let request = ImportKeyRequest {
+                    owner: Some(key.owner.to_string()),
                     flags: key.flags,
                     algorithm: key.key.algorithm().to_u8(),
                     pkcs8: data_encoding::BASE64.encode(&key.key.to_pkcs8()),
@@ -351,6 +352,9 @@ pub fn ds(global: &GlobalArgs, args: DsArgs) -> anyhow::Result<()> {
         segment(&args.zone)
     ))?;
     let with_dnskey = args.dnskey;
+    if let Some(note) = &info.note {
+        eprintln!("keymaster: zone {}: {note}", info.zone);
+    }
     client.print(&info, |info| {
         let mut lines = info.ds.clone();
         if with_dnskey {

@@ -453,6 +453,157 @@ fn retire_removes_a_standby_key_only() {
     );
 }
 
+/// Runs a CLI command that must fail and returns its output text.
+fn rejected(server: &Server, args: &[&str]) -> String {
+    let output = server.cli(args);
+    let text = output_text(&output);
+    assert!(
+        !output.status.success(),
+        "keymaster {args:?} succeeded: {text}"
+    );
+    text
+}
+
+#[test]
+fn operator_mistakes_are_rejected() {
+    let test = "operator_mistakes_are_rejected";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), "parent_ds_check = \"manual\"\n");
+    let mut checker = VersionChecker::new(test);
+    assert!(wait_checking(&server, &mut checker, 60, all_established));
+    let (ksk_id, ksk_tag) = key_of_role(&server.keys(), "ksk");
+    let (_, zsk_tag) = key_of_role(&server.keys(), "zsk");
+
+    // While the first DS waits for the parent, `ds` prints exactly it.
+    let ds = server.cli(&["ds", "roll.test"]);
+    let ds_text = String::from_utf8_lossy(&ds.stdout).to_string();
+    assert_eq!(ds_text.lines().count(), 1, "ds printed: {ds_text}");
+    assert!(
+        ds_text.contains(&format!(" DS {ksk_tag} 13 2 ")),
+        "ds printed: {ds_text}"
+    );
+
+    // Confirm the DS; a second confirmation has nothing to confirm.
+    let step = server.cli(&["key", "step", "roll.test", &ksk_id]);
+    assert!(
+        step.status.success(),
+        "key step failed: {}",
+        output_text(&step)
+    );
+    assert!(
+        wait_checking(&server, &mut checker, 60, |keys| keys
+            .iter()
+            .any(|key| role(key) == "ksk" && state(key, "ds") == "omnipresent")),
+        "the confirmed DS never became omnipresent: {:?}",
+        server.keys()
+    );
+    let again = rejected(&server, &["key", "step", "roll.test", &zsk_tag.to_string()]);
+    assert!(again.contains("nothing to confirm"), "{again}");
+
+    // Dropping the keys while the parent holds their DS would go bogus.
+    let unsign = rejected(&server, &["zone", "unsign", "roll.test", "--no-parent-ds"]);
+    assert!(unsign.contains(&format!("key {ksk_tag}")), "{unsign}");
+    assert!(unsign.contains("bogus"), "{unsign}");
+
+    // Keys the policy would never use are refused.
+    let csk = rejected(&server, &["key", "add", "roll.test", "--role", "csk"]);
+    assert!(csk.contains("never be used"), "{csk}");
+    let other_algorithm = rejected(
+        &server,
+        &[
+            "key",
+            "add",
+            "roll.test",
+            "--role",
+            "ksk",
+            "--algorithm",
+            "ED25519",
+        ],
+    );
+    assert!(
+        other_algorithm.contains("algorithm 15"),
+        "{other_algorithm}"
+    );
+
+    // A standby KSK waits hidden, so the parent's DS set does not change.
+    let standby = server.json(&["key", "add", "roll.test", "--role", "ksk"]);
+    assert_eq!(standby["dnskey_state"], "hidden", "{standby}");
+    let ds = server.cli(&["ds", "roll.test"]);
+    let ds_text = String::from_utf8_lossy(&ds.stdout).to_string();
+    assert_eq!(ds_text.lines().count(), 1, "ds printed: {ds_text}");
+    assert!(
+        ds_text.contains(&format!(" DS {ksk_tag} 13 2 ")),
+        "ds printed: {ds_text}"
+    );
+
+    // A BIND key of another zone is not imported.
+    let Some(keygen) = tool(test, "dnssec-keygen") else {
+        return;
+    };
+    let keygen_output = Command::new(keygen)
+        .args(["-q", "-a", "ECDSAP256SHA256", "-K"])
+        .arg(dir.path())
+        .arg("other.test")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dnssec-keygen");
+    assert!(
+        keygen_output.status.success(),
+        "dnssec-keygen failed: {}",
+        output_text(&keygen_output)
+    );
+    let base = String::from_utf8_lossy(&keygen_output.stdout)
+        .trim()
+        .to_string();
+    let key_file = dir.path().join(format!("{base}.key"));
+    let import = rejected(
+        &server,
+        &["key", "import", "roll.test", key_file.to_str().unwrap()],
+    );
+    assert!(import.contains("other.test."), "{import}");
+}
+
+#[test]
+fn hung_parent_ds_command_delays_no_rollover() {
+    let test = "hung_parent_ds_command_delays_no_rollover";
+    let dir = tempfile::tempdir().unwrap();
+    // The command starts when the first DS is requested and outlives the
+    // whole test; keymaster kills it after its timeout.
+    let started = dir.path().join("started");
+    let extra = format!(
+        "parent_ds_check = \"manual\"\n\
+         parent_ds_command = [\"/bin/sh\", \"-c\", \"touch {}; exec sleep 60\"]\n",
+        started.display()
+    );
+    let server = Server::start(dir.path(), &extra);
+    let mut checker = VersionChecker::new(test);
+    assert!(wait_checking(&server, &mut checker, 60, all_established));
+    assert!(
+        wait_until(Duration::from_secs(20), || started.exists()),
+        "parent_ds_command never ran:\n{}",
+        server.log()
+    );
+
+    let (old_id, _) = key_of_role(&server.keys(), "zsk");
+    let request = server.cli(&["key", "rollover", "roll.test", &old_id]);
+    assert!(
+        request.status.success(),
+        "key rollover failed: {}",
+        output_text(&request)
+    );
+    // A ZSK rollover under the fast policy takes about ten seconds; a
+    // blocked maintenance loop would wait for the command first.
+    let finished = wait_checking(&server, &mut checker, 40, |keys| {
+        keys.iter().all(|key| key["id"] != old_id.as_str()) && all_established(keys)
+    });
+    assert!(
+        finished,
+        "the ZSK rollover stalled behind parent_ds_command: {:?}\n{}",
+        server.keys(),
+        server.log()
+    );
+}
+
 #[test]
 fn rollover_resumes_after_kill_9() {
     let test = "rollover_resumes_after_kill_9";

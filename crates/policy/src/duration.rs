@@ -124,16 +124,34 @@ impl Serialize for Duration {
 impl<'de> Deserialize<'de> for Duration {
     /// Accepts a string with units or a plain number of seconds.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(u64),
-            Text(String),
-        }
-        match Raw::deserialize(deserializer)? {
-            Raw::Seconds(seconds) => Ok(Self(seconds)),
-            Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
-        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+/// Reads a duration from a whole number of seconds or from text.
+struct DurationVisitor;
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a duration such as 3600, \"90s\", \"1h30m\" or \"14d\"")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<Duration, E> {
+        Ok(Duration(seconds))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<Duration, E> {
+        u64::try_from(seconds).map(Duration).map_err(|_| {
+            E::custom(format!(
+                "invalid duration {seconds}: a duration cannot be negative"
+            ))
+        })
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+        text.parse().map_err(E::custom)
     }
 }
 

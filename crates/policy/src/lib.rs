@@ -53,6 +53,25 @@ pub fn algorithm_name(number: u8) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
+/// Reads a policy value given as text or as a whole number, as text.
+fn name_or_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NameOrNumber {
+        Name(String),
+        Number(i64),
+    }
+    Ok(match NameOrNumber::deserialize(deserializer)? {
+        NameOrNumber::Name(name) => Some(name),
+        NameOrNumber::Number(number) => Some(number.to_string()),
+    })
+}
+
+/// Largest TTL a record may carry (RFC 2181 section 8).
+pub const MAX_TTL: u64 = (1 << 31) - 1;
+
 /// Key layout of a zone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -162,6 +181,8 @@ impl Digest {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
+    /// Mnemonic such as `"ECDSAP256SHA256"`, or the algorithm number.
+    #[serde(default, deserialize_with = "name_or_number")]
     pub algorithm: Option<String>,
     pub keys: Option<KeyLayout>,
     pub ksk_lifetime: Option<Lifetime>,
@@ -439,6 +460,25 @@ impl Policy {
 
     /// Checks values against each other; the message names the numbers.
     pub fn check(&self) -> Result<(), PolicyError> {
+        if self.algorithm == 16 {
+            return Err(self.error(
+                "algorithm ED448 cannot sign: keymaster reads Ed448 keys but cannot generate or use them; use ED25519 or ECDSAP256SHA256".to_string(),
+            ));
+        }
+        let ttls = [
+            ("dnskey_ttl", self.dnskey_ttl),
+            ("max_zone_ttl", self.max_zone_ttl),
+            ("parent_ds_ttl", self.parent_ds_ttl),
+        ];
+        for (key, ttl) in ttls {
+            if ttl.as_secs() > MAX_TTL {
+                return Err(self.error(format!(
+                    "{key} {} ({} s) exceeds the largest DNS TTL, {MAX_TTL} s (RFC 2181 section 8)",
+                    ttl,
+                    ttl.as_secs()
+                )));
+            }
+        }
         if matches!(self.algorithm, 8 | 10) && !RSA_BITS.contains(&self.rsa_bits) {
             let bits = self.rsa_bits;
             return Err(self.error(format!(
@@ -509,6 +549,32 @@ mod tests {
     fn parse(text: &str) -> Result<Policy, PolicyError> {
         let file: PolicyFile = toml::from_str(text).expect("valid TOML");
         Policy::from_file("test", &file)
+    }
+
+    #[test]
+    fn algorithm_by_number_or_name() {
+        assert_eq!(parse("algorithm = 15").unwrap().algorithm, 15);
+        assert_eq!(parse("algorithm = \"rsasha256\"").unwrap().algorithm, 8);
+        assert!(parse("algorithm = 99").is_err());
+    }
+
+    #[test]
+    fn ed448_is_rejected() {
+        let error = parse("algorithm = \"ED448\"").unwrap_err();
+        assert!(error.reason.contains("ED448"), "{error}");
+    }
+
+    #[test]
+    fn ttl_above_rfc2181_limit_is_rejected() {
+        let error = parse("dnskey_ttl = 4294967297").unwrap_err();
+        assert!(error.reason.contains("dnskey_ttl"), "{error}");
+        assert!(parse("dnskey_ttl = 2147483647\nmax_zone_ttl = 60").is_ok());
+    }
+
+    #[test]
+    fn negative_duration_is_named() {
+        let error = toml::from_str::<PolicyFile>("dnskey_ttl = -5").unwrap_err();
+        assert!(error.to_string().contains("cannot be negative"), "{error}");
     }
 
     #[test]

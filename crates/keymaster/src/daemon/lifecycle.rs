@@ -778,19 +778,7 @@ impl Daemon {
         let text = self.ds_text(origin, policy, &engine.state.ds_requested, stored);
         if !engine.parent.command_ran && !policy.parent_ds_command.is_empty() {
             engine.parent.command_ran = true;
-            match crate::parent::run_ds_command(
-                &policy.parent_ds_command,
-                zone,
-                &text,
-                std::time::Duration::from_secs(60),
-            ) {
-                Ok(()) => {
-                    tracing::info!(zone = %zone, "zone {zone}: parent_ds_command ran with the DS records to submit")
-                }
-                Err(error) => {
-                    tracing::error!(zone = %zone, %error, "zone {zone}: parent_ds_command failed: {error}")
-                }
-            }
+            spawn_ds_command(zone, &policy.parent_ds_command, &text);
         }
         let waited = now.saturating_sub(since);
         if !engine.parent.escalated && waited >= policy.parent_ds_escalate_after.as_secs() {
@@ -811,17 +799,47 @@ impl Daemon {
     }
 }
 
+/// Longest run of `parent_ds_command` before it is killed.
+const DS_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `parent_ds_command` on a thread of its own, so that a slow or hung
+/// program delays no zone's key management or signature refresh.
+fn spawn_ds_command(zone_name: &str, command: &[String], ds_records: &str) {
+    let zone = zone_name.to_owned();
+    let command = command.to_vec();
+    let ds_records = ds_records.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("parent-ds-command".to_owned())
+        .spawn(move || {
+            match crate::parent::run_ds_command(&command, &zone, &ds_records, DS_COMMAND_TIMEOUT) {
+                Ok(()) => tracing::info!(zone = %zone,
+                    "zone {zone}: parent_ds_command ran with the DS records to submit"),
+                Err(error) => tracing::error!(zone = %zone, %error,
+                    "zone {zone}: parent_ds_command failed: {error}"),
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(zone = %zone_name, %error,
+            "zone {zone_name}: cannot start a thread for parent_ds_command: {error}");
+    }
+}
+
 /// Tells how a wait for the parent's DS RRset ends under `policy`.
 fn parent_ds_hint(zone: &str, policy: &Policy) -> String {
-    if policy.parent_ds_check == ParentDsCheck::Manual {
-        format!("then confirm with `keymaster key step {zone} KEY`")
-    } else {
-        "keymaster checks every parent server until they all do".to_string()
+    match policy.parent_ds_check {
+        ParentDsCheck::Manual => format!("then confirm with `keymaster key step {zone} KEY`"),
+        ParentDsCheck::AllParentServers => {
+            "keymaster checks every parent server until they all do".to_string()
+        }
+        ParentDsCheck::None => {
+            "keymaster does not check the parent and assumes the change after parent_propagation_delay"
+                .to_string()
+        }
     }
 }
 
 /// Returns true while the engine waits for the parent's DS RRset to change.
-fn waiting_for_parent(engine: &StoredEngine) -> bool {
+pub fn waiting_for_parent(engine: &StoredEngine) -> bool {
     engine.cds_delete
         || engine.state.keys.iter().any(|key| {
             (key.ds.state == RecordState::Rumoured && key.ds_seen.is_none())

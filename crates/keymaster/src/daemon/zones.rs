@@ -5,13 +5,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use keymaster_api::{DsInfo, KeyInfo, KeyMasterStatus, KeyRole, RoleInfo, Storage, ZoneInfo};
+use keymaster_api::{
+    DsInfo, KeyInfo, KeyMasterStatus, KeyRole, RecordState, RoleInfo, Storage, ZoneInfo,
+};
 use keymaster_policy::Policy;
 use keymaster_server::PublishedZone;
 use keymaster_store::{Operation, RoleRecord, StoreError, StoredKey, Transaction, ZoneRecord};
 use keymaster_zone::{load_zone_file, parse_name, write_zone, LoadOptions, Name, Rtype, Zone};
 
 use super::keyring::{self, KeyringError};
+use super::lifecycle;
 use super::{unix_now, Daemon};
 use crate::signing::{self, next_serial, serial_gt, SigningError};
 
@@ -732,6 +735,25 @@ impl Daemon {
         let has_keys = engine.state.keys.iter().any(|key| !key.is_gone());
         if role.key_master == self.config.name && has_keys {
             if no_parent_ds {
+                // The engine's own belief overrides the operator's word:
+                // dropping keys whose DS the parent serves makes the zone
+                // bogus.
+                let believed = engine.state.keys.iter().find(|key| {
+                    matches!(
+                        key.ds.state,
+                        RecordState::Omnipresent | RecordState::Unretentive
+                    ) || key.ds_seen.is_some()
+                });
+                if let Some(key) = believed {
+                    return Err(ZoneError::Rejected {
+                        zone: name.clone(),
+                        reason: format!(
+                            "the parent is believed to serve the DS of key {} (id {}, DS {}), so --no-parent-ds would leave the zone bogus; \
+                             run `keymaster zone unsign {name}` without it: keymaster publishes the CDS delete form and unsigns once the DS is gone",
+                            key.key_tag, key.id, key.ds.state.name()
+                        ),
+                    });
+                }
                 self.forget_keys(&name, &role)?;
             } else {
                 self.queue_request(&name, &role, keymaster_lifecycle::Request::GoInsecure)?;
@@ -801,6 +823,12 @@ impl Daemon {
             "rollover" => keymaster_lifecycle::Request::Retire {
                 id: stored.id.clone(),
             },
+            "step" if !lifecycle::waiting_for_parent(&engine) => {
+                return Err(ZoneError::Rejected {
+                    zone: name,
+                    reason: "has no DS change waiting for the parent, so there is nothing to confirm; `keymaster zone show` lists the zone's waits".to_string(),
+                })
+            }
             "step" => keymaster_lifecycle::Request::Step,
             "retire"
                 if engine
@@ -964,6 +992,7 @@ impl Daemon {
             }
             _ => {}
         }
+        check_key_fits_policy(&name, &policy, role, algorithm)?;
         check_algorithm_covered(&name, &self.store.keys(&name)?, role, algorithm)?;
         let role_record = self.ensure_role(&record)?;
         let key = keyring::generate_key(
@@ -978,45 +1007,124 @@ impl Daemon {
         self.store_new_key(&record, role_record, key, "added by request")
     }
 
-    /// Returns the DS records (and DNSKEYs) of the zone's KSKs or CSKs.
+    /// Returns the DS records the parent must serve now, with the DNSKEYs
+    /// they match.
+    ///
+    /// Those are the KSKs or CSKs whose DS is rumoured or omnipresent, the
+    /// same set the daemon asks the parent for. Before any DS was requested
+    /// (a zone being signed for the first time), the published keys that
+    /// are not being replaced are listed with a note, for trust anchors and
+    /// early submission.
     pub fn ds_info(
         &self,
         zone: &str,
         digest: keymaster_keys::DigestType,
     ) -> Result<DsInfo, ZoneError> {
         let (name, origin) = zone_name(zone)?;
-        self.record(&name)?;
-        let ttl = self.policy_for(&self.record(&name)?).dnskey_ttl.as_secs() as u32;
+        let policy = self.policy_for(&self.record(&name)?);
         let keys = self.store.keys(&name)?;
-        let sep = keys
+        let sep: Vec<&StoredKey> = keys
             .iter()
-            .filter(|key| key.role != KeyRole::Zsk && key.removed.is_none());
-        let mut ds = Vec::new();
-        let mut dnskey = Vec::new();
-        for key in sep {
-            let record = |rtype: Rtype, rdata: Bytes| keymaster_zone::Record {
+            .filter(|key| key.role != KeyRole::Zsk && key.removed.is_none())
+            .collect();
+        let mut chosen: Vec<&StoredKey> = sep
+            .iter()
+            .copied()
+            .filter(|key| key.ds_state.in_zone())
+            .collect();
+        let mut note = None;
+        if chosen.is_empty() {
+            chosen = sep
+                .iter()
+                .copied()
+                .filter(|key| key.dnskey_state.in_zone() && key.retired.is_none())
+                .collect();
+            if !chosen.is_empty() {
+                note = Some(
+                    "the DS is not requested from the parent yet: keymaster requests it once the DNSKEY has reached every cache (see `keymaster key list`)"
+                        .to_string(),
+                );
+            }
+        }
+
+        let record = |ttl: keymaster_policy::Duration, rtype: Rtype, rdata: Bytes| {
+            keymaster_zone::record_to_string(&keymaster_zone::Record {
                 owner: origin.clone(),
                 class: keymaster_zone::Class::IN,
-                ttl,
+                ttl: ttl.as_u32(),
                 rtype,
                 rdata,
-            };
-            let ds_rdata = keymaster_keys::ds_rdata(&origin, &key.dnskey, digest);
-            ds.push(keymaster_zone::record_to_string(&record(
-                Rtype::DS,
-                ds_rdata,
-            )));
-            dnskey.push(keymaster_zone::record_to_string(&record(
-                Rtype::DNSKEY,
-                Bytes::from(key.dnskey.clone()),
-            )));
-        }
+            })
+        };
+        let ds = chosen
+            .iter()
+            .map(|key| {
+                let rdata = keymaster_keys::ds_rdata(&origin, &key.dnskey, digest);
+                record(policy.parent_ds_ttl, Rtype::DS, rdata)
+            })
+            .collect();
+        let dnskey = chosen
+            .iter()
+            .map(|key| {
+                record(
+                    policy.dnskey_ttl,
+                    Rtype::DNSKEY,
+                    Bytes::from(key.dnskey.clone()),
+                )
+            })
+            .collect();
         Ok(DsInfo {
             zone: name,
             ds,
             dnskey,
+            note,
         })
     }
+}
+
+/// Rejects a key the zone's policy would never use: a role outside its key
+/// layout, or an algorithm other than its own. The engine folds added keys
+/// in as successors of the same role and algorithm, so such a key would
+/// wait forever.
+fn check_key_fits_policy(
+    zone: &str,
+    policy: &Policy,
+    role: KeyRole,
+    algorithm: u8,
+) -> Result<(), ZoneError> {
+    let layout_roles: &[KeyRole] = match policy.keys {
+        keymaster_policy::KeyLayout::KskZsk => &[KeyRole::Ksk, KeyRole::Zsk],
+        keymaster_policy::KeyLayout::Csk => &[KeyRole::Csk],
+    };
+    let role_name = |role: &KeyRole| format!("{role:?}").to_uppercase();
+    let reason = if !layout_roles.contains(&role) {
+        format!(
+            "policy {:?} uses {} keys, so a {} would never be used; add a key of its roles",
+            policy.name,
+            layout_roles
+                .iter()
+                .map(role_name)
+                .collect::<Vec<_>>()
+                .join(" and "),
+            role_name(&role)
+        )
+    } else if algorithm != policy.algorithm {
+        let name = |number| keymaster_policy::algorithm_name(number).unwrap_or("unknown");
+        format!(
+            "policy {:?} signs with algorithm {} ({}), so a key of algorithm {algorithm} ({}) would never be used; \
+             to move the zone to another algorithm, change the policy's algorithm and keymaster rolls the keys",
+            policy.name,
+            policy.algorithm,
+            name(policy.algorithm),
+            name(algorithm)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ZoneError::Rejected {
+        zone: zone.to_string(),
+        reason,
+    })
 }
 
 /// Rejects a zone-signing key whose algorithm no key-signing key of the
@@ -1095,6 +1203,14 @@ impl Daemon {
             zone: name.clone(),
             reason,
         };
+        if let Some(owner) = &request.owner {
+            let (owner_name, _) = zone_name(owner)?;
+            if !owner_name.eq_ignore_ascii_case(&name) {
+                return Err(rejected(format!(
+                    "the key belongs to zone {owner_name}, not to {name}; import it into its own zone"
+                )));
+            }
+        }
         let algorithm = keymaster_keys::Algorithm::from_u8(request.algorithm)
             .ok_or_else(|| rejected(format!("algorithm {} is not supported", request.algorithm)))?;
         let der = zeroize::Zeroizing::new(
@@ -1119,6 +1235,7 @@ impl Daemon {
         {
             return Err(rejected(format!("key {tag} is already in the zone")));
         }
+        check_key_fits_policy(&name, &policy, role, request.algorithm)?;
         check_algorithm_covered(&name, &self.store.keys(&name)?, role, request.algorithm)?;
         let role_record = self.ensure_role(&record)?;
         let key = keyring::seal_new_key(
@@ -1144,9 +1261,8 @@ impl Daemon {
     ) -> Result<KeyInfo, ZoneError> {
         let name = record.name.clone();
         let info = key_info(&key, &[]);
-        self.store.commit(
-            Transaction::fenced(super::lifecycle::fence(&role)).push(Operation::PutKey(key)),
-        )?;
+        self.store
+            .commit(Transaction::fenced(lifecycle::fence(&role)).push(Operation::PutKey(key)))?;
         let tag = info.key_tag;
         tracing::info!(zone = %name, key_tag = tag, "zone {name}: key {tag} {how}; it waits to succeed the current key of its role");
         if record.signed {
