@@ -9,14 +9,18 @@
 //! still names the same Key Master and epoch. That fencing is what stops a
 //! former Key Master from acting after the role moved.
 //!
-//! [`SqliteStore`] is the local backend. Private keys arrive here already
-//! sealed under the key-encryption key; the store never sees them in clear.
+//! [`SqliteStore`] is the local backend and [`EtcdStore`] the cluster
+//! backend, shared by every server of a cluster. Private keys arrive here
+//! already sealed under the key-encryption key; the store never sees them in
+//! clear.
 
+pub mod etcd;
 mod sqlite;
 
 use keymaster_api::{KeyRole, RecordState, Storage};
 use serde::{Deserialize, Serialize};
 
+pub use etcd::EtcdStore;
 pub use sqlite::SqliteStore;
 
 /// A zone as this server remembers it.
@@ -192,6 +196,44 @@ pub enum StoreError {
         zone: String,
         expected: Option<u64>,
         found: Option<u64>,
+    },
+    /// The cluster store refused a request or answered with an error.
+    #[error("cluster store {endpoints}: {operation} failed")]
+    Etcd {
+        endpoints: String,
+        operation: &'static str,
+        #[source]
+        source: etcd_client::Error,
+    },
+    /// No answer from the cluster store in time. A commit that ends this
+    /// way may or may not have landed.
+    #[error("cluster store unreachable (timed out after {seconds} s): {operation} at {endpoints}")]
+    Unreachable {
+        endpoints: String,
+        operation: &'static str,
+        seconds: u64,
+    },
+    /// A value under the cluster store's prefix cannot be read back.
+    #[error("cluster store {endpoints}: stored {what} at {key} is unreadable")]
+    ClusterCorrupt {
+        endpoints: String,
+        key: String,
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A commit kept losing to concurrent writes that did not move the
+    /// role record's epoch.
+    #[error(
+        "cluster store {endpoints}: commit conflicted with concurrent writes {attempts} times"
+    )]
+    Contended { endpoints: String, attempts: u32 },
+    /// The cluster store connection could not be set up.
+    #[error("cluster store: {what}")]
+    ClusterSetup {
+        what: String,
+        #[source]
+        source: std::io::Error,
     },
 }
 

@@ -5,6 +5,7 @@
 //! is absent; the skip is printed loudly so that a green run without the
 //! data is not mistaken for a full one.
 
+pub mod etcd;
 pub mod named;
 pub mod unbound;
 
