@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use keymaster_api::{KeyRole, RecordState, Storage};
-use keymaster_store::etcd::{Change, EtcdOptions, Member, ZonePart};
+use keymaster_store::etcd::{Change, EtcdOptions, EtcdTls, Member, ZonePart};
 use keymaster_store::{
     EtcdStore, Fence, Operation, PrivateKey, RoleRecord, SqliteStore, Store, StoreError, StoredKey,
     Transaction, ZoneRecord,
@@ -854,4 +854,48 @@ fn private_keys_are_stored_only_sealed() {
         assert!(!String::from_utf8_lossy(&all).contains(&base64(clear)));
         assert!(!all.windows(clear.len()).any(|w| w == clear));
     }
+}
+
+#[test]
+fn tls_needs_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = Etcd::start_tls("tls_needs_client_certificate", dir.path()) else {
+        return;
+    };
+    let files = etcd.tls().unwrap();
+    let mut options = EtcdOptions::new(vec![etcd.endpoint()]);
+    options.timeout = TIMEOUT;
+    options.tls = Some(EtcdTls {
+        ca_file: Some(files.ca.clone()),
+        cert_file: Some(files.client_cert.clone()),
+        key_file: Some(files.client_key.clone()),
+    });
+    let store = EtcdStore::connect(&options).unwrap();
+    store.set_meta("transport", "tls").unwrap();
+    assert_eq!(store.meta("transport").unwrap().as_deref(), Some("tls"));
+
+    // Without a client certificate etcd rejects the handshake.
+    let mut anonymous = options.clone();
+    anonymous.tls = Some(EtcdTls {
+        ca_file: Some(files.ca.clone()),
+        ..EtcdTls::default()
+    });
+    let result = EtcdStore::connect(&anonymous);
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::Etcd { .. } | StoreError::Unreachable { .. })
+        ),
+        "{result:?}"
+    );
+
+    // A missing file is named in the error.
+    let mut missing = options.clone();
+    let path = dir.path().join("no-such-ca.pem");
+    missing.tls = Some(EtcdTls {
+        ca_file: Some(path.clone()),
+        ..EtcdTls::default()
+    });
+    let text = EtcdStore::connect(&missing).unwrap_err().to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
 }

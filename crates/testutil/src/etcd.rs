@@ -6,7 +6,10 @@
 //! quote. The process is killed by process id when the value is dropped;
 //! [`Etcd::kill`] and [`Etcd::restart`] let a test take the cluster away and
 //! bring it back with the same ports and data, and [`Etcd::pause`] freezes
-//! it without closing its sockets.
+//! it without closing its sockets. [`Etcd::start_tls`] serves clients over
+//! TLS and requires a client certificate, with a CA, server and client
+//! certificate made by `openssl` in `dir/tls`. Health is checked on a
+//! separate plain-HTTP metrics port in both cases.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -26,7 +29,21 @@ pub struct Etcd {
     child: Option<ChildGuard>,
     client_port: u16,
     peer_port: u16,
+    metrics_port: u16,
     dir: PathBuf,
+    tls: Option<TlsFiles>,
+}
+
+/// PEM files for an etcd started with [`Etcd::start_tls`].
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The CA that signed the server and client certificates.
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    /// A certificate that etcd accepts from clients.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Etcd {
@@ -36,28 +53,51 @@ impl Etcd {
     /// installed. Panics when it does not become healthy within 20 seconds;
     /// the message contains the log.
     pub fn start(test: &str, dir: &Path) -> Option<Self> {
+        Self::start_with(test, dir, None)
+    }
+
+    /// Starts etcd like [`Etcd::start`], serving clients over TLS only and
+    /// requiring a client certificate signed by the CA in [`Etcd::tls`].
+    /// Also returns `None` when `openssl` is not installed.
+    pub fn start_tls(test: &str, dir: &Path) -> Option<Self> {
+        let openssl = tool(test, "openssl")?;
+        let tls = make_certificates(&openssl, &dir.join("tls"));
+        Self::start_with(test, dir, Some(tls))
+    }
+
+    fn start_with(test: &str, dir: &Path, tls: Option<TlsFiles>) -> Option<Self> {
         let program = tool(test, "etcd")?;
         std::fs::create_dir_all(dir)
             .unwrap_or_else(|e| panic!("create etcd folder {}: {e}", dir.display()));
-        let client_port = free_port();
-        let mut peer_port = free_port();
-        while peer_port == client_port {
-            peer_port = free_port();
+        let mut ports = vec![free_port()];
+        while ports.len() < 3 {
+            let port = free_port();
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
         }
         let mut etcd = Self {
             program,
             child: None,
-            client_port,
-            peer_port,
+            client_port: ports[0],
+            peer_port: ports[1],
+            metrics_port: ports[2],
             dir: dir.to_path_buf(),
+            tls,
         };
         etcd.launch();
         Some(etcd)
     }
 
-    /// Returns the client URL, `http://127.0.0.1:PORT`.
+    /// Returns the client URL, `http://127.0.0.1:PORT` (`https` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Returns the certificate files of an etcd started with TLS.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// Returns the process id, or `None` after [`Etcd::kill`].
@@ -125,9 +165,17 @@ impl Etcd {
             .unwrap_or_else(|e| panic!("open {}: {e}", log_path.display()));
         let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let mut command = Command::new(&self.program);
+        if let Some(tls) = &self.tls {
+            command
+                .arg(format!("--cert-file={}", tls.server_cert.display()))
+                .arg(format!("--key-file={}", tls.server_key.display()))
+                .arg(format!("--trusted-ca-file={}", tls.ca.display()))
+                .arg("--client-cert-auth");
+        }
         let child = ChildGuard::spawn(
             "etcd",
-            Command::new(&self.program)
+            command
                 .arg("--name=keymaster-test")
                 .arg(format!(
                     "--data-dir={}",
@@ -139,6 +187,10 @@ impl Etcd {
                 .arg(format!("--initial-advertise-peer-urls={peer}"))
                 .arg(format!("--initial-cluster=keymaster-test={peer}"))
                 .arg("--initial-cluster-state=new")
+                .arg(format!(
+                    "--listen-metrics-urls=http://127.0.0.1:{}",
+                    self.metrics_port
+                ))
                 .arg("--logger=zap")
                 .arg("--log-outputs=stderr")
                 .stdin(Stdio::null())
@@ -147,7 +199,7 @@ impl Etcd {
         );
         self.child = Some(child);
 
-        let address = SocketAddr::from(([127, 0, 0, 1], self.client_port));
+        let address = SocketAddr::from(([127, 0, 0, 1], self.metrics_port));
         let healthy = wait_until(START_TIMEOUT, || is_healthy(address));
         assert!(
             healthy,
@@ -159,7 +211,82 @@ impl Etcd {
     }
 }
 
-/// Asks `GET /health` and returns true when the answer says healthy.
+/// Makes a CA, a server certificate for IP address 127.0.0.1 and a client
+/// certificate, all ECDSA P-256, valid for two days.
+fn make_certificates(openssl: &Path, dir: &Path) -> TlsFiles {
+    std::fs::create_dir_all(dir)
+        .unwrap_or_else(|e| panic!("create TLS folder {}: {e}", dir.display()));
+    let files = TlsFiles {
+        ca: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client.key"),
+    };
+    let openssl_run = |args: &[&str]| {
+        let output = run(Command::new(openssl).current_dir(dir).args(args));
+        assert!(
+            output.status.success(),
+            "openssl {}: {}",
+            args.join(" "),
+            crate::output_text(&output)
+        );
+    };
+    let new_key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+
+    // The CA signs both leaf certificates.
+    let ca_subject = ["-subj", "/CN=keymaster test CA", "-days", "2"];
+    let ca_out = ["-keyout", "ca.key", "-out", "ca.pem"];
+    openssl_run(&[&["req", "-x509"][..], &new_key, &ca_out, &ca_subject].concat());
+    for (name, subject, usage) in [
+        (
+            "server",
+            "/CN=127.0.0.1",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+        ),
+        (
+            "client",
+            "/CN=keymaster test client",
+            "extendedKeyUsage=clientAuth",
+        ),
+    ] {
+        let (key, csr, pem, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(dir.join(&ext), usage).unwrap_or_else(|e| panic!("write {ext}: {e}"));
+        let request = ["-keyout", &key, "-out", &csr, "-subj", subject];
+        openssl_run(&[&["req"][..], &new_key, &request].concat());
+        openssl_run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+    }
+    files
+}
+
+/// Sends `GET /health` and returns true when the response reports healthy.
 fn is_healthy(address: SocketAddr) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
         return false;
