@@ -120,11 +120,18 @@ impl Client {
 pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        stdout.write_all(b"\n")?;
+    let written = stdout.write_all(text.as_bytes()).and_then(|()| {
+        if text.ends_with('\n') {
+            Ok(())
+        } else {
+            stdout.write_all(b"\n")
+        }
+    });
+    match written {
+        // A reader such as `head` that stops early is not an error.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-    Ok(())
 }
 
 /// Encodes a zone name for a URL path segment; the root becomes `@`
@@ -325,11 +332,17 @@ pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
 fn key_action(client: &Client, zone: &str, key: &str, action: &str) -> anyhow::Result<()> {
     let path = format!("/zones/{}/keys/{}/{action}", segment(zone), segment(key));
     let info: KeyInfo = client.post(&path, &())?;
-    client.print(&info, |k| key_table(std::slice::from_ref(k)))
+    client.print(&info, |k| {
+        format!(
+            "key {} (tag {}): {action} requested; `keymaster key list {zone}` shows the progress",
+            k.id, k.key_tag
+        )
+    })
 }
 
 /// Runs `plan`: the zone's future key events as a table or JSON.
 pub fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<()> {
+    crate::schedule::parse_span(&args.span)?;
     let client = Client::connect(global)?;
     let path = format!(
         "/zones/{}/plan?for={}",

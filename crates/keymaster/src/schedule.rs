@@ -58,7 +58,7 @@ struct SimulationOutput<'a> {
 /// action a server would reject.
 pub fn simulate(args: &SimulateArgs, json: bool) -> anyhow::Result<()> {
     let policy = crate::offline::read_policy(Some(&args.policy))?;
-    let span = parse_duration("--for", &args.span)?;
+    let span = parse_span(&args.span)?;
     let parent_delay = parse_duration("--parent-delay", &args.parent_delay)?;
     if let Some(zone) = &args.zone {
         check_zone_ttls(zone, &policy)?;
@@ -128,6 +128,19 @@ fn parse_duration(flag: &str, text: &str) -> anyhow::Result<u64> {
         .parse()
         .map_err(|error| anyhow::anyhow!("invalid {flag} {text:?}: {error}"))?;
     Ok(duration.as_secs())
+}
+
+/// Longest span `plan` and `simulate` look ahead: 100 years.
+pub const MAX_SPAN: u64 = 100 * 365 * 86_400;
+
+/// Parses the `--for` span of `plan` or `simulate` and rejects one longer
+/// than [`MAX_SPAN`], whose forecast would be cut short.
+pub fn parse_span(text: &str) -> anyhow::Result<u64> {
+    let span = parse_duration("--for", text)?;
+    if span > MAX_SPAN {
+        anyhow::bail!("invalid --for {text:?}: the longest span is 100y");
+    }
+    Ok(span)
 }
 
 /// Rejects a zone whose records outlive the policy's max_zone_ttl: the

@@ -536,6 +536,10 @@ fn operator_mistakes_are_rejected() {
         "ds printed: {ds_text}"
     );
 
+    // A forecast longer than the engine looks ahead is refused, not cut.
+    let plan = rejected(&server, &["plan", "roll.test", "--for", "1000y"]);
+    assert!(plan.contains("longest span"), "{plan}");
+
     // A BIND key of another zone is not imported.
     let Some(keygen) = tool(test, "dnssec-keygen") else {
         return;

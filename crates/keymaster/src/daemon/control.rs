@@ -135,6 +135,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self.0 {
             ZoneError::NotFound(_) => StatusCode::NOT_FOUND,
+            ZoneError::BadName { .. } | ZoneError::BadRequest(_) | ZoneError::UnknownPolicy(_) => {
+                StatusCode::BAD_REQUEST
+            }
             error if error.is_client_error() => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -309,12 +312,9 @@ async fn plan_zone(
 ) -> ApiResult<Vec<keymaster_lifecycle::plan::PlannedEvent>> {
     blocking(&state, move |daemon| {
         let text = query.span.as_deref().unwrap_or("2y");
-        let span: keymaster_policy::Duration =
-            text.parse().map_err(|error| ZoneError::Rejected {
-                zone: zone.clone(),
-                reason: format!("invalid duration {text:?} for the plan: {error}"),
-            })?;
-        daemon.plan(&zone, span.as_secs())
+        let span = crate::schedule::parse_span(text)
+            .map_err(|error| ZoneError::BadRequest(error.to_string()))?;
+        daemon.plan(&zone, span)
     })
     .await
 }

@@ -46,6 +46,10 @@ pub enum ZoneError {
     BadName { name: String, reason: String },
     #[error("zone {zone}: {reason}")]
     Rejected { zone: String, reason: String },
+    /// A request the API cannot carry out in any state, such as an unknown
+    /// action.
+    #[error("invalid request: {0}")]
+    BadRequest(String),
     #[error("policy {0:?} is not defined")]
     UnknownPolicy(String),
     #[error("zone {zone}: cannot load {path}: {message}")]
@@ -54,14 +58,21 @@ pub enum ZoneError {
         path: PathBuf,
         message: String,
     },
+    /// Boxed, because key errors carry several names and a source.
     #[error(transparent)]
-    Keyring(#[from] KeyringError),
+    Keyring(Box<KeyringError>),
     #[error(transparent)]
     Signing(#[from] SigningError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("zone {zone}: the signed version cannot be published: {message}")]
     Publish { zone: String, message: String },
+}
+
+impl From<KeyringError> for ZoneError {
+    fn from(error: KeyringError) -> Self {
+        Self::Keyring(Box::new(error))
+    }
 }
 
 impl ZoneError {
@@ -73,6 +84,7 @@ impl ZoneError {
                 | Self::Exists(_)
                 | Self::BadName { .. }
                 | Self::Rejected { .. }
+                | Self::BadRequest(_)
                 | Self::UnknownPolicy(_)
         )
     }
@@ -863,10 +875,9 @@ impl Daemon {
                 }
             }
             other => {
-                return Err(ZoneError::Rejected {
-                    zone: name,
-                    reason: format!("unknown key action {other:?}; use rollover, step or retire"),
-                })
+                return Err(ZoneError::BadRequest(format!(
+                    "unknown key action {other:?}; use rollover, step or retire"
+                )))
             }
         };
         self.queue_request(&name, &role, request)?;
