@@ -130,7 +130,7 @@ fn parse_duration(flag: &str, text: &str) -> anyhow::Result<u64> {
     Ok(duration.as_secs())
 }
 
-/// Longest span `plan` and `simulate` look ahead: 100 years.
+/// Maximum span that `plan` and `simulate` look ahead: 100 years.
 pub const MAX_SPAN: u64 = 100 * 365 * 86_400;
 
 /// Parses the `--for` span of `plan` or `simulate` and rejects one longer
@@ -138,7 +138,7 @@ pub const MAX_SPAN: u64 = 100 * 365 * 86_400;
 pub fn parse_span(text: &str) -> anyhow::Result<u64> {
     let span = parse_duration("--for", text)?;
     if span > MAX_SPAN {
-        anyhow::bail!("invalid --for {text:?}: the longest span is 100y");
+        anyhow::bail!("invalid --for {text:?}: the maximum span is 100y");
     }
     Ok(span)
 }

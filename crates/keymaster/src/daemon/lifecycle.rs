@@ -398,17 +398,17 @@ impl Daemon {
                     appear,
                     disappear,
                 } => {
-                    // The request is the first reminder; the next one
-                    // comes a reminder interval later.
+                    // The request counts as the first reminder, so the next
+                    // one comes a reminder interval later.
                     engine.parent = ParentWatch {
                         waiting_since: Some(now),
                         last_reminder: Some(now),
                         ..ParentWatch::default()
                     };
                     let text = self.ds_text(origin, policy, ids, &stored);
-                    let how = parent_ds_hint(zone, policy);
+                    let hint = parent_ds_hint(zone, policy);
                     tracing::warn!(zone = %zone, appear = ?appear, disappear = ?disappear,
-                        "zone {zone}: the parent must now serve exactly these DS records ({how}):\n{text}");
+                        "zone {zone}: the parent must now serve exactly these DS records ({hint}):\n{text}");
                 }
                 Action::HaltKeyManagement => {
                     // Logged by `key_store_readable` with the reason.
@@ -792,14 +792,14 @@ impl Daemon {
             .is_none_or(|last| now >= last + DS_REMINDER_INTERVAL)
         {
             engine.parent.last_reminder = Some(now);
-            let how = parent_ds_hint(zone, policy);
+            let hint = parent_ds_hint(zone, policy);
             tracing::warn!(zone = %zone, waited,
-                "zone {zone}: waiting for the parent to serve exactly these DS records ({how}):\n{text}");
+                "zone {zone}: waiting for the parent to serve exactly these DS records ({hint}):\n{text}");
         }
     }
 }
 
-/// Longest run of `parent_ds_command` before it is killed.
+/// Maximum run time of `parent_ds_command`, after which it is killed.
 const DS_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs `parent_ds_command` on a thread of its own, so that a slow or hung

@@ -1022,7 +1022,7 @@ impl Daemon {
     /// they match.
     ///
     /// Those are the KSKs or CSKs whose DS is rumoured or omnipresent, the
-    /// same set the daemon asks the parent for. Before any DS was requested
+    /// same set the daemon requests from the parent. Before any DS was requested
     /// (a zone being signed for the first time), the published keys that
     /// are not being replaced are listed with a note, for trust anchors and
     /// early submission.
