@@ -17,8 +17,13 @@
 //! Expiration times are spread by a jitter that depends only on the owner,
 //! type and key tag ([`crate::rrsig::jittered_expiration`]), so that two
 //! primaries signing the same zone with the same keys and options publish
-//! the same timestamps. The signatures themselves match only for
-//! deterministic algorithms (RSA and Ed25519), not for ECDSA.
+//! the same timestamps. The signatures themselves match for RSA and
+//! Ed25519, which are deterministic, and for ECDSA only when
+//! [`SignOptions::deterministic`] is set: ECDSA then takes RFC 6979 nonces
+//! ([`Signer::sign_deterministic`]) instead of random ones, at a lower
+//! rate. With it, signing the same zone with the same keys, inception and
+//! expiration gives byte-identical output on every primary. The signer
+//! never reads the clock: both times come in through [`SignOptions`].
 //!
 //! Work is spread over the rayon thread pool in batches; the progress
 //! callback runs on the calling thread between batches.
@@ -113,6 +118,10 @@ pub struct SignOptions {
     pub cdnskey: Vec<Bytes>,
     /// DNSKEY RDATA published beside the keys' own, such as revoked keys.
     pub extra_dnskeys: Vec<Bytes>,
+    /// Sign through [`Signer::sign_deterministic`], so that the same keys,
+    /// data and times always give the same signatures (RFC 6979 for
+    /// ECDSA). Keys that cannot sign deterministically fail the run.
+    pub deterministic: bool,
 }
 
 /// Counts from one signing run.
@@ -568,7 +577,12 @@ fn sign_rrset(
             rdatas: &rrset.rdatas,
         };
         write_signed_data(data, header, labels, rrset.ttl, &signed);
-        let signature = key.signer.sign(data).map_err(|source| SignError::Sign {
+        let signature = if plan.options.deterministic {
+            key.signer.sign_deterministic(data)
+        } else {
+            key.signer.sign(data)
+        };
+        let signature = signature.map_err(|source| SignError::Sign {
             owner: rrset.owner.clone(),
             rtype: rrset.rtype,
             key_tag: key.key_tag,

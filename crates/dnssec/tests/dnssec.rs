@@ -396,16 +396,18 @@ fn ksk_zsk(algorithm: Algorithm) -> Result<Vec<SigningKey>> {
 }
 
 fn options(denial: Denial) -> SignOptions {
+    let inception = inception();
     SignOptions {
-        inception: inception(),
-        expiration: inception() + 30 * 86_400,
-        dnskey_expiration: inception() + 60 * 86_400,
+        inception,
+        expiration: inception + 30 * 86_400,
+        dnskey_expiration: inception + 60 * 86_400,
         jitter: 3 * 86_400,
         dnskey_ttl: 3600,
         denial,
         cds: Vec::new(),
         cdnskey: Vec::new(),
         extra_dnskeys: Vec::new(),
+        deterministic: false,
     }
 }
 
@@ -620,8 +622,11 @@ fn jitter_is_same_on_two_runs() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let zone = small_zone(dir.path())?;
     let keys = ksk_zsk(Algorithm::Ed25519)?;
-    let first = sign_zone(zone.clone(), &keys, &options(Denial::Nsec), None)?.zone;
-    let second = sign_zone(zone, &keys, &options(Denial::Nsec), None)?.zone;
+    // One reading of the clock for both runs, or a second boundary between
+    // them changes the inception.
+    let options = options(Denial::Nsec);
+    let first = sign_zone(zone.clone(), &keys, &options, None)?.zone;
+    let second = sign_zone(zone, &keys, &options, None)?.zone;
     // Ed25519 signatures are deterministic (RFC 8032), so whole zones match.
     assert_eq!(first, second);
     let expirations: Vec<u32> = first
@@ -974,5 +979,112 @@ fn streamed_signing_matches_whole_zone() -> Result<()> {
         matches!(error, keymaster_dnssec::SignError::Output { .. }),
         "{error}"
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Deterministic signing: primaries holding the same keys and times publish
+// the same signed zone.
+
+/// Loads the KSK and ZSK of one primary afresh from the PKCS #8 documents
+/// that every primary shares.
+fn primary_keys(documents: &[(Algorithm, Vec<u8>); 2]) -> Result<Vec<SigningKey>> {
+    let [(ksk_algorithm, ksk), (zsk_algorithm, zsk)] = documents;
+    let ksk = KeyPair::from_pkcs8(*ksk_algorithm, ksk)?;
+    let zsk = KeyPair::from_pkcs8(*zsk_algorithm, zsk)?;
+    Ok(vec![
+        signing_key(ksk, flags::ZONE | flags::SEP, true, false),
+        signing_key(zsk, flags::ZONE, false, true),
+    ])
+}
+
+/// Signs `zone` as a new primary would, with its own key objects, and
+/// returns the signed zone as master-file text.
+fn sign_as_primary(
+    zone: &Zone,
+    documents: &[(Algorithm, Vec<u8>); 2],
+    options: &SignOptions,
+) -> Result<Vec<u8>> {
+    let keys = primary_keys(documents)?;
+    let signed = sign_zone(zone.clone(), &keys, options, None)?;
+    let mut text = Vec::new();
+    write_zone(&signed.zone, &mut text)?;
+    Ok(text)
+}
+
+/// Returns the first line where two master files differ, for messages.
+fn first_difference(first: &[u8], second: &[u8]) -> String {
+    let first = String::from_utf8_lossy(first);
+    let second = String::from_utf8_lossy(second);
+    let pairs = first.lines().zip(second.lines());
+    match pairs.enumerate().find(|(_, (a, b))| a != b) {
+        Some((index, (a, b))) => format!("line {}:\n  {a}\n  {b}", index + 1),
+        None => "one file is a prefix of the other".to_string(),
+    }
+}
+
+#[test]
+fn deterministic_signing_gives_identical_zones() -> Result<()> {
+    let test = "deterministic_signing_gives_identical_zones";
+    let dir = tempfile::tempdir()?;
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/example.com.zone");
+    let example = load(&example, "example.com", false)?;
+    let mut cases = vec![
+        ("example.com", &example, Algorithm::EcdsaP256Sha256),
+        ("example.com", &example, Algorithm::EcdsaP384Sha384),
+    ];
+    // A zone of 10,000 records, so that signing spreads over every thread.
+    // P-256 only: RFC 6979 P-384 signs too slowly for a test of this size.
+    let huge = match keymaster_testutil::testdata(test) {
+        Some(data) => Some(load(
+            &data.join("zones/real/nsd-xfr_huge.zone"),
+            "huge.example",
+            true,
+        )?),
+        None => None,
+    };
+    if let Some(zone) = &huge {
+        cases.push(("huge.example", zone, Algorithm::EcdsaP256Sha256));
+    }
+
+    // One set of times for every run, as a shared store would hand them out.
+    let mut options = options(nsec3(false));
+    for (label, zone, algorithm) in cases {
+        let label = format!("{label}-{algorithm}");
+        let documents = [
+            (
+                algorithm,
+                KeyPair::generate(algorithm, None)?.to_pkcs8().to_vec(),
+            ),
+            (
+                algorithm,
+                KeyPair::generate(algorithm, None)?.to_pkcs8().to_vec(),
+            ),
+        ];
+
+        // Two primaries in deterministic mode agree byte for byte.
+        options.deterministic = true;
+        let first = sign_as_primary(zone, &documents, &options)?;
+        let second = sign_as_primary(zone, &documents, &options)?;
+        assert!(
+            first == second,
+            "{label}: deterministic runs differ at {}",
+            first_difference(&first, &second)
+        );
+
+        // BIND and ldns accept the output.
+        let path = dir.path().join(format!("{label}.zone"));
+        std::fs::write(&path, &first)?;
+        let origin = zone.origin().to_string();
+        run_tool(test, "dnssec-verify", &["-q", "-o", &origin], &path)?;
+        run_tool(test, "ldns-verify-zone", &[], &path)?;
+
+        // With random nonces the same two runs differ, so the comparison
+        // above can fail.
+        options.deterministic = false;
+        let first = sign_as_primary(zone, &documents, &options)?;
+        let second = sign_as_primary(zone, &documents, &options)?;
+        assert!(first != second, "{label}: random ECDSA runs agree");
+    }
     Ok(())
 }

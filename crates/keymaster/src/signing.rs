@@ -97,6 +97,7 @@ pub fn sign_options(
         cds,
         cdnskey,
         extra_dnskeys: Vec::new(),
+        deterministic: false,
     }
 }
 

@@ -32,7 +32,10 @@ pub(crate) enum Rfc6979Key {
 impl Rfc6979Key {
     /// Loads the key from an unencrypted PKCS #8 document of an ECDSA key.
     pub(crate) fn from_pkcs8(algorithm: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
-        let invalid = |source| KeyError::DeterministicKey { algorithm, source };
+        let invalid = |source| KeyError::DeterministicKey {
+            algorithm,
+            source: Box::new(source),
+        };
         match algorithm {
             Algorithm::EcdsaP256Sha256 => p256::ecdsa::SigningKey::from_pkcs8_der(der)
                 .map(Self::P256)

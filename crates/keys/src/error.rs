@@ -108,9 +108,10 @@ pub enum KeyError {
     DeterministicKey {
         /// The key's algorithm.
         algorithm: Algorithm,
-        /// The PKCS #8 decoding error, which carries no key bytes.
+        /// The PKCS #8 decoding error, which carries no key bytes. Boxed
+        /// because it is larger than every other variant.
         #[source]
-        source: p256::pkcs8::Error,
+        source: Box<p256::pkcs8::Error>,
     },
 
     /// The deterministic (RFC 6979) signer failed to sign.
