@@ -12,6 +12,12 @@
 //! listen = ["127.0.0.1:5353"]
 //! control = "127.0.0.1:8053"
 //! data_dir = "keymaster-data"
+//! allow_transfer = ["127.0.0.0/8", "::1"]
+//!
+//! [[tsig_key]]
+//! name = "transfer-key"
+//! algorithm = "hmac-sha256"
+//! secret = "base64 of the shared secret"
 //!
 //! [[zone]]
 //! name = "example.com"
@@ -28,7 +34,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use keymaster_policy::{build_policies, Policy, PolicyTables, DEFAULT_POLICY};
+use keymaster_server::{Network, NetworkError, TransferAccess, TsigAlgorithm, TsigKey};
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 /// The only configuration format version so far.
 pub const CONFIG_VERSION: u32 = 1;
@@ -48,6 +56,36 @@ pub struct ConfigFile {
     pub zones: Vec<ZoneSection>,
     #[serde(default, rename = "policy")]
     pub policies: PolicyTables,
+    #[serde(default, rename = "tsig_key")]
+    pub tsig_keys: Vec<TsigKeySection>,
+}
+
+/// One `[[tsig_key]]`: a key that allows zone transfers from any address.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigKeySection {
+    pub name: String,
+    pub algorithm: String,
+    /// The shared secret in base64, wiped from memory when dropped.
+    #[serde(deserialize_with = "deserialize_secret")]
+    pub secret: Zeroizing<String>,
+}
+
+/// Reads a secret string into memory that is wiped when dropped.
+fn deserialize_secret<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Zeroizing<String>, D::Error> {
+    String::deserialize(deserializer).map(Zeroizing::new)
+}
+
+impl std::fmt::Debug for TsigKeySection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKeySection")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"(redacted)")
+            .finish()
+    }
 }
 
 /// `[server]`.
@@ -63,6 +101,8 @@ pub struct ServerSection {
     /// Recursive resolver used to find the parent zone's name servers of
     /// zones without `parent_servers`.
     pub resolver: Option<String>,
+    /// Networks allowed to transfer zones without TSIG.
+    pub allow_transfer: Option<Vec<String>>,
 }
 
 /// One `[[zone]]`.
@@ -108,6 +148,8 @@ pub struct Config {
     pub policies: BTreeMap<String, Policy>,
     /// Resolver for finding parent name servers, if configured.
     pub resolver: Option<SocketAddr>,
+    /// Who may transfer zones: networks and TSIG keys.
+    pub transfer: TransferAccess,
 }
 
 /// Error in the configuration.
@@ -137,6 +179,32 @@ pub enum ConfigError {
     DuplicateZone { zone: String },
     #[error(transparent)]
     Policy(#[from] keymaster_policy::PolicyError),
+    #[error("{path}: server.allow_transfer: invalid network {value:?}: {source}")]
+    Network {
+        path: String,
+        value: String,
+        #[source]
+        source: NetworkError,
+    },
+    #[error("{path}: tsig_key {key:?}: invalid name: {reason}")]
+    TsigKeyName {
+        path: String,
+        key: String,
+        reason: String,
+    },
+    #[error("{path}: tsig_key {key:?}: unknown algorithm {value:?}; use \"hmac-sha256\" or \"hmac-sha512\"")]
+    TsigAlgorithm {
+        path: String,
+        key: String,
+        value: String,
+    },
+    #[error(
+        "{path}: tsig_key {key:?}: the secret is not valid base64 (the value is not shown); \
+             generate one with `tsig-keygen` or `openssl rand -base64 32`"
+    )]
+    TsigSecret { path: String, key: String },
+    #[error("{path}: tsig_key {key:?} is defined twice")]
+    DuplicateTsigKey { path: String, key: String },
     #[error("policy {policy:?}: {source}")]
     Lifetime {
         policy: String,
@@ -197,6 +265,10 @@ impl Config {
         file: Option<(&Path, ConfigFile)>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
+        let path_text = file.as_ref().map_or_else(
+            || "(no file)".to_string(),
+            |(path, _)| path.display().to_string(),
+        );
         let (base, file) = match file {
             Some((path, file)) => (path.parent().map(Path::to_path_buf), file),
             None => (
@@ -300,7 +372,9 @@ impl Config {
                 });
             }
         }
+        let transfer = build_transfer(&path_text, &file)?;
         Ok(Self {
+            transfer,
             name,
             listen,
             control,
@@ -324,6 +398,59 @@ impl Config {
             .or_else(|| self.policies.get(DEFAULT_POLICY))
             .expect("the default policy is always built in")
     }
+}
+
+/// Builds the zone transfer access rules from `[server] allow_transfer`
+/// and the `[[tsig_key]]` tables of the file at `path`.
+fn build_transfer(path: &str, file: &ConfigFile) -> Result<TransferAccess, ConfigError> {
+    let allow = match &file.server.allow_transfer {
+        None => Network::loopback(),
+        Some(values) => values
+            .iter()
+            .map(|value| {
+                value.parse().map_err(|source| ConfigError::Network {
+                    path: path.to_string(),
+                    value: value.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let mut keys: Vec<TsigKey> = Vec::new();
+    for section in &file.tsig_keys {
+        let key = || section.name.clone();
+        let name = keymaster_zone::parse_name(&section.name, &keymaster_zone::Name::root())
+            .map_err(|error| ConfigError::TsigKeyName {
+                path: path.to_string(),
+                key: key(),
+                reason: error.to_string(),
+            })?;
+        let algorithm: TsigAlgorithm =
+            section
+                .algorithm
+                .parse()
+                .map_err(|_| ConfigError::TsigAlgorithm {
+                    path: path.to_string(),
+                    key: key(),
+                    value: section.algorithm.clone(),
+                })?;
+        let secret = data_encoding::BASE64
+            .decode(section.secret.trim().as_bytes())
+            .ok()
+            .filter(|secret| !secret.is_empty())
+            .ok_or_else(|| ConfigError::TsigSecret {
+                path: path.to_string(),
+                key: key(),
+            })?;
+        if keys.iter().any(|other| *other.name() == name) {
+            return Err(ConfigError::DuplicateTsigKey {
+                path: path.to_string(),
+                key: key(),
+            });
+        }
+        keys.push(TsigKey::new(name, algorithm, secret));
+    }
+    Ok(TransferAccess { allow, keys })
 }
 
 /// Returns the host name, or `keymaster` when it cannot be read.
@@ -404,6 +531,64 @@ mod tests {
         };
         let error = Config::build(None, &overrides).unwrap_err();
         assert!(error.to_string().contains("\"localhost\""), "{error}");
+    }
+
+    fn build_text(text: &str) -> Result<Config, ConfigError> {
+        let file = parse(text).unwrap();
+        Config::build(
+            Some((Path::new("/etc/km.toml"), file)),
+            &Overrides::default(),
+        )
+    }
+
+    #[test]
+    fn transfer_defaults_to_loopback() {
+        let config = build_text("version = 1\n").unwrap();
+        assert_eq!(config.transfer.allow, Network::loopback());
+        assert!(config.transfer.keys.is_empty());
+    }
+
+    #[test]
+    fn transfer_settings_are_read() {
+        let text = "version = 1\n[server]\nallow_transfer = []\n\
+                    [[tsig_key]]\nname = \"xfr\"\nalgorithm = \"hmac-sha512\"\nsecret = \"c2VjcmV0\"\n";
+        let config = build_text(text).unwrap();
+        assert!(config.transfer.allow.is_empty());
+        let key = &config.transfer.keys[0];
+        assert_eq!(key.name().to_string(), "xfr.");
+        assert_eq!(key.algorithm(), TsigAlgorithm::HmacSha512);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("c2VjcmV0"), "{debug}");
+    }
+
+    #[test]
+    fn transfer_errors_name_file_key_value() {
+        let error = build_text("version = 1\n[server]\nallow_transfer = [\"10.0.0.1/8\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("/etc/km.toml"), "{error}");
+        assert!(error.contains("allow_transfer"), "{error}");
+        assert!(error.contains("\"10.0.0.1/8\""), "{error}");
+        assert!(error.contains("10.0.0.0/8"), "{error}");
+
+        let key = "[[tsig_key]]\nname = \"k\"\n";
+        let error = build_text(&format!(
+            "version = 1\n{key}algorithm = \"hmac-md5\"\nsecret = \"c2VjcmV0\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("/etc/km.toml"), "{error}");
+        assert!(error.contains("\"hmac-md5\""), "{error}");
+
+        let error = build_text(&format!(
+            "version = 1\n{key}algorithm = \"hmac-sha256\"\nsecret = \"not base64!\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("/etc/km.toml"), "{error}");
+        assert!(error.contains("tsig_key \"k\""), "{error}");
+        assert!(error.contains("base64"), "{error}");
+        assert!(!error.contains("not base64!"), "{error}");
     }
 
     #[test]

@@ -230,6 +230,52 @@ pub(crate) fn start(
     request.handle(zones, access, message, out)
 }
 
+/// Signs the response in `out` to a query that is not a zone transfer
+/// request, if the query carries a TSIG record: secondaries sign the SOA
+/// queries that precede a transfer and expect signed responses. A query
+/// with a bad signature gets NOTAUTH and the TSIG error instead.
+///
+/// NOTE: the TSIG record can push a UDP response past the size the client
+/// accepts, because the query path did not reserve room for it.
+pub(crate) fn sign_query_response(
+    access: &TransferAccess,
+    message: &[u8],
+    peer: SocketAddr,
+    out: &mut Vec<u8>,
+) {
+    let Some(header) = Header::parse(message) else {
+        return;
+    };
+    if header.arcount == 0 || header.is_response() || out.len() < HEADER_LEN {
+        return;
+    }
+    let Ok(query) = parse_query(message, header) else {
+        return;
+    };
+    let question_end = HEADER_LEN + query.question.len();
+    let now = unix_now();
+    match check_request(&access.keys, message, header, question_end, now) {
+        Ok(None) | Err(RequestError::Malformed) => {}
+        Ok(Some(mut signer)) => signer.sign(out, now),
+        Err(mut error) => {
+            tracing::info!(
+                %peer,
+                key = %error.key_name(),
+                tsig_error = ?error.tsig_error(),
+                "rejected a signed query: the TSIG signature is invalid"
+            );
+            let request = Request {
+                query,
+                peer,
+                protocol: Protocol::Udp,
+                now,
+            };
+            request.write_empty(out, rcode::NOTAUTH, false);
+            error.sign_response(out, now);
+        }
+    }
+}
+
 /// A zone transfer request and where it came from.
 struct Request<'q> {
     query: Query<'q>,
@@ -292,7 +338,7 @@ impl Request<'_> {
         lower[..qname.len()].make_ascii_lowercase();
         let Some(zone) = PublishedZone::zone_at_apex(&zones.snapshot(), &lower[..qname.len()])
         else {
-            tracing::info!(peer = %self.peer, zone = %zone_text, key = key_text,
+            tracing::info!(peer = %self.peer, zone = %zone_text, key = %key_text,
                 "refused a zone transfer: the zone is not served here");
             self.reply(out, rcode::NOTAUTH, None, signer.as_mut());
             return Start::Reply;
@@ -321,7 +367,7 @@ impl Request<'_> {
             let older = serial_older(client, zone.serial());
             if !older || self.protocol == Protocol::Udp {
                 tracing::info!(peer = %self.peer, zone = %zone_text, serial = zone.serial(),
-                    client_serial = client, key = key_text,
+                    client_serial = client, key = %key_text,
                     "answered an IXFR request with the current SOA");
                 self.reply(out, 0, Some((&zone, older)), signer.as_mut());
                 return Start::Reply;
@@ -549,7 +595,7 @@ impl ZoneStream {
                 serial = zone.serial(),
                 records = self.records,
                 messages = self.messages,
-                key = self.key_name.as_deref().unwrap_or("none"),
+                key = %self.key_name.as_deref().unwrap_or("none"),
                 "sent zone {} serial {} to {}",
                 zone.origin(),
                 zone.serial(),

@@ -344,6 +344,7 @@ fn serve_udp(
                 if !answer_into(zones, message, transport, peer, &mut response) {
                     continue;
                 }
+                transfer::sign_query_response(&shared.access, message, peer, &mut response);
             }
             Start::Reply => {}
             // A transfer stream is only started over TCP.
@@ -434,6 +435,7 @@ async fn serve_connection(
                 if !answer_into(zones, &query, settings.transport, peer, &mut response) {
                     continue;
                 }
+                transfer::sign_query_response(&shared.access, &query, peer, &mut response);
             }
             Start::Reply => {}
             Start::Stream(transfer) => {

@@ -12,9 +12,9 @@
 //! time may differ from the receiver's clock.
 //!
 //! Limitations: HMAC-SHA256 and HMAC-SHA512 only, no HMAC-MD5 or SHA-1.
-//! Truncated MACs (RFC 8945 section 5.2.2.1) are refused with BADTRUNC.
-//! Only zone transfer requests are checked; TSIG on other queries is
-//! ignored and their answers are not signed.
+//! Truncated MACs (RFC 8945 section 5.2.2.1) are rejected with BADTRUNC.
+//! Signed queries of other types are checked and their responses signed,
+//! but a signature grants access to zone transfers only.
 
 use std::fmt;
 use std::str::FromStr;

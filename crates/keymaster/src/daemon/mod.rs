@@ -200,6 +200,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let server_config = ServerConfig {
         listen: config.listen.clone(),
         max_udp_payload: config.max_udp_payload,
+        transfer: config.transfer.clone(),
         ..ServerConfig::default()
     };
     let server =
