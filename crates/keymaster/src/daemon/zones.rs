@@ -154,7 +154,13 @@ impl Daemon {
                 continue;
             }
             if let Err(error) = self.refresh_zone(&record.name) {
-                tracing::error!(zone = %record.name, error = %error, "zone is not served");
+                let served = self.runtime_serial(&record.name);
+                match served {
+                    Some(serial) => tracing::error!(zone = %record.name, error = %error, serial,
+                        "zone {}: cannot sign a new version, so the saved serial {serial} stays served: {error}", record.name),
+                    None => tracing::error!(zone = %record.name, error = %error,
+                        "zone {} is not served: {error}", record.name),
+                }
             }
         }
     }
@@ -162,6 +168,12 @@ impl Daemon {
     pub(super) fn runtime_lock(&self, zone: &str) -> Arc<Mutex<()>> {
         let mut zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
         zones.entry(zone.to_string()).or_default().lock.clone()
+    }
+
+    /// Returns the serial of the version being served, if any.
+    fn runtime_serial(&self, zone: &str) -> Option<u32> {
+        let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+        zones.get(zone).and_then(|runtime| runtime.serial)
     }
 
     pub(super) fn update_runtime(&self, zone: &str, update: impl FnOnce(&mut ZoneRuntime)) {
