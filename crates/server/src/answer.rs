@@ -140,6 +140,19 @@ pub fn answer_into(
     peer: SocketAddr,
     out: &mut Vec<u8>,
 ) -> bool {
+    answer_reserving(zones, message, transport, peer, 0, out)
+}
+
+/// Answers like [`answer_into`], but keeps the response `reserved` octets
+/// below the size limit, room for a TSIG record to be added afterwards.
+pub(crate) fn answer_reserving(
+    zones: &ZoneSet,
+    message: &[u8],
+    transport: Transport,
+    peer: SocketAddr,
+    reserved: usize,
+    out: &mut Vec<u8>,
+) -> bool {
     let Some(header) = Header::parse(message) else {
         tracing::trace!(%peer, len = message.len(), "dropped a message shorter than a header");
         return false;
@@ -157,22 +170,28 @@ pub fn answer_into(
             };
             tracing::trace!(%peer, ?error, "malformed query");
             let reply = Reply::error(header, question, None, rcode::FORMERR);
-            reply.encode(out, transport, &Response::new());
+            reply.encode(out, transport, reserved, &Response::new());
             return true;
         }
     };
 
-    respond(zones, &query, transport, out);
+    respond(zones, &query, transport, reserved, out);
     true
 }
 
 /// Runs the checks and the lookup for a parsed query and writes the response.
-fn respond(zones: &ZoneSet, query: &Query<'_>, transport: Transport, out: &mut Vec<u8>) {
+fn respond(
+    zones: &ZoneSet,
+    query: &Query<'_>,
+    transport: Transport,
+    reserved: usize,
+    out: &mut Vec<u8>,
+) {
     let header = query.header;
     let edns = query.edns;
     let mut reply_error = |code| {
         let reply = Reply::error(header, query.question, edns, code);
-        reply.encode(out, transport, &Response::new());
+        reply.encode(out, transport, reserved, &Response::new());
     };
     if header.opcode() != 0 {
         return reply_error(rcode::NOTIMP);
@@ -213,7 +232,7 @@ fn respond(zones: &ZoneSet, query: &Query<'_>, transport: Transport, out: &mut V
         rcode: response.rcode,
         authoritative: response.authoritative,
     };
-    reply.encode(out, transport, &response);
+    reply.encode(out, transport, reserved, &response);
 }
 
 /// Returns the zone that answers a query for the lower-case wire name
@@ -279,8 +298,15 @@ impl<'q> Reply<'q> {
         }
     }
 
-    /// Writes the response, dropping records that do not fit.
-    fn encode(&self, out: &mut Vec<u8>, transport: Transport, response: &Response<'_>) {
+    /// Writes the response, dropping records that do not fit in the size
+    /// limit less `reserved` octets.
+    fn encode(
+        &self,
+        out: &mut Vec<u8>,
+        transport: Transport,
+        reserved: usize,
+        response: &Response<'_>,
+    ) {
         let mut flags = FLAG_QR | (self.header.flags & (OPCODE_MASK | FLAG_RD | FLAG_CD));
         if self.authoritative {
             flags |= FLAG_AA;
@@ -292,8 +318,8 @@ impl<'q> Reply<'q> {
 
         let mut writer = Writer::new(out, header, self.question);
         let limit = transport.response_limit(self.edns.as_ref());
-        let reserved = if self.edns.is_some() { OPT_LEN } else { 0 };
-        writer.set_limit(limit.saturating_sub(reserved));
+        let opt = if self.edns.is_some() { OPT_LEN } else { 0 };
+        writer.set_limit(limit.saturating_sub(opt + reserved));
 
         // Answer and authority must fit whole; additional records may go.
         let start = writer.mark();

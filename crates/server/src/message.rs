@@ -207,10 +207,16 @@ pub(crate) fn read_name(message: &[u8], start: usize) -> Option<(Vec<u8>, usize)
     None
 }
 
-/// Returns the serial of the SOA record that an IXFR query carries in its
-/// authority section (RFC 1995 section 3), whose question ends at
-/// `question_end`.
-pub(crate) fn ixfr_serial(message: &[u8], header: Header, question_end: usize) -> Option<u32> {
+/// Returns the serial of the SOA record that an IXFR query for `zone`
+/// carries in its authority section (RFC 1995 section 3), whose question
+/// ends at `question_end`. The record must be owned by `zone`, a wire name,
+/// and its RDATA must hold exactly two names and the five numbers.
+pub(crate) fn ixfr_serial(
+    message: &[u8],
+    header: Header,
+    question_end: usize,
+    zone: &[u8],
+) -> Option<u32> {
     let mut pos = question_end;
     for _ in 0..header.ancount {
         pos = skip_any_record(message, pos)?.1;
@@ -218,13 +224,21 @@ pub(crate) fn ixfr_serial(message: &[u8], header: Header, question_end: usize) -
     if header.nscount == 0 {
         return None;
     }
-    let (name_end, _) = skip_name(message, pos)?;
+    let (owner, name_end) = read_name(message, pos)?;
+    if !owner.eq_ignore_ascii_case(zone) {
+        return None;
+    }
     if Rtype::from_int(read_u16(message, name_end)?) != Rtype::SOA {
         return None;
     }
     let rdata = name_end + 10;
+    let rdata_end = rdata + usize::from(read_u16(message, name_end + 8)?);
     let (mname_end, _) = skip_name(message, rdata)?;
     let (rname_end, _) = skip_name(message, mname_end)?;
+    // SERIAL, REFRESH, RETRY, EXPIRE and MINIMUM fill the rest.
+    if rname_end + 20 != rdata_end || rdata_end > message.len() {
+        return None;
+    }
     let serial = message.get(rname_end..rname_end + 4)?;
     Some(u32::from_be_bytes([
         serial[0], serial[1], serial[2], serial[3],

@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use keymaster_zone::name::MAX_NAME_LEN;
 use keymaster_zone::{Class, Rtype};
 
-use crate::answer::Protocol;
+use crate::answer::{answer_into, answer_reserving, Protocol, Transport};
 use crate::message::{ixfr_serial, parse_query, Edns, Header, Query, HEADER_LEN};
 use crate::tsig::{check_request, RequestError, Signer, TsigKey};
 use crate::wire::{Records, RECORD_HEADER_LEN};
@@ -36,6 +36,7 @@ use crate::zoneset::{PublishedZone, ZoneSet};
 /// Response codes used here (RFC 1035 section 4.1.1, RFC 8945).
 mod rcode {
     pub(super) const FORMERR: u16 = 1;
+    pub(super) const SERVFAIL: u16 = 2;
     pub(super) const NOTIMP: u16 = 4;
     pub(super) const REFUSED: u16 = 5;
     pub(super) const NOTAUTH: u16 = 9;
@@ -118,10 +119,10 @@ impl FromStr for Network {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text, None),
         };
-        let address: IpAddr = address.trim().parse().map_err(|_| NetworkError::Syntax)?;
+        let address: IpAddr = address.parse().map_err(|_| NetworkError::Syntax)?;
         let max = if address.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(prefix) => prefix.trim().parse().map_err(|_| NetworkError::Syntax)?,
+            Some(prefix) => parse_prefix(prefix).ok_or(NetworkError::Syntax)?,
             None => max,
         };
         if prefix > max {
@@ -145,6 +146,17 @@ impl FromStr for Network {
         }
         Ok(network)
     }
+}
+
+/// Parses a prefix length written as plain decimal digits without a
+/// leading zero, such as `24` or `0`. Signs and spaces are rejected,
+/// although `u8::from_str` accepts a leading `+`.
+fn parse_prefix(text: &str) -> Option<u8> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (text.len() > 1 && text.starts_with('0')) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 impl fmt::Display for Network {
@@ -230,50 +242,62 @@ pub(crate) fn start(
     request.handle(zones, access, message, out)
 }
 
-/// Signs the response in `out` to a query that is not a zone transfer
-/// request, if the query carries a TSIG record: secondaries sign the SOA
-/// queries that precede a transfer and expect signed responses. A query
-/// with a bad signature gets NOTAUTH and the TSIG error instead.
+/// Answers a query that is not a zone transfer request, and signs the
+/// response if the query is signed, as secondaries sign their SOA queries.
 ///
-/// NOTE: the TSIG record can push a UDP response past the size the client
-/// accepts, because the query path did not reserve room for it.
-pub(crate) fn sign_query_response(
+/// The answer leaves room for the TSIG record, so a signed UDP response
+/// stays within the client's size, with TC set if records had to go. A
+/// bad signature gets NOTAUTH with the TSIG error, and a malformed TSIG
+/// record gets FORMERR (RFC 8945 sections 5.1 and 5.2.2.1). Returns false
+/// if the message gets no response.
+pub(crate) fn answer_query(
+    zones: &ZoneSet,
     access: &TransferAccess,
     message: &[u8],
+    transport: Transport,
     peer: SocketAddr,
     out: &mut Vec<u8>,
-) {
-    let Some(header) = Header::parse(message) else {
-        return;
-    };
-    if header.arcount == 0 || header.is_response() || out.len() < HEADER_LEN {
-        return;
-    }
-    let Ok(query) = parse_query(message, header) else {
-        return;
+) -> bool {
+    let signed = Header::parse(message)
+        .filter(|header| header.arcount > 0 && !header.is_response())
+        .and_then(|header| Some((header, parse_query(message, header).ok()?)));
+    let Some((header, query)) = signed else {
+        return answer_into(zones, message, transport, peer, out);
     };
     let question_end = HEADER_LEN + query.question.len();
     let now = unix_now();
-    match check_request(&access.keys, message, header, question_end, now) {
-        Ok(None) | Err(RequestError::Malformed) => {}
-        Ok(Some(mut signer)) => signer.sign(out, now),
-        Err(mut error) => {
-            tracing::info!(
-                %peer,
-                key = %error.key_name(),
-                tsig_error = ?error.tsig_error(),
-                "rejected a signed query: the TSIG signature is invalid"
-            );
-            let request = Request {
-                query,
-                peer,
-                protocol: Protocol::Udp,
-                now,
-            };
-            request.write_empty(out, rcode::NOTAUTH, false);
-            error.sign_response(out, now);
+    let mut error = match check_request(&access.keys, message, header, question_end, now) {
+        Ok(None) => return answer_into(zones, message, transport, peer, out),
+        Ok(Some(mut signer)) => {
+            let reserved = signer.reserved_len();
+            if !answer_reserving(zones, message, transport, peer, reserved, out) {
+                return false;
+            }
+            signer.sign(out, now);
+            return true;
         }
-    }
+        Err(error) => error,
+    };
+    let code = match error {
+        RequestError::Malformed => rcode::FORMERR,
+        _ => rcode::NOTAUTH,
+    };
+    tracing::info!(
+        %peer,
+        key = %error.key_name(),
+        tsig_error = ?error.tsig_error(),
+        "rejected a signed query: the TSIG signature is {}",
+        error.tsig_error().map_or("malformed".to_string(), |e| e.to_string()),
+    );
+    let request = Request {
+        query,
+        peer,
+        protocol: transport.protocol,
+        now,
+    };
+    request.write_empty(out, code, false);
+    error.sign_response(out, now);
+    true
 }
 
 /// A zone transfer request and where it came from.
@@ -355,9 +379,9 @@ impl Request<'_> {
         }
 
         if self.query.qtype == Rtype::IXFR {
-            let Some(client) = ixfr_serial(message, header, question_end) else {
+            let Some(client) = ixfr_serial(message, header, question_end, qname) else {
                 tracing::info!(peer = %self.peer, zone = %zone_text,
-                    "refused an IXFR request without the client's SOA record");
+                    "refused an IXFR request without a well-formed SOA record of the zone");
                 self.reply(out, rcode::FORMERR, None, signer.as_mut());
                 return Start::Reply;
             };
@@ -605,6 +629,20 @@ impl ZoneStream {
         Ok(true)
     }
 
+    /// Writes the one response to a request that cannot be served now,
+    /// SERVFAIL with the question, signed if the request was.
+    pub(crate) fn write_busy(mut self, out: &mut Vec<u8>) {
+        let flags = (self.flags & !FLAG_AA) | rcode::SERVFAIL;
+        let mut writer = Writer::new(out, header_octets(self.id, flags), &self.question);
+        if self.edns.is_some() {
+            writer.opt(OPT_PAYLOAD, 0);
+        }
+        writer.finish();
+        if let Some(signer) = &mut self.signer {
+            signer.sign(out, unix_now());
+        }
+    }
+
     /// Writes records of the zone until the message is full. Returns true
     /// when every record has been written.
     fn write_body(&mut self, writer: &mut Writer<'_>, zone: &PublishedZone) -> bool {
@@ -836,6 +874,143 @@ mod tests {
     }
 
     #[test]
+    fn ixfr_with_bad_soa_gets_formerr() {
+        let (zones, _) = zone_set(3);
+        let access = TransferAccess::default();
+        let mut out = Vec::new();
+        // The SOA owned by another name: "org." after the question.
+        let mut other_owner = request(Rtype::IXFR, Some(6));
+        let at = HEADER_LEN + 13;
+        other_owner.splice(at..at + 2, *b"\x03org\x00");
+        // RDLENGTH 0, with the serial and timers after the record.
+        let mut short = request(Rtype::IXFR, Some(6));
+        short[at + 10..at + 12].copy_from_slice(&[0, 0]);
+        for message in [other_owner, short] {
+            let result = start(
+                &zones,
+                &access,
+                &message,
+                Protocol::Tcp,
+                loopback(),
+                &mut out,
+            );
+            assert!(matches!(result, Start::Reply));
+            assert_eq!(rcode_of(&out), rcode::FORMERR);
+        }
+        // The owner in another case is the zone.
+        let mut upper = request(Rtype::IXFR, Some(6));
+        upper.splice(at..at + 2, *b"\x07EXAMPLE\x00");
+        let result = start(&zones, &access, &upper, Protocol::Tcp, loopback(), &mut out);
+        assert!(matches!(result, Start::Stream(_)));
+    }
+
+    fn test_key() -> TsigKey {
+        let name = parse_name("transfer.", &Name::root()).unwrap();
+        let secret = b"0123456789abcdef0123456789abcdef".to_vec();
+        TsigKey::new(name, crate::tsig::TsigAlgorithm::HmacSha256, secret)
+    }
+
+    /// Returns a query for `qtype` at "example." with an OPT record
+    /// advertising `payload`.
+    fn edns_query(qtype: Rtype, payload: u16) -> Vec<u8> {
+        let mut message = request(qtype, None);
+        message[11] = 1;
+        message.extend_from_slice(&[0, 0, 41]);
+        message.extend_from_slice(&payload.to_be_bytes());
+        message.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        message
+    }
+
+    fn answer(zones: &ZoneSet, access: &TransferAccess, message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let transport = Transport::udp(1232);
+        assert!(answer_query(
+            zones,
+            access,
+            message,
+            transport,
+            loopback(),
+            &mut out
+        ));
+        out
+    }
+
+    #[test]
+    fn malformed_tsig_on_a_query_gets_formerr() {
+        let (zones, _) = zone_set(1);
+        let key = test_key();
+        let access = TransferAccess {
+            allow: Vec::new(),
+            keys: vec![key.clone()],
+        };
+        let now = unix_now();
+        let mut good = request(Rtype::SOA, None);
+        crate::tsig::sign_request(&key, &mut good, now, 32);
+        let out = answer(&zones, &access, &good);
+        assert_eq!(rcode_of(&out), 0);
+        assert_eq!(answer_types(&out), [Rtype::SOA]);
+
+        // A 5-octet MAC, below the minimum of RFC 8945 section 5.2.2.1.
+        let mut short_mac = request(Rtype::SOA, None);
+        crate::tsig::sign_request(&key, &mut short_mac, now, 5);
+        // TTL 1 instead of 0 (RFC 8945 section 4.2).
+        let mut ttl = request(Rtype::SOA, None);
+        let tsig_at = ttl.len();
+        crate::tsig::sign_request(&key, &mut ttl, now, 32);
+        ttl[tsig_at + key.name().as_wire().len() + 7] = 1;
+        for message in [short_mac, ttl] {
+            let out = answer(&zones, &access, &message);
+            assert_eq!(rcode_of(&out), rcode::FORMERR);
+            assert!(answer_types(&out).is_empty());
+        }
+    }
+
+    #[test]
+    fn signed_udp_answer_fits_the_client_size() {
+        // An apex TXT RRset whose answer fills most of 512 octets.
+        let mut text = String::from("$TTL 300\n@ SOA ns hostmaster 7 3600 900 604800 300\n");
+        text.push_str("@ NS ns\nns A 192.0.2.1\n@ TXT ");
+        for _ in 0..2 {
+            text.push_str(&format!("\"{}\" ", "x".repeat(200)));
+        }
+        text.push('\n');
+        let origin = parse_name("example.", &Name::root()).unwrap();
+        let loaded = load_zone_str(&text, &origin, &LoadOptions::default()).unwrap();
+        let zones = ZoneSet::new();
+        zones.publish(Arc::new(PublishedZone::new(loaded.zone).unwrap()));
+        let key = test_key();
+        let access = TransferAccess {
+            allow: Vec::new(),
+            keys: vec![key.clone()],
+        };
+
+        // Unsigned, the answer fits in 512 octets.
+        let query = edns_query(Rtype::TXT, 512);
+        let unsigned = answer(&zones, &access, &query);
+        assert_eq!(answer_types(&unsigned), [Rtype::TXT]);
+        assert!(unsigned.len() <= 512, "{}", unsigned.len());
+        assert_eq!(unsigned[2] & 0x02, 0);
+
+        // Signed, the TSIG record does not fit beside it: TC, and the
+        // signed response stays within 512 octets.
+        let mut signed = query.clone();
+        crate::tsig::sign_request(&key, &mut signed, unix_now(), 32);
+        let out = answer(&zones, &access, &signed);
+        assert!(out.len() <= 512, "{} octets", out.len());
+        assert_eq!(out[2] & 0x02, 0x02, "no TC flag");
+        assert_eq!(rcode_of(&out), 0);
+        let arcount = u16::from_be_bytes([out[10], out[11]]);
+        assert_eq!(arcount, 2, "OPT and TSIG expected");
+
+        // With room for both, the signed answer is complete.
+        let mut roomy = edns_query(Rtype::TXT, 1232);
+        crate::tsig::sign_request(&key, &mut roomy, unix_now(), 32);
+        let out = answer(&zones, &access, &roomy);
+        assert_eq!(answer_types(&out), [Rtype::TXT]);
+        assert_eq!(out[2] & 0x02, 0);
+    }
+
+    #[test]
     fn network_parses_and_matches() {
         let net: Network = "192.0.2.0/24".parse().unwrap();
         assert!(net.contains("192.0.2.200".parse().unwrap()));
@@ -854,10 +1029,26 @@ mod tests {
             "10.0.0.0/33".parse::<Network>(),
             Err(NetworkError::Prefix { max: 32 })
         ));
-        assert!(matches!(
-            "example".parse::<Network>(),
-            Err(NetworkError::Syntax)
-        ));
+        for bad in [
+            "example",
+            " 10.0.0.0/8",
+            "10.0.0.0 /8",
+            "10.0.0.0/ 8",
+            "10.0.0.0/8 ",
+            "10.0.0.0/+8",
+            "10.0.0.0/08",
+            "10.0.0.0/",
+            "10.0.0.0/-0",
+            "010.0.0.0/8",
+        ] {
+            assert!(
+                matches!(bad.parse::<Network>(), Err(NetworkError::Syntax)),
+                "{bad:?} is accepted"
+            );
+        }
+        assert_eq!("0.0.0.0/0".parse::<Network>().unwrap().prefix, 0);
+        assert_eq!("::/0".parse::<Network>().unwrap().prefix, 0);
+        assert_eq!("2001:db8::/32".parse::<Network>().unwrap().prefix, 32);
     }
 
     #[test]

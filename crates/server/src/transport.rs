@@ -1,4 +1,4 @@
-//! UDP and TCP listeners that feed queries to [`answer_into`].
+//! UDP and TCP listeners that feed queries to [`answer_into`](crate::answer_into).
 //!
 //! Every listen address gets several UDP sockets bound with SO_REUSEPORT,
 //! one per core by default, so that the kernel spreads queries over them.
@@ -10,7 +10,9 @@
 //! `tcp_idle_timeout` without a complete message, and at most
 //! `max_tcp_connections` are open per listen address. Zone transfer
 //! requests go to [`transfer`](crate::transfer) first; over TCP their
-//! response is a stream of messages, each written as soon as it is built.
+//! response is a stream of messages, each built on a blocking thread and
+//! written as soon as it is built. At most
+//! [`max_transfers`](ServerConfig::max_transfers) transfers run at once.
 //!
 //! Limitations: with more than one UDP socket per address, SO_REUSEPORT
 //! also lets another process of the same user bind the same port, so such a
@@ -45,7 +47,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::answer::{answer_into, Protocol, Transport, DEFAULT_UDP_PAYLOAD};
+use crate::answer::{Protocol, Transport, DEFAULT_UDP_PAYLOAD};
 use crate::transfer::{self, Start, TransferAccess, ZoneStream};
 use crate::zoneset::ZoneSet;
 
@@ -59,6 +61,9 @@ const TCP_BACKLOG: i32 = 1024;
 /// Pause after a failed `accept`, so that running out of file descriptors
 /// does not spin the task.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// The default of [`ServerConfig::max_transfers`].
+pub const DEFAULT_MAX_TRANSFERS: usize = 32;
 
 /// Receive timeout of the UDP sockets: how long a UDP thread may wait in
 /// `recv_from` before it checks whether the server is stopping.
@@ -82,12 +87,18 @@ pub struct ServerConfig {
     pub udp_sockets_per_address: usize,
     /// Who may transfer zones with AXFR and IXFR.
     pub transfer: TransferAccess,
+    /// The most zone transfers sent at once, over all listen addresses.
+    /// Each holds one published version of its zone and keeps a blocking
+    /// thread busy while it builds a message. A request beyond the limit
+    /// gets SERVFAIL, a transient failure after which the secondary
+    /// retries, rather than REFUSED, which reads as a denial of access.
+    pub max_transfers: usize,
 }
 
 impl Default for ServerConfig {
     /// No listen addresses, 1232-octet UDP responses, a 10-second TCP idle
     /// timeout, 256 TCP connections, one UDP socket per core, zone
-    /// transfers from loopback only.
+    /// transfers from loopback only and 32 of them at once.
     fn default() -> Self {
         Self {
             listen: Vec::new(),
@@ -96,6 +107,7 @@ impl Default for ServerConfig {
             max_tcp_connections: 256,
             udp_sockets_per_address: 0,
             transfer: TransferAccess::default(),
+            max_transfers: DEFAULT_MAX_TRANSFERS,
         }
     }
 }
@@ -191,12 +203,14 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let transport = Transport::udp(self.config.max_udp_payload);
         let access = Arc::new(self.config.transfer.clone());
+        let transfers = Arc::new(Semaphore::new(self.config.max_transfers));
         let stop = Arc::new(AtomicBool::new(false));
         let mut udp_threads = Vec::new();
         for (index, socket) in self.udp.into_iter().enumerate() {
             let shared = Shared {
                 zones: self.zones.clone(),
                 access: access.clone(),
+                transfers: transfers.clone(),
             };
             match spawn_udp_thread(index, socket, shared, transport, stop.clone()) {
                 Ok(thread) => udp_threads.push(thread),
@@ -217,6 +231,7 @@ impl Server {
             let shared = Shared {
                 zones: self.zones.clone(),
                 access: access.clone(),
+                transfers: transfers.clone(),
             };
             tasks.spawn(serve_tcp(listener, shared, settings));
         }
@@ -265,11 +280,13 @@ fn bind_tcp(address: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// What every listener reads: the zones and who may transfer them.
+/// What every listener reads: the zones, who may transfer them, and the
+/// permits for running transfers.
 #[derive(Clone)]
 struct Shared {
     zones: Arc<ZoneSet>,
     access: Arc<TransferAccess>,
+    transfers: Arc<Semaphore>,
 }
 
 /// Starts the thread that serves one UDP socket until `stop` is set.
@@ -341,10 +358,10 @@ fn serve_udp(
             &mut response,
         ) {
             Start::NotTransfer => {
-                if !answer_into(zones, message, transport, peer, &mut response) {
+                let access = &shared.access;
+                if !transfer::answer_query(zones, access, message, transport, peer, &mut response) {
                     continue;
                 }
-                transfer::sign_query_response(&shared.access, message, peer, &mut response);
             }
             Start::Reply => {}
             // A transfer stream is only started over TCP.
@@ -432,14 +449,25 @@ async fn serve_connection(
             &mut response,
         ) {
             Start::NotTransfer => {
-                if !answer_into(zones, &query, settings.transport, peer, &mut response) {
+                let (access, transport) = (&shared.access, settings.transport);
+                if !transfer::answer_query(zones, access, &query, transport, peer, &mut response) {
                     continue;
                 }
-                transfer::sign_query_response(&shared.access, &query, peer, &mut response);
             }
             Start::Reply => {}
             Start::Stream(transfer) => {
-                let sent = send_transfer(&mut stream, peer, transfer, idle, &mut response).await;
+                let Ok(permit) = shared.transfers.clone().try_acquire_owned() else {
+                    tracing::info!(%peer,
+                        "answered a zone transfer request with SERVFAIL: the most transfers \
+                         allowed at once are running");
+                    transfer.write_busy(&mut response);
+                    if !send_framed(&mut stream, peer, &response, idle, &mut framed).await {
+                        return;
+                    }
+                    continue;
+                };
+                let sent = send_transfer(&mut stream, peer, transfer, idle).await;
+                drop(permit);
                 if !sent {
                     return;
                 }
@@ -480,16 +508,34 @@ async fn send_framed(
 
 /// Sends every message of a zone transfer. Returns false if the
 /// connection must be closed.
+///
+/// Each message is built on a blocking thread: name compression and the
+/// MAC of a 64 KiB message take long enough that a transfer built on the
+/// async worker would hold up the other connections it serves, for as
+/// long as the client keeps reading.
 async fn send_transfer(
     stream: &mut TcpStream,
     peer: SocketAddr,
     mut transfer: Box<ZoneStream>,
     idle: Duration,
-    message: &mut Vec<u8>,
 ) -> bool {
     let mut framed = Vec::new();
+    let mut message = Vec::new();
     loop {
-        match transfer.next_message(message) {
+        let built = tokio::task::spawn_blocking(move || {
+            let result = transfer.next_message(&mut message);
+            (transfer, message, result)
+        })
+        .await;
+        let result;
+        (transfer, message, result) = match built {
+            Ok(built) => built,
+            Err(error) => {
+                tracing::error!(%error, %peer, "stopped a zone transfer: building a message failed");
+                return false;
+            }
+        };
+        match result {
             Ok(true) => {}
             Ok(false) => return true,
             Err(error) => {
@@ -497,7 +543,7 @@ async fn send_transfer(
                 return false;
             }
         }
-        if !send_framed(stream, peer, message, idle, &mut framed).await {
+        if !send_framed(stream, peer, &message, idle, &mut framed).await {
             tracing::info!(%peer, "a zone transfer ended early: the client closed the connection or stopped reading");
             return false;
         }

@@ -87,7 +87,8 @@ impl TsigAlgorithm {
         }
     }
 
-    fn mac_len(self) -> usize {
+    /// Returns the length of a full MAC, the hash output, in octets.
+    pub fn mac_len(self) -> usize {
         match self {
             Self::HmacSha256 => 32,
             Self::HmacSha512 => 64,
@@ -375,7 +376,8 @@ fn find_tsig(
 fn parse_tsig(message: &[u8], start: usize) -> Option<RequestTsig<'_>> {
     let (key_name, pos) = read_name(message, start)?;
     let fixed = message.get(pos..pos + 10)?;
-    if u16::from_be_bytes([fixed[2], fixed[3]]) != CLASS_ANY {
+    // RFC 8945 section 4.2: class ANY and TTL 0.
+    if u16::from_be_bytes([fixed[2], fixed[3]]) != CLASS_ANY || fixed[4..8] != [0; 4] {
         return None;
     }
     let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
@@ -534,6 +536,29 @@ impl Signer {
     }
 }
 
+/// Appends a TSIG record signing the request `message` as a client does,
+/// with the MAC cut to `mac_len` octets, for tests.
+#[cfg(test)]
+pub(crate) fn sign_request(key: &TsigKey, message: &mut Vec<u8>, time: u64, mac_len: usize) {
+    let rdata = TsigRdata {
+        algorithm: key.algorithm.wire_name(),
+        time_signed: time,
+        mac: &[],
+        original_id: u16::from_be_bytes([message[0], message[1]]),
+        error: 0,
+        other: &[],
+    };
+    let mut context = hmac::Context::with_key(&key.hmac_key());
+    context.update(message);
+    update_variables(&mut context, &key.name_lower, &rdata, FUDGE);
+    let mac = context.sign();
+    let rdata = TsigRdata {
+        mac: &mac.as_ref()[..mac_len],
+        ..rdata
+    };
+    append_tsig(message, key.name.as_wire(), &rdata);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,23 +574,7 @@ mod tests {
     fn signed_query(key: &TsigKey, time: u64) -> Vec<u8> {
         let mut message = vec![0xab, 0xcd, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         message.extend_from_slice(b"\x07example\x00\x00\xfc\x00\x01");
-        let rdata = TsigRdata {
-            algorithm: key.algorithm.wire_name(),
-            time_signed: time,
-            mac: &[],
-            original_id: 0xabcd,
-            error: 0,
-            other: &[],
-        };
-        let mut context = hmac::Context::with_key(&key.hmac_key());
-        context.update(&message);
-        update_variables(&mut context, &key.name_lower, &rdata, FUDGE);
-        let mac = context.sign();
-        let rdata = TsigRdata {
-            mac: mac.as_ref(),
-            ..rdata
-        };
-        append_tsig(&mut message, key.name.as_wire(), &rdata);
+        sign_request(key, &mut message, time, key.algorithm.mac_len());
         message
     }
 
@@ -601,6 +610,18 @@ mod tests {
         message[11] = 2;
         let error = check(&[key(b"secret")], &message, 1_700_000_000).unwrap_err();
         assert!(matches!(error, RequestError::Malformed));
+    }
+
+    #[test]
+    fn check_rejects_nonzero_ttl() {
+        let key = key(b"0123456789abcdef");
+        let mut message = signed_query(&key, 1_700_000_000);
+        // The TTL follows the 25 octets of the query, the 10-octet key
+        // name, the type and the class.
+        assert_eq!(&message[39..43], &[0, 0, 0, 0]);
+        message[42] = 1;
+        let error = check(&[key], &message, 1_700_000_000).unwrap_err();
+        assert!(matches!(error, RequestError::Malformed), "{error:?}");
     }
 
     #[test]

@@ -35,12 +35,21 @@ impl Drop for Running {
 }
 
 fn start(zones: ZoneSet) -> Running {
+    let config = ServerConfig {
+        tcp_idle_timeout: Duration::from_secs(3),
+        ..ServerConfig::default()
+    };
+    start_with(zones, config)
+}
+
+/// Starts a server on a free port with the settings of `config` other
+/// than the listen address, and two UDP sockets.
+fn start_with(zones: ZoneSet, config: ServerConfig) -> Running {
     let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let config = ServerConfig {
         listen: vec![address],
         udp_sockets_per_address: 2,
-        tcp_idle_timeout: Duration::from_secs(3),
-        ..ServerConfig::default()
+        ..config
     };
     let server = Server::bind(config, Arc::new(zones)).expect("bind the test server");
     assert_eq!(server.local_addrs(), [address]);
@@ -253,4 +262,146 @@ fn read_framed(stream: &mut TcpStream) -> Decoded {
     let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
     stream.read_exact(&mut message).unwrap();
     decode(&message)
+}
+
+/// Writes one message with its length prefix.
+fn write_framed(stream: &mut TcpStream, message: &[u8]) {
+    stream
+        .write_all(&(message.len() as u16).to_be_bytes())
+        .unwrap();
+    stream.write_all(message).unwrap();
+}
+
+/// Returns a zone of `hosts` names with a TXT record of about 750 octets
+/// each, so that its transfer spans many messages.
+fn large_zone(hosts: usize) -> ZoneSet {
+    let mut text = String::from("$TTL 300\n@ SOA ns hostmaster 1 3600 900 604800 300\n");
+    text.push_str("@ NS ns\nns A 192.0.2.1\n");
+    let filler = "x".repeat(250);
+    for host in 0..hosts {
+        text.push_str(&format!(
+            "host{host} TXT \"{host}\" \"{filler}\" \"{filler}\" \"{filler}\"\n"
+        ));
+    }
+    let zones = ZoneSet::new();
+    zones.publish(published("big.test.", &text));
+    zones
+}
+
+/// Connects with a small receive buffer, sends an AXFR request for
+/// big.test and returns the stream with the first response message.
+fn request_transfer(address: SocketAddr) -> (TcpStream, Decoded) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&address.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write_framed(&mut stream, &query("big.test.", Rtype::AXFR, None));
+    let first = read_framed(&mut stream);
+    (stream, first)
+}
+
+/// Reads a whole transfer whose first message is `first`. Returns the
+/// number of answer records, or None if the stream ended early.
+fn read_transfer(stream: &mut TcpStream, first: Decoded) -> Option<usize> {
+    let mut records = first.answer.len();
+    let mut soas = first
+        .answer
+        .iter()
+        .filter(|r| r.rtype == Rtype::SOA)
+        .count();
+    for _ in 0..10_000 {
+        if soas >= 2 {
+            return Some(records);
+        }
+        let mut length = [0u8; 2];
+        stream.read_exact(&mut length).ok()?;
+        let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
+        stream.read_exact(&mut message).ok()?;
+        let message = decode(&message);
+        records += message.answer.len();
+        soas += message
+            .answer
+            .iter()
+            .filter(|r| r.rtype == Rtype::SOA)
+            .count();
+    }
+    None
+}
+
+/// Sends an SOA query on a new TCP connection and returns the response.
+fn tcp_soa_query(address: SocketAddr) -> Decoded {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write_framed(&mut stream, &query("big.test.", Rtype::SOA, None));
+    read_framed(&mut stream)
+}
+
+#[test]
+fn transfers_are_limited_and_queries_still_answered() {
+    // About 9 MB, more than the kernel buffers on both ends of a loopback
+    // connection hold, so that a transfer to a client that stops reading
+    // stays in flight.
+    let hosts = 12_000;
+    let limit = 2;
+    let config = ServerConfig {
+        tcp_idle_timeout: Duration::from_secs(60),
+        max_transfers: limit,
+        ..ServerConfig::default()
+    };
+    let server = start_with(large_zone(hosts), config);
+    let address = server.address;
+
+    // Clients that read the first message and then stop hold every
+    // transfer permit.
+    let holders: Vec<TcpStream> = (0..limit)
+        .map(|_| {
+            let (stream, first) = request_transfer(address);
+            assert_eq!(first.rcode(), 0);
+            assert!(!first.answer.is_empty());
+            stream
+        })
+        .collect();
+
+    // One more transfer request gets SERVFAIL; a query is answered.
+    let (_, busy) = request_transfer(address);
+    assert_eq!(busy.rcode(), 2, "SERVFAIL expected beyond the limit");
+    assert!(busy.answer.is_empty());
+    assert_eq!(busy.question, query("big.test.", Rtype::AXFR, None)[12..]);
+    let soa = tcp_soa_query(address);
+    assert_eq!(soa.rcode(), 0);
+    assert_eq!(soa.answer.len(), 1);
+
+    // Closing the held connections frees their permits. Then transfers to
+    // clients that read as fast as they can run beside queries on new
+    // connections, which are all answered.
+    drop(holders);
+    let readers: Vec<_> = (0..limit)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    let (mut stream, first) = request_transfer(address);
+                    if first.rcode() == 0 {
+                        return read_transfer(&mut stream, first);
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                None
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        let soa = tcp_soa_query(address);
+        assert_eq!(soa.rcode(), 0);
+        assert_eq!(soa.answer.len(), 1);
+    }
+    for reader in readers {
+        let records = reader.join().unwrap();
+        // The SOA twice, the NS and A records, and one TXT per host.
+        assert_eq!(records, Some(hosts + 4));
+    }
 }
