@@ -44,6 +44,10 @@ pub const CONFIG_VERSION: u32 = 1;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
 /// Default control API address.
 pub const DEFAULT_CONTROL: &str = "127.0.0.1:8053";
+/// The shortest TSIG secret accepted for any algorithm, in octets (128 bits).
+/// An algorithm with a longer hash output needs half its output length, the
+/// minimum of FIPS 198 section 3, so hmac-sha512 needs 32 octets.
+pub const MIN_TSIG_SECRET: usize = 16;
 
 /// The configuration file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -165,7 +169,7 @@ pub enum ConfigError {
     Parse {
         path: PathBuf,
         #[source]
-        source: toml::de::Error,
+        source: SyntaxError,
     },
     #[error("configuration file {path}: version {found} is not supported; this keymaster reads version {CONFIG_VERSION}")]
     Version { path: PathBuf, found: u32 },
@@ -203,6 +207,18 @@ pub enum ConfigError {
              generate one with `tsig-keygen` or `openssl rand -base64 32`"
     )]
     TsigSecret { path: String, key: String },
+    #[error(
+        "{path}: tsig_key {key:?}: the secret is too short for {algorithm} ({len} octets, \
+         at least {min} are required; the value is not shown); generate one with \
+         `tsig-keygen -a {algorithm}`"
+    )]
+    TsigSecretLength {
+        path: String,
+        key: String,
+        algorithm: TsigAlgorithm,
+        len: usize,
+        min: usize,
+    },
     #[error("{path}: tsig_key {key:?} is defined twice")]
     DuplicateTsigKey { path: String, key: String },
     #[error("policy {policy:?}: {source}")]
@@ -211,6 +227,111 @@ pub enum ConfigError {
         #[source]
         source: keymaster_lifecycle::LifetimeTooShort,
     },
+}
+
+/// A syntax or type error in the configuration file.
+///
+/// The TOML parser's message quotes the offending source line. When that
+/// line may hold a TSIG secret, only the position, the key and the reason
+/// are kept, so that the secret stays out of terminals and logs.
+#[derive(Debug, thiserror::Error)]
+pub enum SyntaxError {
+    /// The parser's own message, with the quoted line.
+    #[error(transparent)]
+    Shown(toml::de::Error),
+    /// The line is in a `[[tsig_key]]` table or names a secret.
+    #[error(
+        "TOML parse error at line {line}, column {column}{}: {reason} \
+         (the line is not shown because it may hold a TSIG secret)",
+        key.as_ref().map(|key| format!(", key `{key}`")).unwrap_or_default()
+    )]
+    Masked {
+        line: usize,
+        column: usize,
+        key: Option<String>,
+        reason: String,
+    },
+}
+
+impl SyntaxError {
+    /// Wraps a parse error of `text`, masking it if it touches a secret.
+    fn new(error: toml::de::Error, text: &str) -> Self {
+        let span = error.span().unwrap_or(0..0);
+        let start = floor_char_boundary(text, span.start);
+        let end = floor_char_boundary(text, span.end.max(start));
+        let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
+        let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |at| from + at);
+        let line = &text[line_start..line_end(start)];
+        let touched = &text[line_start..line_end(end)];
+
+        // The message itself may quote a value, as serde's type errors do.
+        let message = error.message().trim_end();
+        let mut reason = message.to_string();
+        for value in secret_values(text) {
+            reason = reason.replace(value, "(secret not shown)");
+        }
+        let masked = reason != message
+            || touched.to_ascii_lowercase().contains("secret")
+            || in_tsig_key_table(&text[..line_end(start)]);
+        if !masked {
+            return Self::Shown(error);
+        }
+        Self::Masked {
+            line: text[..start].matches('\n').count() + 1,
+            column: text[line_start..start].chars().count() + 1,
+            key: line_key(line).map(str::to_string),
+            reason,
+        }
+    }
+}
+
+/// Returns the largest character boundary of `text` at or before `at`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// Returns the key a line assigns, if it looks like a key name: lower-case
+/// letters and underscores only, so that a secret written in the key's
+/// place is never returned.
+fn line_key(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let plain = key.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    (plain && !key.is_empty() && key.len() <= 40).then_some(key)
+}
+
+/// Returns the values of the lines of `text` that assign a key whose name
+/// contains `secret`, without quotes.
+fn secret_values(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        if !key.to_ascii_lowercase().contains("secret") {
+            return None;
+        }
+        let value = value.trim().trim_start_matches(['"', '\'']);
+        let value = value.split(['"', '\'']).next()?.trim();
+        (value.len() >= 4).then_some(value)
+    })
+}
+
+/// Returns true if the last table header in `before` opens a
+/// `[[tsig_key]]` table.
+fn in_tsig_key_table(before: &str) -> bool {
+    let header = before
+        .lines()
+        .map(str::trim)
+        .rfind(|line| line.starts_with('['));
+    header.is_some_and(|header| {
+        let name: String = header
+            .chars()
+            .filter(|c| !matches!(c, '[' | ']' | '"' | '\'') && !c.is_whitespace())
+            .collect();
+        name.starts_with("tsig_key")
+    })
 }
 
 /// Settings given on the command line or in the environment; they win over the file.
@@ -231,9 +352,14 @@ impl ConfigFile {
             path: path.to_path_buf(),
             source,
         })?;
-        let file: Self = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        Self::parse(path, &text)
+    }
+
+    /// Parses the text of the configuration file at `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let file: Self = toml::from_str(text).map_err(|error| ConfigError::Parse {
             path: path.to_path_buf(),
-            source,
+            source: SyntaxError::new(error, text),
         })?;
         if file.version != CONFIG_VERSION {
             return Err(ConfigError::Version {
@@ -442,6 +568,16 @@ fn build_transfer(path: &str, file: &ConfigFile) -> Result<TransferAccess, Confi
                 path: path.to_string(),
                 key: key(),
             })?;
+        let min = (algorithm.mac_len() / 2).max(MIN_TSIG_SECRET);
+        if secret.len() < min {
+            return Err(ConfigError::TsigSecretLength {
+                path: path.to_string(),
+                key: key(),
+                algorithm,
+                len: secret.len(),
+                min,
+            });
+        }
         if keys.iter().any(|other| *other.name() == name) {
             return Err(ConfigError::DuplicateTsigKey {
                 path: path.to_string(),
@@ -551,14 +687,14 @@ mod tests {
     #[test]
     fn transfer_settings_are_read() {
         let text = "version = 1\n[server]\nallow_transfer = []\n\
-                    [[tsig_key]]\nname = \"xfr\"\nalgorithm = \"hmac-sha512\"\nsecret = \"c2VjcmV0\"\n";
-        let config = build_text(text).unwrap();
+                    [[tsig_key]]\nname = \"xfr\"\nalgorithm = \"hmac-sha512\"\nsecret = \"{SECRET}\"\n";
+        let config = build_text(&text.replace("{SECRET}", SECRET)).unwrap();
         assert!(config.transfer.allow.is_empty());
         let key = &config.transfer.keys[0];
         assert_eq!(key.name().to_string(), "xfr.");
         assert_eq!(key.algorithm(), TsigAlgorithm::HmacSha512);
         let debug = format!("{config:?}");
-        assert!(!debug.contains("c2VjcmV0"), "{debug}");
+        assert!(!debug.contains(SECRET), "{debug}");
     }
 
     #[test]
@@ -589,6 +725,95 @@ mod tests {
         assert!(error.contains("tsig_key \"k\""), "{error}");
         assert!(error.contains("base64"), "{error}");
         assert!(!error.contains("not base64!"), "{error}");
+    }
+
+    /// A 16-octet secret in base64, the shortest accepted for hmac-sha256.
+    const SIXTEEN: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
+
+    /// A 32-octet secret in base64.
+    const SECRET: &str = "pRP5FapFoJ95JEL06sv4PQ2mVQeq/pqW8nxSPlvFHAo=";
+
+    #[test]
+    fn short_tsig_secret_is_rejected() {
+        // 15 octets: "0123456789abcde".
+        let text = "version = 1\n[[tsig_key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\n\
+                    secret = \"MDEyMzQ1Njc4OWFiY2Rl\"\n";
+        let error = build_text(text).unwrap_err().to_string();
+        assert!(error.contains("/etc/km.toml"), "{error}");
+        assert!(error.contains("tsig_key \"k\""), "{error}");
+        assert!(error.contains("15 octets"), "{error}");
+        assert!(error.contains("16"), "{error}");
+        assert!(!error.contains("MDEyMzQ1Njc4OWFiY2Rl"), "{error}");
+        let one = text.replace("MDEyMzQ1Njc4OWFiY2Rl", "QQ==");
+        assert!(build_text(&one).is_err());
+        let sixteen = text.replace("MDEyMzQ1Njc4OWFiY2Rl", SIXTEEN);
+        assert!(build_text(&sixteen).is_ok());
+
+        // hmac-sha512 needs 32 octets, half its hash output.
+        let sha512 = sixteen.replace("hmac-sha256", "hmac-sha512");
+        let error = build_text(&sha512).unwrap_err().to_string();
+        assert!(error.contains("hmac-sha512"), "{error}");
+        assert!(error.contains("16 octets"), "{error}");
+        assert!(error.contains("at least 32"), "{error}");
+        let long = sha512.replace(SIXTEEN, SECRET);
+        assert!(build_text(&long).is_ok());
+    }
+
+    /// Returns the message of a parse error with its causes, as the
+    /// command line prints it.
+    fn parse_error_text(text: &str) -> String {
+        let error = ConfigFile::parse(Path::new("/etc/km.toml"), text).unwrap_err();
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        message
+    }
+
+    #[test]
+    fn parse_errors_near_a_secret_hide_it() {
+        let head = "version = 1\n[server]\nlisten = [\"127.0.0.1:5353\"]\n\
+                    [[tsig_key]]\nname = \"k1\"\nalgorithm = \"hmac-sha256\"\n";
+        let cases = [
+            (format!("secret = \"{SECRET}\" x\n"), 7, Some("secret")),
+            (format!("secret = \"{SECRET}\n"), 7, Some("secret")),
+            (
+                format!("secret = \"{SECRET}\"\nsecret = \"{SECRET}\"\n"),
+                8,
+                Some("secret"),
+            ),
+            (format!("secrett = \"{SECRET}\"\n"), 7, Some("secrett")),
+            (format!("secret = \"\"\"\n{SECRET}\n\"\"\" x\n"), 9, None),
+            (
+                format!("secret = \"{SECRET}\"\nnote = 1\n"),
+                8,
+                Some("note"),
+            ),
+        ];
+        for (tail, line, key) in cases {
+            let error = parse_error_text(&format!("{head}{tail}"));
+            assert!(error.contains("/etc/km.toml"), "{error}");
+            assert!(error.contains(&format!("line {line},")), "{error}");
+            if let Some(key) = key {
+                assert!(error.contains(&format!("`{key}`")), "{error}");
+            }
+            assert!(error.contains("not shown"), "{error}");
+            assert!(
+                !error.contains(&SECRET[..12]),
+                "the secret is shown: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_errors_elsewhere_quote_the_line() {
+        let text = "version = 1\n[server]\nlisten = [\"127.0.0.1:5353\"] x\n";
+        let error = parse_error_text(text);
+        assert!(error.contains("line 3"), "{error}");
+        assert!(error.contains("listen = [\"127.0.0.1:5353\"] x"), "{error}");
     }
 
     #[test]
