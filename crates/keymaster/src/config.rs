@@ -27,6 +27,10 @@
 //!
 //! [policy.fast]
 //! zsk_lifetime = "30d"
+//!
+//! [cluster]
+//! endpoints = ["http://127.0.0.1:2379"]
+//! cluster_key = "cluster.key"
 //! ```
 
 use std::collections::BTreeMap;
@@ -35,6 +39,7 @@ use std::path::{Path, PathBuf};
 
 use keymaster_policy::{build_policies, Policy, PolicyTables, DEFAULT_POLICY};
 use keymaster_server::{Network, NetworkError, TransferAccess, TsigAlgorithm, TsigKey};
+use keymaster_store::etcd::{EtcdTls, DEFAULT_PREFIX};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -48,6 +53,11 @@ pub const DEFAULT_CONTROL: &str = "127.0.0.1:8053";
 /// An algorithm with a longer hash output needs half its output length, the
 /// minimum of FIPS 198 section 3, so hmac-sha512 needs 32 octets.
 pub const MIN_TSIG_SECRET: usize = 16;
+/// Default lifetime of a member's lease in the cluster store: how long a
+/// member whose process died still shows online.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest lease accepted, so that a dead member is noticed within an hour.
+const MAX_LEASE_TTL: u64 = 3600;
 
 /// The configuration file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +72,7 @@ pub struct ConfigFile {
     pub policies: PolicyTables,
     #[serde(default, rename = "tsig_key")]
     pub tsig_keys: Vec<TsigKeySection>,
+    pub cluster: Option<ClusterSection>,
 }
 
 /// One `[[tsig_key]]`: a key that allows zone transfers from any address.
@@ -123,6 +134,27 @@ pub struct ZoneSection {
     pub parent_servers: Option<Vec<String>>,
 }
 
+/// `[cluster]`: the etcd cluster store this server shares with the other
+/// members.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// etcd client URLs.
+    pub endpoints: Option<Vec<String>>,
+    /// Cluster key file; without it the server joins but cannot sign.
+    pub cluster_key: Option<PathBuf>,
+    /// Prefix of every key in etcd.
+    pub prefix: Option<String>,
+    /// Lifetime of the member's lease.
+    pub lease_ttl: Option<keymaster_policy::Duration>,
+    /// CA certificate for `https://` endpoints.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate, for an etcd that requires one.
+    pub cert_file: Option<PathBuf>,
+    /// Private key of the client certificate.
+    pub key_file: Option<PathBuf>,
+}
+
 fn default_sign() -> bool {
     true
 }
@@ -154,6 +186,22 @@ pub struct Config {
     pub resolver: Option<SocketAddr>,
     /// Who may transfer zones: networks and TSIG keys.
     pub transfer: TransferAccess,
+    /// The cluster store, if this server is a cluster member.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// How this server reaches the cluster store and what it brings.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// etcd client URLs, all `http://` or all `https://`.
+    pub endpoints: Vec<String>,
+    /// Cluster key file; `None` for a member that cannot sign.
+    pub cluster_key: Option<PathBuf>,
+    /// Prefix of every key in etcd, ending in `/`.
+    pub prefix: String,
+    pub lease_ttl: std::time::Duration,
+    /// TLS files, given for `https://` endpoints.
+    pub tls: Option<EtcdTls>,
 }
 
 /// Error in the configuration.
@@ -221,6 +269,15 @@ pub enum ConfigError {
     },
     #[error("{path}: tsig_key {key:?} is defined twice")]
     DuplicateTsigKey { path: String, key: String },
+    /// A bad `[cluster]` value or cluster flag.
+    #[error("{origin}: {key} = {value:?}: {reason}")]
+    Cluster {
+        /// The file and section, or the flag.
+        origin: String,
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("policy {policy:?}: {source}")]
     Lifetime {
         policy: String,
@@ -343,6 +400,10 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `NAME=PATH` pairs.
     pub zones: Vec<(String, PathBuf)>,
+    /// `--etcd` URLs; they replace the file's endpoints.
+    pub etcd: Vec<String>,
+    /// `--cluster-key FILE`.
+    pub cluster_key: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -395,9 +456,10 @@ impl Config {
             || "(no file)".to_string(),
             |(path, _)| path.display().to_string(),
         );
-        let (base, file) = match file {
-            Some((path, file)) => (path.parent().map(Path::to_path_buf), file),
+        let (path, base, file) = match file {
+            Some((path, file)) => (Some(path), path.parent().map(Path::to_path_buf), file),
             None => (
+                None,
                 None,
                 ConfigFile {
                     version: CONFIG_VERSION,
@@ -499,6 +561,7 @@ impl Config {
             }
         }
         let transfer = build_transfer(&path_text, &file)?;
+        let cluster = build_cluster(path, file.cluster.as_ref(), overrides, &resolve)?;
         Ok(Self {
             transfer,
             name,
@@ -514,6 +577,7 @@ impl Config {
                 .as_deref()
                 .map(|value| parse_address("resolver", value))
                 .transpose()?,
+            cluster,
         })
     }
 
@@ -587,6 +651,186 @@ fn build_transfer(path: &str, file: &ConfigFile) -> Result<TransferAccess, Confi
         keys.push(TsigKey::new(name, algorithm, secret));
     }
     Ok(TransferAccess { allow, keys })
+}
+
+/// Builds the cluster settings from `[cluster]` and the flags, or `None`
+/// when neither names an etcd endpoint.
+fn build_cluster(
+    path: Option<&Path>,
+    section: Option<&ClusterSection>,
+    overrides: &Overrides,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Option<ClusterConfig>, ConfigError> {
+    let file_origin = match path {
+        Some(path) => format!("configuration file {} [cluster]", path.display()),
+        None => "[cluster]".to_string(),
+    };
+    let error = |origin: &str, key, value: &str, reason: &str| ConfigError::Cluster {
+        origin: origin.to_string(),
+        key,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let (endpoints, origin) = match (&overrides.etcd[..], section) {
+        ([], Some(section)) => (
+            section.endpoints.clone().unwrap_or_default(),
+            file_origin.clone(),
+        ),
+        ([], None) => {
+            if let Some(key) = &overrides.cluster_key {
+                return Err(error(
+                    "--cluster-key",
+                    "cluster_key",
+                    &key.display().to_string(),
+                    "a cluster key needs a cluster store: give --etcd URL or endpoints in [cluster]",
+                ));
+            }
+            return Ok(None);
+        }
+        (flags, _) => (flags.to_vec(), "--etcd".to_string()),
+    };
+    if endpoints.is_empty() {
+        return Err(error(
+            &origin,
+            "endpoints",
+            "[]",
+            "name at least one etcd client URL, such as http://127.0.0.1:2379",
+        ));
+    }
+    for endpoint in &endpoints {
+        if !is_endpoint(endpoint) {
+            return Err(error(
+                &origin,
+                "endpoints",
+                endpoint,
+                "expected an etcd client URL such as http://127.0.0.1:2379 or https://etcd1:2379",
+            ));
+        }
+    }
+    let secure = endpoints[0].starts_with("https://");
+    if let Some(other) = endpoints
+        .iter()
+        .find(|e| e.starts_with("https://") != secure)
+    {
+        return Err(error(
+            &origin,
+            "endpoints",
+            other,
+            "mixes http:// and https://; use one scheme for every endpoint",
+        ));
+    }
+
+    let empty = ClusterSection::default();
+    let section = section.unwrap_or(&empty);
+    let tls = build_tls(section, resolve);
+    match (&tls, secure) {
+        (Some(_), false) => {
+            return Err(error(
+                &file_origin,
+                "endpoints",
+                &endpoints[0],
+                "TLS files are set, so the endpoints must start with https://",
+            ))
+        }
+        (None, true) | (Some(EtcdTls { ca_file: None, .. }), true) => {
+            return Err(error(
+                &origin,
+                "endpoints",
+                &endpoints[0],
+                "an https:// endpoint needs ca_file in [cluster], the CA that signed etcd's certificate",
+            ))
+        }
+        _ => {}
+    }
+    if let Some(tls) = &tls {
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            let (key, value) = match (&tls.cert_file, &tls.key_file) {
+                (Some(cert), None) => ("cert_file", cert),
+                (_, Some(key)) => ("key_file", key),
+                (None, None) => unreachable!("one of the two is set"),
+            };
+            return Err(error(
+                &file_origin,
+                key,
+                &value.display().to_string(),
+                "a client certificate needs both cert_file and key_file",
+            ));
+        }
+    }
+
+    let prefix = section
+        .prefix
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+    if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
+        return Err(error(
+            &file_origin,
+            "prefix",
+            &prefix,
+            "expected a key prefix without spaces, such as /keymaster/",
+        ));
+    }
+    let lease_ttl = match section.lease_ttl {
+        None => DEFAULT_LEASE_TTL,
+        Some(ttl) if (1..=MAX_LEASE_TTL).contains(&ttl.as_secs()) => {
+            std::time::Duration::from_secs(ttl.as_secs())
+        }
+        Some(ttl) => {
+            return Err(error(
+                &file_origin,
+                "lease_ttl",
+                &ttl.to_string(),
+                "must be between 1s and 1h",
+            ))
+        }
+    };
+    let cluster_key = match (&overrides.cluster_key, &section.cluster_key) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(path)) => Some(resolve(path)),
+        (None, None) => None,
+    };
+    Ok(Some(ClusterConfig {
+        endpoints,
+        cluster_key,
+        prefix,
+        lease_ttl,
+        tls,
+    }))
+}
+
+/// Returns the TLS files of `[cluster]`, resolved, or `None` when none is set.
+fn build_tls(section: &ClusterSection, resolve: &dyn Fn(&Path) -> PathBuf) -> Option<EtcdTls> {
+    let files = [&section.ca_file, &section.cert_file, &section.key_file];
+    if files.iter().all(|file| file.is_none()) {
+        return None;
+    }
+    let resolved = |file: &Option<PathBuf>| file.as_deref().map(resolve);
+    Some(EtcdTls {
+        ca_file: resolved(&section.ca_file),
+        cert_file: resolved(&section.cert_file),
+        key_file: resolved(&section.key_file),
+    })
+}
+
+/// Returns whether `text` looks like an etcd client URL: `http://` or
+/// `https://`, a host and a port.
+fn is_endpoint(text: &str) -> bool {
+    let Some(rest) = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let rest = rest.trim_end_matches('/');
+    match rest.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && !host.contains('/')
+                && !host.contains(char::is_whitespace)
+                && port.parse::<u16>().is_ok_and(|port| port != 0)
+        }
+        None => false,
+    }
 }
 
 /// Returns the host name, or `keymaster` when it cannot be read.
@@ -808,12 +1052,123 @@ mod tests {
         }
     }
 
+    fn build_file(text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file = parse(text).unwrap();
+        Config::build(Some((Path::new("/etc/km/k.toml"), file)), overrides)
+    }
+
+    #[test]
+    fn cluster_section_is_read_with_defaults() {
+        let config = build_file(
+            "version = 1\n[cluster]\nendpoints = [\"http://127.0.0.1:2379\"]\ncluster_key = \"c.key\"\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.endpoints, ["http://127.0.0.1:2379"]);
+        assert_eq!(cluster.cluster_key, Some(PathBuf::from("/etc/km/c.key")));
+        assert_eq!(cluster.prefix, DEFAULT_PREFIX);
+        assert_eq!(cluster.lease_ttl, DEFAULT_LEASE_TTL);
+        assert!(cluster.tls.is_none());
+        assert!(build_file("version = 1\n", &Overrides::default())
+            .unwrap()
+            .cluster
+            .is_none());
+    }
+
+    #[test]
+    fn cluster_flags_win_over_the_file() {
+        let overrides = Overrides {
+            etcd: vec!["http://127.0.0.2:2379".into()],
+            cluster_key: Some(PathBuf::from("flag.key")),
+            ..Overrides::default()
+        };
+        let config = build_file(
+            "version = 1\n[cluster]\nendpoints = [\"http://127.0.0.1:2379\"]\ncluster_key = \"c.key\"\nlease_ttl = \"3s\"\n",
+            &overrides,
+        )
+        .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.endpoints, ["http://127.0.0.2:2379"]);
+        assert_eq!(cluster.cluster_key, Some(PathBuf::from("flag.key")));
+        assert_eq!(cluster.lease_ttl, std::time::Duration::from_secs(3));
+    }
+
+    #[test]
+    fn cluster_errors_name_the_file_key_and_value() {
+        let cases = [
+            ("endpoints = []", "endpoints = \"[]\""),
+            (
+                "endpoints = [\"127.0.0.1:2379\"]",
+                "endpoints = \"127.0.0.1:2379\"",
+            ),
+            (
+                "endpoints = [\"http://a:1\", \"https://b:2\"]\nca_file = \"ca.pem\"",
+                "mixes http:// and https://",
+            ),
+            ("endpoints = [\"https://a:1\"]", "needs ca_file"),
+            (
+                "endpoints = [\"http://a:1\"]\nca_file = \"ca.pem\"",
+                "must start with https://",
+            ),
+            (
+                "endpoints = [\"https://a:1\"]\nca_file = \"ca.pem\"\ncert_file = \"c.pem\"",
+                "cert_file = \"/etc/km/c.pem\"",
+            ),
+            (
+                "endpoints = [\"http://a:1\"]\nlease_ttl = \"2h\"",
+                "lease_ttl = \"2h\"",
+            ),
+            (
+                "endpoints = [\"http://a:1\"]\nlease_ttl = 0",
+                "lease_ttl = \"0s\"",
+            ),
+            (
+                "endpoints = [\"http://a:1\"]\nprefix = \"\"",
+                "prefix = \"\"",
+            ),
+        ];
+        for (section, expected) in cases {
+            let text = format!("version = 1\n[cluster]\n{section}\n");
+            let error = build_file(&text, &Overrides::default()).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains(expected), "{section}: {message}");
+            assert!(message.contains("/etc/km/k.toml"), "{section}: {message}");
+        }
+    }
+
     #[test]
     fn parse_errors_elsewhere_quote_the_line() {
         let text = "version = 1\n[server]\nlisten = [\"127.0.0.1:5353\"] x\n";
         let error = parse_error_text(text);
         assert!(error.contains("line 3"), "{error}");
         assert!(error.contains("listen = [\"127.0.0.1:5353\"] x"), "{error}");
+    }
+
+    #[test]
+    fn cluster_unknown_key_is_rejected() {
+        let error = parse("version = 1\n[cluster]\nendpoint = [\"http://a:1\"]\n").unwrap_err();
+        assert!(error.to_string().contains("endpoint"), "{error}");
+    }
+
+    #[test]
+    fn cluster_key_flag_needs_a_cluster() {
+        let overrides = Overrides {
+            cluster_key: Some(PathBuf::from("c.key")),
+            ..Overrides::default()
+        };
+        let message = Config::build(None, &overrides).unwrap_err().to_string();
+        assert!(message.contains("--cluster-key"), "{message}");
+        assert!(message.contains("--etcd"), "{message}");
+        let overrides = Overrides {
+            etcd: vec!["localhost".into()],
+            ..Overrides::default()
+        };
+        let message = Config::build(None, &overrides).unwrap_err().to_string();
+        assert!(
+            message.contains("--etcd: endpoints = \"localhost\""),
+            "{message}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use keymaster::cli::{Cli, ClusterCommand, Command, ServeArgs};
 use keymaster::config::{Config, ConfigFile, Overrides};
-use keymaster::{client, daemon, offline, schedule};
+use keymaster::{client, cluster, daemon, offline, schedule};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -66,19 +66,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(command) => client::server(&global, command),
         Command::Plan(args) => client::plan(&global, args),
         Command::Simulate(args) => schedule::simulate(&args, global.json),
-        Command::Cluster(ClusterCommand::NewKey { output }) => {
-            anyhow::bail!(
-                "cannot write {}: cluster zones are not available in this build",
-                output.display()
-            )
-        }
+        Command::Cluster(ClusterCommand::NewKey { output }) => cluster::new_key(&output),
     }
 }
 
 fn serve(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    if !args.etcd.is_empty() || args.cluster_key.is_some() {
-        anyhow::bail!("--etcd and --cluster-key: cluster zones are not available in this build");
-    }
     let file = match &args.config {
         Some(path) => Some((path.as_path(), ConfigFile::read(path)?)),
         None => None,
@@ -96,11 +88,28 @@ fn serve(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         control: args.control,
         data_dir,
         zones,
+        etcd: args.etcd,
+        cluster_key: args.cluster_key,
     };
     let config = Config::build(file, &overrides)?;
+    if let Some(settings) = &config.cluster {
+        cluster::check_files(settings)?;
+    }
     if args.check_config {
+        let cluster = match &config.cluster {
+            Some(settings) => format!(
+                ", cluster store {} ({})",
+                settings.endpoints.join(","),
+                if settings.cluster_key.is_some() {
+                    "can sign"
+                } else {
+                    "no cluster key: cannot sign"
+                }
+            ),
+            None => String::new(),
+        };
         client::write_stdout(&format!(
-            "configuration is valid: server {}, {} zones, {} policies",
+            "configuration is valid: server {}, {} zones, {} policies{cluster}",
             config.name,
             config.zones.len(),
             config.policies.len()

@@ -140,6 +140,25 @@ impl KeyEncryptionKey {
         }
     }
 
+    /// Writes a fresh key to `path` with mode 0600, refusing to replace an
+    /// existing file: a key in use must never be lost by mistake.
+    ///
+    /// The cluster key, shared by the members of a cluster, has the same
+    /// file format as the key-encryption key.
+    pub fn create_new(path: &Path) -> Result<Self, KekError> {
+        Self::create(path)
+    }
+
+    /// Loads the key at `path`, which must exist, with the checks of
+    /// [`KeyEncryptionKey::load_or_create`].
+    pub fn open_existing(path: &Path) -> Result<Self, KekError> {
+        let file = File::open(path).map_err(|source| KekError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::load(path, file)
+    }
+
     /// Returns the path the key was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -421,6 +440,22 @@ mod tests {
         file.write_all(&[7; 31]).unwrap();
         let error = KeyEncryptionKey::load_or_create(&path).unwrap_err();
         assert!(matches!(error, KekError::Malformed { .. }));
+    }
+
+    #[test]
+    fn kek_create_new_refuses_to_overwrite() {
+        let (dir, kek) = new_kek();
+        let path = dir.path().join("kek");
+        let error = KeyEncryptionKey::create_new(&path).unwrap_err();
+        assert!(
+            matches!(&error, KekError::Create { source, .. } if source.kind() == io::ErrorKind::AlreadyExists),
+            "{error}"
+        );
+        let again = KeyEncryptionKey::open_existing(&path).unwrap();
+        let sealed = kek.seal(b"secret", b"aad");
+        assert_eq!(&again.open(&sealed, b"aad").unwrap()[..], b"secret");
+        let missing = KeyEncryptionKey::open_existing(&dir.path().join("none"));
+        assert!(matches!(missing, Err(KekError::Read { .. })));
     }
 
     #[test]
