@@ -14,6 +14,7 @@
 //! | `keys/<zone>/<id>` | [`StoredKey`], private key sealed | none |
 //! | `roles/<zone>` | [`RoleRecord`] | none |
 //! | `engine/<zone>` | the rollover engine's state | none |
+//! | `content/<zone>` | a cluster zone's records as master-file text | none |
 //! | `meta/<name>` | a setting | none |
 //! | `members/<server>` | [`Member`] | none: an offline member stays listed |
 //! | `online/<server>` | `{"lease": ID}` | the member's lease |
@@ -167,6 +168,7 @@ pub enum ZonePart {
     Keys,
     Role,
     EngineState,
+    Content,
 }
 
 /// State shared by the store, its registrations and background tasks.
@@ -520,6 +522,13 @@ impl Store for EtcdStore {
             .transpose()
     }
 
+    fn zone_content(&self, zone: &str) -> Result<Option<String>, StoreError> {
+        let key = self.shared.layout.key("content", zone);
+        self.get_value(&key, "read zone content")?
+            .map(|value| self.decode_text(&key, "zone content", value))
+            .transpose()
+    }
+
     fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {
         let layout = self.shared.layout.clone();
         let endpoints = self.shared.endpoints.clone();
@@ -679,6 +688,7 @@ impl Layout {
             "keys" => zone(ZonePart::Keys),
             "roles" => zone(ZonePart::Role),
             "engine" => zone(ZonePart::EngineState),
+            "content" => zone(ZonePart::Content),
             "members" | "online" => Some(Change::Member {
                 name: decode_component(name),
             }),
@@ -891,6 +901,18 @@ impl<'a> CommitPlan<'a> {
             Operation::PutEngineState { zone, state } => {
                 self.put(layout.key("engine", zone), state.clone());
             }
+            Operation::PutZoneContent { zone, text } => {
+                // TODO: split larger content over several keys; one request
+                // is limited to 1.5 MiB by etcd's default settings.
+                if text.len() > crate::MAX_ZONE_CONTENT {
+                    return Err(CallError::Store(StoreError::TooLarge {
+                        zone: zone.clone(),
+                        size: text.len(),
+                        limit: crate::MAX_ZONE_CONTENT,
+                    }));
+                }
+                self.put(layout.key("content", zone), text.clone());
+            }
         }
         Ok(())
     }
@@ -906,6 +928,7 @@ impl<'a> CommitPlan<'a> {
         let layout = self.layout;
         self.writes.insert(layout.key("zones", zone), None);
         self.writes.insert(layout.key("engine", zone), None);
+        self.writes.insert(layout.key("content", zone), None);
 
         let dir = layout.zone_keys(zone);
         let response = client
@@ -1231,6 +1254,10 @@ mod tests {
             Some(Change::Member {
                 name: "ns1".to_string()
             })
+        );
+        assert_eq!(
+            layout.change("/keymaster/content/example."),
+            zone("example.", ZonePart::Content)
         );
         assert_eq!(layout.change("/keymaster/meta/x"), None);
         assert_eq!(layout.change("/other/zones/example."), None);

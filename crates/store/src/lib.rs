@@ -10,18 +10,28 @@
 //! former Key Master from acting after the role moved.
 //!
 //! [`SqliteStore`] is the local backend and [`EtcdStore`] the cluster
-//! backend, shared by every server of a cluster. Private keys arrive here
+//! backend, shared by every server of a cluster; [`RoutedStore`] joins
+//! them and keeps each zone in the backend its storage names. Only the
+//! cluster backend keeps a zone's content (its records as master-file
+//! text), because a file zone's content is its master file. Private keys arrive here
 //! already sealed under the key-encryption key; the store never sees them in
 //! clear.
 
 pub mod etcd;
+mod routed;
 mod sqlite;
 
 use keymaster_api::{KeyRole, RecordState, Storage};
 use serde::{Deserialize, Serialize};
 
 pub use etcd::EtcdStore;
+pub use routed::RoutedStore;
 pub use sqlite::SqliteStore;
+
+/// Largest zone content the cluster store takes, in octets: etcd refuses
+/// requests over 1.5 MiB by default, and the transaction carries more than
+/// the text.
+pub const MAX_ZONE_CONTENT: usize = 1_400_000;
 
 /// A zone as this server remembers it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +147,12 @@ pub enum Operation {
         zone: String,
         state: String,
     },
+    /// Replaces a cluster zone's records, as master-file text with
+    /// absolute names.
+    PutZoneContent {
+        zone: String,
+        text: String,
+    },
 }
 
 /// Operations that land together or not at all.
@@ -228,6 +244,26 @@ pub enum StoreError {
         "cluster store {endpoints}: commit conflicted with concurrent writes {attempts} times"
     )]
     Contended { endpoints: String, attempts: u32 },
+    /// A zone kept in the cluster store was used while no cluster store is
+    /// connected.
+    #[error("zone {zone} is kept in the cluster store, which this server is not connected to")]
+    ClusterUnavailable { zone: String },
+    /// A transaction touched zones of both backends.
+    #[error("one transaction cannot change both zone {local} (local state database) and zone {cluster} (cluster store); commit them separately")]
+    MixedStores { local: String, cluster: String },
+    /// The backend does not keep this kind of record.
+    #[error("the {backend} does not keep {what}")]
+    Unsupported {
+        backend: &'static str,
+        what: &'static str,
+    },
+    /// Zone content larger than the cluster store takes.
+    #[error("zone {zone}: its records take {size} octets as text, more than the {limit} octets the cluster store takes in one request")]
+    TooLarge {
+        zone: String,
+        size: usize,
+        limit: usize,
+    },
     /// The cluster store connection could not be set up.
     #[error("cluster store: {what}")]
     ClusterSetup {
@@ -249,6 +285,14 @@ pub trait Store: Send + Sync {
     fn role(&self, zone: &str) -> Result<Option<RoleRecord>, StoreError>;
     /// Returns a zone's rollover engine state.
     fn engine_state(&self, zone: &str) -> Result<Option<String>, StoreError>;
+    /// Returns a cluster zone's records as master-file text. Backends that
+    /// keep no zone content refuse.
+    fn zone_content(&self, _zone: &str) -> Result<Option<String>, StoreError> {
+        Err(StoreError::Unsupported {
+            backend: "local state database",
+            what: "zone content",
+        })
+    }
     /// Applies a transaction atomically.
     fn commit(&self, transaction: Transaction) -> Result<(), StoreError>;
     /// Returns a value from the server's own settings.

@@ -162,6 +162,13 @@ impl SqliteStore {
                     )
                     .map_err(self.database_error("write engine state"))?;
             }
+            Operation::PutZoneContent { .. } => {
+                // A file zone's records are its master file.
+                return Err(StoreError::Unsupported {
+                    backend: "local state database",
+                    what: "zone content",
+                });
+            }
         }
         Ok(())
     }
