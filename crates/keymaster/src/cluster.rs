@@ -2,9 +2,9 @@
 //!
 //! The *cluster key* is 32 random octets in a file of mode 0600, in the
 //! format of the key-encryption key (`keymaster_keys::kek`). Every member
-//! that signs cluster zones holds the same file; the private keys of
+//! that signs cluster zones has a copy of the same file. The private keys of
 //! cluster zones are sealed under it (AES-256-GCM) before they go to etcd,
-//! so etcd never holds a private key in clear. A member without the file
+//! so etcd never stores a private key in clear. A member without the file
 //! still joins the cluster and serves, but cannot sign.
 
 use std::io;

@@ -2,16 +2,18 @@
 //! `keymaster serve` members sharing a private etcd on loopback.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use keymaster_testutil::{output_text, run};
+use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::{free_port, output_text, run, tool, wait_until, ChildGuard};
 
 fn keymaster() -> Command {
     Command::new(env!("CARGO_BIN_EXE_keymaster"))
 }
 
-fn new_key(path: &Path) -> std::process::Output {
+fn new_key(path: &Path) -> Output {
     run(keymaster().args(["cluster", "new-key", "-o"]).arg(path))
 }
 
@@ -49,7 +51,7 @@ fn cluster_new_key_writes_mode_0600_and_never_overwrites() {
 }
 
 /// Runs `keymaster serve --config FILE --check-config` on `text`.
-fn check_config(dir: &Path, text: &str) -> std::process::Output {
+fn check_config(dir: &Path, text: &str) -> Output {
     let path = dir.join("keymaster.toml");
     std::fs::write(&path, text).unwrap();
     run(keymaster()
@@ -137,6 +139,394 @@ fn cluster_config_is_checked() {
     assert!(!output.status.success());
     assert!(
         output_text(&output).contains("--etcd"),
+        "{}",
+        output_text(&output)
+    );
+}
+
+/// Lease of the test members: a killed member shows offline this long
+/// after its death, at most.
+const LEASE_TTL: &str = "2s";
+
+/// A small zone every member serves from its own master file.
+const FILE_ZONE: &str =
+    "$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.1\n";
+
+/// A running `keymaster serve` that is a cluster member.
+struct Member {
+    name: String,
+    child: Option<ChildGuard>,
+    data_dir: PathBuf,
+    dns_port: u16,
+    log: PathBuf,
+}
+
+impl Member {
+    /// Starts member `name` in `dir/name` with a file zone `NAME.file.test`,
+    /// the cluster key `key` if given, and `etcd` as its cluster store.
+    fn start(dir: &Path, name: &str, etcd: &str, key: Option<&Path>) -> Self {
+        let home = dir.join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let zone_file = home.join("file.zone");
+        std::fs::write(&zone_file, FILE_ZONE).unwrap();
+        let config = home.join("keymaster.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 1\n[[zone]]\nname = \"{name}.file.test\"\nfile = \"file.zone\"\nsign = false\n\
+                 [cluster]\nendpoints = [\"http://127.0.0.1:1\"]\nlease_ttl = \"{LEASE_TTL}\"\n"
+            ),
+        )
+        .unwrap();
+        let dns_port = free_port();
+        let data_dir = home.join("data");
+        let log = home.join("serve.log");
+        let mut command = keymaster();
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--name", name])
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{dns_port}"))
+            .arg("--control")
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            // The flag replaces the file's endpoint, which nothing serves.
+            .args(["--etcd", etcd])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(key) = key {
+            command.arg("--cluster-key").arg(key);
+        }
+        let member = Self {
+            name: name.to_string(),
+            child: Some(ChildGuard::spawn("keymaster serve", &mut command)),
+            data_dir,
+            dns_port,
+            log,
+        };
+        let zone = format!("{name}.file.test");
+        let ready = wait_until(Duration::from_secs(60), || {
+            let show = member.cli(&["zone", "show", &zone, "--json"]);
+            show.status.success()
+                && serde_json::from_slice::<serde_json::Value>(&show.stdout)
+                    .is_ok_and(|v| v["serial"].is_u64())
+        });
+        assert!(
+            ready,
+            "{name} did not serve its file zone: {}",
+            member.log()
+        );
+        member
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        run(keymaster().arg("--data-dir").arg(&self.data_dir).args(args))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Returns `server list --json` by server name, or `None` when the
+    /// command fails.
+    fn servers(&self) -> Option<Vec<serde_json::Value>> {
+        let output = self.cli(&["server", "list", "--json"]);
+        if !output.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&output.stdout).ok()
+    }
+
+    /// Kills the process with SIGKILL, so that it cannot revoke its lease.
+    fn kill(&mut self) {
+        self.child = None;
+    }
+}
+
+fn server<'a>(servers: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
+    servers.iter().find(|server| server["name"] == name)
+}
+
+/// Starts a private etcd in `dir/etcd`, or returns `None` to skip.
+fn start_etcd(test: &str, dir: &Path) -> Option<Etcd> {
+    Etcd::start(test, &dir.join("etcd"))
+}
+
+/// Runs dig for `name` `rtype` at `port` and returns the answer section's
+/// data, or `None` without an answer.
+fn dig_answer(dig: &Path, port: u16, name: &str, rtype: &str) -> Option<String> {
+    let output = run(Command::new(dig)
+        .arg("@127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(["+time=1", "+tries=1", "+short", name, rtype]));
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (output.status.success() && !text.is_empty() && !text.starts_with(';')).then_some(text)
+}
+
+#[test]
+fn cluster_members_register_and_go_offline() {
+    let test = "cluster_members_register_and_go_offline";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = start_etcd(test, dir.path()) else {
+        return;
+    };
+    let key = dir.path().join("cluster.key");
+    assert!(new_key(&key).status.success());
+    let a = Member::start(dir.path(), "ns-a", &etcd.endpoint(), Some(&key));
+    let b = Member::start(dir.path(), "ns-b", &etcd.endpoint(), Some(&key));
+    let mut c = Member::start(dir.path(), "ns-c", &etcd.endpoint(), None);
+
+    // Every member sees all three online, and which of them can sign.
+    for member in [&a, &b, &c] {
+        let mut last = None;
+        let listed = wait_until(Duration::from_secs(20), || {
+            last = member.servers();
+            last.as_ref().is_some_and(|servers| {
+                servers.len() == 3 && servers.iter().all(|s| s["online"] == true)
+            })
+        });
+        assert!(
+            listed,
+            "{}: server list {last:?}\n{}",
+            member.name,
+            member.log()
+        );
+        let servers = last.unwrap();
+        for (name, can_sign) in [("ns-a", true), ("ns-b", true), ("ns-c", false)] {
+            let entry = server(&servers, name).unwrap();
+            assert_eq!(entry["can_sign"], can_sign, "{name}: {entry}");
+        }
+        let entry = server(&servers, &member.name).unwrap();
+        assert_eq!(
+            entry["dns_addresses"][0],
+            format!("127.0.0.1:{}", member.dns_port),
+            "{entry}"
+        );
+        // A file zone's Key Master is the server that holds its file.
+        assert_eq!(entry["key_master_of"], serde_json::json!([]), "{entry}");
+    }
+    assert_eq!(
+        a.log().matches("ns-a joined the cluster").count(),
+        1,
+        "{}",
+        a.log()
+    );
+
+    // The table form lists the same.
+    let table = a.cli(&["server", "list"]);
+    let text = output_text(&table);
+    assert!(table.status.success(), "{text}");
+    assert!(text.contains("ns-c"), "{text}");
+
+    // A member killed with SIGKILL shows offline once its lease ran out,
+    // and is still listed.
+    let killed = Instant::now();
+    c.kill();
+    let mut last = None;
+    let offline = wait_until(Duration::from_secs(15), || {
+        last = a.servers();
+        last.as_ref()
+            .and_then(|servers| server(servers, "ns-c").map(|s| s["online"] == false))
+            .unwrap_or(false)
+    });
+    assert!(offline, "ns-c still online after SIGKILL: {last:?}");
+    let servers = last.unwrap();
+    assert_eq!(servers.len(), 3, "{servers:?}");
+    assert_eq!(server(&servers, "ns-b").unwrap()["online"], true);
+    assert!(
+        killed.elapsed() < Duration::from_secs(10),
+        "offline only after {:?}",
+        killed.elapsed()
+    );
+}
+
+#[test]
+fn cluster_member_joins_when_etcd_returns() {
+    let test = "cluster_member_joins_when_etcd_returns";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(dig) = tool(test, "dig") else {
+        return;
+    };
+    let Some(mut etcd) = start_etcd(test, dir.path()) else {
+        return;
+    };
+    etcd.kill();
+
+    // Without etcd the member starts and serves its file zone.
+    let a = Member::start(dir.path(), "ns-a", &etcd.endpoint(), None);
+    let answer = dig_answer(&dig, a.dns_port, "ns.ns-a.file.test", "A");
+    assert_eq!(answer.as_deref(), Some("192.0.2.1"), "{}", a.log());
+    let listing = a.cli(&["server", "list"]);
+    assert!(!listing.status.success());
+    let message = output_text(&listing);
+    assert!(message.contains("cluster store"), "{message}");
+    assert!(message.contains(&etcd.endpoint()), "{message}");
+
+    // The outage is logged once as a warning; once etcd is back, the
+    // member registers by itself.
+    let warned = wait_until(Duration::from_secs(20), || {
+        a.log().contains("cannot reach the cluster store")
+    });
+    assert!(warned, "no warning about the outage: {}", a.log());
+    etcd.restart();
+    let mut last = None;
+    let joined = wait_until(Duration::from_secs(30), || {
+        last = a.servers();
+        last.as_ref()
+            .and_then(|servers| server(servers, "ns-a").map(|s| s["online"] == true))
+            .unwrap_or(false)
+    });
+    assert!(joined, "ns-a did not join: {last:?}\n{}", a.log());
+    let log = a.log();
+    assert_eq!(
+        log.matches("cannot reach the cluster store").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("ns-a joined the cluster").count(), 1, "{log}");
+    assert_eq!(
+        dig_answer(&dig, a.dns_port, "ns.ns-a.file.test", "A").as_deref(),
+        Some("192.0.2.1")
+    );
+}
+
+#[test]
+fn cluster_zone_added_on_one_member_is_served_by_all() {
+    let test = "cluster_zone_added_on_one_member_is_served_by_all";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(dig) = tool(test, "dig") else {
+        return;
+    };
+    let Some(etcd) = start_etcd(test, dir.path()) else {
+        return;
+    };
+    let key = dir.path().join("cluster.key");
+    assert!(new_key(&key).status.success());
+    let a = Member::start(dir.path(), "ns-a", &etcd.endpoint(), Some(&key));
+    let b = Member::start(dir.path(), "ns-b", &etcd.endpoint(), Some(&key));
+    let c = Member::start(dir.path(), "ns-c", &etcd.endpoint(), None);
+    for member in [&a, &b, &c] {
+        let joined = wait_until(Duration::from_secs(20), || {
+            member.log().contains("joined the cluster")
+        });
+        assert!(joined, "{} did not join: {}", member.name, member.log());
+    }
+
+    // A zone added on A, with an $INCLUDE and relative names only A can
+    // resolve, is answered by B and C.
+    let zone_file = dir.path().join("shared.zone");
+    std::fs::write(dir.path().join("hosts.inc"), "www A 192.0.2.80\n").unwrap();
+    std::fs::write(
+        &zone_file,
+        "$TTL 300\n@ SOA ns hostmaster 7 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.53\n\
+         $INCLUDE hosts.inc\n",
+    )
+    .unwrap();
+    let added = Instant::now();
+    let output = a.cli(&[
+        "zone",
+        "add",
+        "shared.test",
+        "--cluster",
+        "--from-file",
+        zone_file.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        output_text(&output),
+        a.log()
+    );
+    for member in [&a, &b, &c] {
+        let served = wait_until(Duration::from_secs(5), || {
+            dig_answer(&dig, member.dns_port, "www.shared.test", "A").as_deref()
+                == Some("192.0.2.80")
+        });
+        assert!(
+            served,
+            "{} does not serve the zone: {}",
+            member.name,
+            member.log()
+        );
+        let soa = dig_answer(&dig, member.dns_port, "shared.test", "SOA").unwrap();
+        assert!(soa.contains(" 7 7200 "), "{}: {soa}", member.name);
+    }
+    assert!(
+        added.elapsed() < Duration::from_secs(5),
+        "served everywhere only after {:?}",
+        added.elapsed()
+    );
+    let listed = b.cli(&["zone", "show", "shared.test", "--json"]);
+    let info: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(info["storage"], "cluster", "{info}");
+    assert_eq!(info["is_signed"], false, "{info}");
+
+    // A broken file is rejected whole with its file and line, and no
+    // member learns of the zone.
+    let broken = dir.path().join("broken.zone");
+    std::fs::write(
+        &broken,
+        "$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.53\nbad A 300.1.2.3\n",
+    )
+    .unwrap();
+    let output = a.cli(&[
+        "zone",
+        "add",
+        "broken.test",
+        "--cluster",
+        "--from-file",
+        broken.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let message = output_text(&output);
+    assert!(message.contains("broken.zone:5"), "{message}");
+    assert!(message.contains("300.1.2.3"), "{message}");
+    for member in [&a, &b, &c] {
+        let show = member.cli(&["zone", "show", "broken.test"]);
+        assert!(
+            !show.status.success(),
+            "{}: {}",
+            member.name,
+            output_text(&show)
+        );
+    }
+
+    // Records beyond what one etcd request takes are refused with the sizes.
+    let large = dir.path().join("large.zone");
+    let mut text = String::from(
+        "$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.53\n",
+    );
+    for host in 0..40_000 {
+        text.push_str(&format!(
+            "host{host} A 10.0.{}.{}\n",
+            host / 256 % 256,
+            host % 256
+        ));
+    }
+    std::fs::write(&large, text).unwrap();
+    let output = a.cli(&[
+        "zone",
+        "add",
+        "large.test",
+        "--cluster",
+        "--from-file",
+        large.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let message = output_text(&output);
+    assert!(message.contains("octets"), "{message}");
+    assert!(a.cli(&["zone", "show", "large.test"]).status.code() != Some(0));
+
+    // Without a file, a cluster zone has no records to serve yet.
+    let output = a.cli(&["zone", "add", "empty.test", "--cluster"]);
+    assert!(!output.status.success());
+    assert!(
+        output_text(&output).contains("--from-file"),
         "{}",
         output_text(&output)
     );

@@ -135,6 +135,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self.0 {
             ZoneError::NotFound(_) => StatusCode::NOT_FOUND,
+            ZoneError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ZoneError::BadName { .. } | ZoneError::BadRequest(_) | ZoneError::UnknownPolicy(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -206,12 +207,7 @@ async fn add_zone(
 ) -> ApiResult<keymaster_api::ZoneInfo> {
     blocking(&state, move |daemon| {
         if request.cluster {
-            return Err(ZoneError::Rejected {
-                zone: request.zone.clone(),
-                reason:
-                    "this server has no [cluster] configuration, so it cannot store cluster zones"
-                        .to_string(),
-            });
+            return daemon.add_cluster_zone(&request.zone, request.file.map(Into::into));
         }
         let Some(file) = request.file else {
             return Err(ZoneError::Rejected {
@@ -376,35 +372,7 @@ async fn change_role(
 }
 
 async fn list_servers(State(state): State<AppState>) -> ApiResult<Vec<keymaster_api::ServerInfo>> {
-    blocking(&state, |daemon| {
-        let zones = daemon.store.zones()?;
-        let mut key_master_of = Vec::new();
-        for zone in zones {
-            if daemon
-                .store
-                .role(&zone.name)?
-                .is_some_and(|role| role.key_master == daemon.config.name)
-            {
-                key_master_of.push(zone.name);
-            }
-        }
-        Ok(vec![keymaster_api::ServerInfo {
-            name: daemon.config.name.clone(),
-            online: true,
-            // This server has the key-encryption key of its own keys.
-            can_sign: true,
-            dns_addresses: daemon
-                .config
-                .listen
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            control_address: Some(daemon.config.control.to_string()),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            key_master_of,
-        }])
-    })
-    .await
+    blocking(&state, |daemon| daemon.server_infos()).await
 }
 
 /// Serves the dashboard: one table of zones with their Key Master.

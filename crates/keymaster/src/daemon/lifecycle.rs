@@ -272,7 +272,14 @@ impl Daemon {
                 );
                 return false;
             };
-            if let Err(error) = keyring::unseal_pair(&self.kek, origin, record) {
+            let kek = match self.sealing_key(zone) {
+                Ok(kek) => kek,
+                Err(error) => {
+                    self.report_key_error(zone, &error.to_string());
+                    return false;
+                }
+            };
+            if let Err(error) = keyring::unseal_pair(kek, origin, record) {
                 self.report_key_error(zone, &error.to_string());
                 return false;
             }
@@ -355,7 +362,7 @@ impl Daemon {
                     algorithm,
                 } => {
                     let key = keyring::generate_key(
-                        &self.kek,
+                        self.sealing_key(zone)?,
                         origin,
                         id.clone(),
                         *key_role,
@@ -566,11 +573,14 @@ impl Daemon {
                     reason: message,
                 });
             };
-            match keyring::unseal_key(&self.kek, origin, record) {
+            match self
+                .sealing_key(zone)
+                .and_then(|kek| keyring::unseal_key(kek, origin, record).map_err(ZoneError::from))
+            {
                 Ok(signing) => keys.push(signing),
                 Err(error) => {
                     self.report_key_error(zone, &error.to_string());
-                    return Err(error.into());
+                    return Err(error);
                 }
             }
         }

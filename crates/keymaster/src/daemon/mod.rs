@@ -12,6 +12,7 @@
 //! (an engine step, a parent DS check, a signature refresh) or until an
 //! operator request wakes it, and at most a minute.
 
+pub mod cluster;
 pub mod control;
 pub mod keyring;
 pub mod lifecycle;
@@ -25,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use keymaster_keys::kek::KeyEncryptionKey;
 use keymaster_server::{Server, ServerConfig, ZoneSet};
-use keymaster_store::{SqliteStore, Store};
+use keymaster_store::{RoutedStore, SqliteStore, Store};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -60,6 +61,8 @@ pub struct Daemon {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub kek: KeyEncryptionKey,
+    /// The link to the cluster store, when a cluster is configured.
+    pub cluster: Option<cluster::ClusterLink>,
     pub published: Arc<ZoneSet>,
     pub started: u64,
     /// Runtime state of each zone, by normalized name.
@@ -192,8 +195,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     prepare_data_dir(&config.data_dir)?;
     let _lock = lock_data_dir(&config.data_dir)?;
     check_state_files(&config.data_dir)?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
+    let local: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
+    let routed = Arc::new(RoutedStore::new(local));
+    let store: Arc<dyn Store> = routed.clone();
     let kek = KeyEncryptionKey::load_or_create(&config.data_dir.join(KEK_FILE))?;
+    let cluster = match &config.cluster {
+        Some(settings) => {
+            let key = match &settings.cluster_key {
+                Some(path) => Some(crate::cluster::load_key(path)?),
+                None => None,
+            };
+            Some(cluster::ClusterLink::new(settings.clone(), key, routed))
+        }
+        None => None,
+    };
     let published = Arc::new(ZoneSet::new());
 
     // Bind every socket before any slow work, so a taken port fails fast.
@@ -213,6 +228,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config,
         store,
         kek,
+        cluster,
         published,
         started: unix_now(),
         zones: Mutex::new(BTreeMap::new()),
@@ -238,6 +254,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
 
+    if daemon.cluster.is_some() {
+        cluster::spawn_join(daemon.clone(), shutdown_rx.clone())
+            .context("cannot start the cluster thread")?;
+    }
     let startup = daemon.clone();
     tokio::task::spawn_blocking(move || startup.load_all()).await?;
     let maintenance = tokio::spawn(maintain(daemon.clone(), shutdown_rx));
@@ -245,6 +265,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
+    let leaving = daemon.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(link) = &leaving.cluster {
+            link.leave();
+        }
+    })
+    .await;
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         let _ = dns.await;
         let _ = api.await;

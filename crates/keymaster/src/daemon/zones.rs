@@ -11,7 +11,9 @@ use keymaster_api::{
 use keymaster_policy::Policy;
 use keymaster_server::PublishedZone;
 use keymaster_store::{Operation, RoleRecord, StoreError, StoredKey, Transaction, ZoneRecord};
-use keymaster_zone::{load_zone_file, parse_name, write_zone, LoadOptions, Name, Rtype, Zone};
+use keymaster_zone::{
+    load_zone_file, load_zone_str, parse_name, write_zone, LoadOptions, Name, Rtype, Zone,
+};
 
 use super::keyring::{self, KeyringError};
 use super::lifecycle;
@@ -52,6 +54,10 @@ pub enum ZoneError {
     BadRequest(String),
     #[error("policy {0:?} is not defined")]
     UnknownPolicy(String),
+    /// A service this request needs, such as the cluster store, cannot be
+    /// reached now.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("zone {zone}: cannot load {path}: {message}")]
     Load {
         zone: String,
@@ -376,6 +382,9 @@ impl Daemon {
     }
 
     fn load_source(&self, record: &ZoneRecord, origin: &Name) -> Result<Zone, ZoneError> {
+        if record.storage == Storage::Cluster {
+            return self.load_cluster_source(record, origin);
+        }
         let Some(path) = record.file.as_ref().map(PathBuf::from) else {
             return Err(ZoneError::Rejected {
                 zone: record.name.clone(),
@@ -394,6 +403,29 @@ impl Daemon {
         for warning in &loaded.warnings {
             tracing::warn!(zone = %record.name, "{warning}");
         }
+        Ok(loaded.zone)
+    }
+
+    /// Loads a cluster zone's records from the cluster store.
+    fn load_cluster_source(&self, record: &ZoneRecord, origin: &Name) -> Result<Zone, ZoneError> {
+        let rejected = |reason: String| ZoneError::Rejected {
+            zone: record.name.clone(),
+            reason,
+        };
+        let Some(text) = self.store.zone_content(&record.name)? else {
+            return Err(rejected(
+                "has no records in the cluster store yet".to_string(),
+            ));
+        };
+        let options = LoadOptions {
+            strip_dnssec: record.signed,
+            ..LoadOptions::default()
+        };
+        let loaded = load_zone_str(&text, origin, &options).map_err(|error| {
+            rejected(format!(
+                "its records in the cluster store cannot be loaded: {error}"
+            ))
+        })?;
         Ok(loaded.zone)
     }
 
@@ -421,15 +453,17 @@ impl Daemon {
         }
         // Only the publication's own fields change: an operator may have
         // changed the zone's settings since `record` was read.
-        let mut stored = self
-            .store
-            .zone(&record.name)?
-            .unwrap_or_else(|| record.clone());
+        let existing = self.store.zone(&record.name)?;
+        let mut stored = existing.clone().unwrap_or_else(|| record.clone());
         stored.last_serial = serial.or(record.last_serial);
         stored.last_signed = record.last_signed.or(stored.last_signed);
         let name = record.name.clone();
-        self.store
-            .commit(Transaction::new().push(Operation::PutZone(stored)))?;
+        // Writing an unchanged record would wake every cluster member
+        // watching the zone, and their publications would wake this one.
+        if existing.as_ref() != Some(&stored) {
+            self.store
+                .commit(Transaction::new().push(Operation::PutZone(stored)))?;
+        }
         tracing::info!(zone = %name, serial = ?serial, records, "zone {name} published with serial {}", serial.unwrap_or(0));
         self.update_runtime(&name, |runtime| {
             runtime.serial = serial;
@@ -667,6 +701,84 @@ impl Daemon {
         self.store_and_refresh(record)
     }
 
+    /// Adds a cluster zone with the records of the master file `file`,
+    /// which is read and checked as a whole first. Every member then loads
+    /// and serves it, unsigned.
+    pub fn add_cluster_zone(
+        &self,
+        zone: &str,
+        file: Option<PathBuf>,
+    ) -> Result<ZoneInfo, ZoneError> {
+        let (name, origin) = zone_name(zone)?;
+        let rejected = |reason: String| ZoneError::Rejected {
+            zone: name.clone(),
+            reason,
+        };
+        let Some(link) = &self.cluster else {
+            return Err(rejected(
+                "this server has no [cluster] configuration, so it cannot store cluster zones"
+                    .to_string(),
+            ));
+        };
+        if link.etcd().is_none() {
+            return Err(rejected(format!(
+                "this server is not connected to the cluster store at {} yet; try again once `keymaster server list` lists the members",
+                link.endpoints()
+            )));
+        }
+        // TODO: add a cluster zone without a file once `zone import` and
+        // dynamic updates can fill it.
+        let Some(file) = file else {
+            return Err(rejected(
+                "give its first records with --from-file PATH".to_string(),
+            ));
+        };
+        if self.store.zone(&name)?.is_some() {
+            return Err(ZoneError::Exists(name));
+        }
+
+        // The file is read here, so includes and relative names resolve on
+        // this server; the members get the records with absolute names.
+        let loaded = load_zone_file(&file, &origin, &LoadOptions::default()).map_err(|error| {
+            ZoneError::Load {
+                zone: name.clone(),
+                path: file.clone(),
+                message: error.to_string(),
+            }
+        })?;
+        for warning in &loaded.warnings {
+            tracing::warn!(zone = %name, "{warning}");
+        }
+        let mut text = Vec::new();
+        write_zone(&loaded.zone, &mut text)
+            .map_err(|error| rejected(format!("cannot render its records as text: {error}")))?;
+        let text = String::from_utf8(text)
+            .map_err(|error| rejected(format!("its records are not valid text: {error}")))?;
+
+        let record = ZoneRecord {
+            name: name.clone(),
+            storage: Storage::Cluster,
+            file: None,
+            signed: false,
+            policy: keymaster_policy::DEFAULT_POLICY.to_string(),
+            last_serial: None,
+            last_signed: None,
+            parent_has_ds: None,
+            from_config: false,
+        };
+        let transaction =
+            Transaction::new()
+                .push(Operation::PutZone(record))
+                .push(Operation::PutZoneContent {
+                    zone: name.clone(),
+                    text,
+                });
+        self.store.commit(transaction)?;
+        tracing::info!(zone = %name, file = %file.display(), "cluster zone {name} added from {}", file.display());
+        self.refresh_zone(&name)?;
+        self.zone_info(&name)
+    }
+
     /// Stores a new zone record, then loads and publishes the zone.
     fn store_and_refresh(&self, record: ZoneRecord) -> Result<ZoneInfo, ZoneError> {
         let name = record.name.clone();
@@ -712,6 +824,15 @@ impl Daemon {
     ) -> Result<ZoneInfo, ZoneError> {
         let (name, _) = zone_name(zone)?;
         let mut record = self.record(&name)?;
+        if record.storage == Storage::Cluster {
+            // TODO: sign cluster zones: the Key Master generates keys sealed
+            // under the cluster key, and every member signs its own copy.
+            return Err(ZoneError::Rejected {
+                zone: name,
+                reason: "is a cluster zone, and cluster zones are served unsigned in this version"
+                    .to_string(),
+            });
+        }
         let policy = policy.map(str::to_string);
         if let Some(server) = key_master.filter(|server| *server != self.config.name) {
             return Err(
@@ -898,6 +1019,17 @@ impl Daemon {
     }
 
     fn single_primary(&self, record: &ZoneRecord, what: &str) -> ZoneError {
+        if record.storage == Storage::Cluster {
+            // TODO: assign, transfer and seize the role of cluster zones; the
+            // role records and fencing exist in the cluster store, the
+            // operations do not yet.
+            return ZoneError::Rejected {
+                zone: record.name.clone(),
+                reason: format!(
+                    "{what}: Key Master roles of cluster zones cannot be changed in this version"
+                ),
+            };
+        }
         ZoneError::Rejected {
             zone: record.name.clone(),
             reason: format!(
@@ -1019,7 +1151,7 @@ impl Daemon {
         check_algorithm_covered(&name, &self.store.keys(&name)?, role, algorithm)?;
         let role_record = self.ensure_role(&record)?;
         let key = keyring::generate_key(
-            &self.kek,
+            self.sealing_key(&name)?,
             &origin,
             keyring::new_key_id(),
             role,
@@ -1262,7 +1394,7 @@ impl Daemon {
         check_algorithm_covered(&name, &self.store.keys(&name)?, role, request.algorithm)?;
         let role_record = self.ensure_role(&record)?;
         let key = keyring::seal_new_key(
-            &self.kek,
+            self.sealing_key(&name)?,
             &origin,
             keyring::new_key_id(),
             &pair,

@@ -1,0 +1,302 @@
+//! The daemon as a cluster member: joining the etcd cluster store, staying
+//! registered, and following the cluster zones.
+//!
+//! A server with a cluster configured starts like any other: it binds its
+//! sockets and serves its file zones at once. A thread of its own then
+//! connects to etcd and registers the server as a member under a lease
+//! (name, DNS addresses, control URL, version, and whether it has the
+//! cluster key and so can sign). When etcd cannot be reached, the outage
+//! is logged once as a warning and the connection is tried again every
+//! [`JOIN_RETRY`] until it works; the server keeps serving meanwhile.
+//!
+//! Once joined, the cluster store is attached to the daemon's
+//! [`RoutedStore`], every cluster zone is loaded from it, and a watch on
+//! the store reloads a cluster zone whenever its record or content changes,
+//! normally within milliseconds. The member's lease is revoked at shutdown;
+//! a member that dies shows offline once its lease runs out.
+//!
+//! # Limitations
+//!
+//! - Cluster zones are served unsigned: a change of a zone's keys, role or
+//!   engine state is not followed yet.
+//! - A zone deleted from the cluster store stays served until restart.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use keymaster_api::{ServerInfo, Storage};
+use keymaster_keys::kek::KeyEncryptionKey;
+use keymaster_store::etcd::{Change, Member, Registration, ZonePart};
+use keymaster_store::{EtcdStore, RoutedStore, Store};
+use tokio::sync::watch;
+
+use super::{Daemon, ZoneError};
+use crate::config::ClusterConfig;
+
+/// Pause between two attempts to reach the cluster store; each attempt
+/// itself waits up to the etcd client's timeout.
+pub const JOIN_RETRY: Duration = Duration::from_secs(1);
+
+/// How often the watch loop looks for shutdown while no change arrives.
+const WATCH_POLL: Duration = Duration::from_millis(500);
+
+/// The daemon's link to the cluster store.
+pub struct ClusterLink {
+    pub settings: ClusterConfig,
+    /// The cluster key; without it this member cannot sign.
+    pub key: Option<KeyEncryptionKey>,
+    routed: Arc<RoutedStore>,
+    etcd: RwLock<Option<Arc<EtcdStore>>>,
+    registration: Mutex<Option<Registration>>,
+}
+
+impl ClusterLink {
+    /// Creates an unconnected link; [`spawn_join`] connects it.
+    pub fn new(
+        settings: ClusterConfig,
+        key: Option<KeyEncryptionKey>,
+        routed: Arc<RoutedStore>,
+    ) -> Self {
+        Self {
+            settings,
+            key,
+            routed,
+            etcd: RwLock::new(None),
+            registration: Mutex::new(None),
+        }
+    }
+
+    /// Returns whether this member has the cluster key.
+    pub fn can_sign(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Returns the cluster store once connected.
+    pub fn etcd(&self) -> Option<Arc<EtcdStore>> {
+        self.etcd.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Returns the endpoints, comma-separated, for messages.
+    pub fn endpoints(&self) -> String {
+        self.settings.endpoints.join(",")
+    }
+
+    /// Revokes this member's lease, so that it shows offline at once.
+    pub fn leave(&self) {
+        let registration = self
+            .registration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(registration) = registration {
+            if let Err(error) = registration.close() {
+                tracing::warn!(%error, "could not leave the cluster; this member shows offline when its lease runs out");
+            }
+        }
+    }
+}
+
+/// Starts the thread that joins the cluster and then follows its zones,
+/// until `shutdown` turns true.
+pub fn spawn_join(
+    daemon: Arc<Daemon>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("keymaster-cluster".to_string())
+        .spawn(move || {
+            if let Some((etcd, changes)) = join(&daemon, &shutdown) {
+                daemon.load_cluster_zones();
+                follow(&daemon, &etcd, changes, &shutdown);
+            }
+        })
+}
+
+fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
+    *shutdown.borrow()
+}
+
+/// Connects and registers, trying again after each failure; returns the
+/// store and its change feed, or `None` at shutdown.
+fn join(
+    daemon: &Daemon,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<(Arc<EtcdStore>, std::sync::mpsc::Receiver<Change>)> {
+    let link = daemon.cluster.as_ref()?;
+    let options = crate::cluster::etcd_options(&link.settings);
+    let member = crate::cluster::member(&daemon.config, link.can_sign());
+    let mut warned = false;
+    loop {
+        if stopping(shutdown) {
+            return None;
+        }
+        let attempt = EtcdStore::connect(&options).and_then(|etcd| {
+            let registration = etcd.register(&member, link.settings.lease_ttl)?;
+            let changes = etcd.watch()?;
+            Ok((etcd, registration, changes))
+        });
+        match attempt {
+            Ok((etcd, registration, changes)) => {
+                let etcd = Arc::new(etcd);
+                *link.registration.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration);
+                *link.etcd.write().unwrap_or_else(|p| p.into_inner()) = Some(etcd.clone());
+                link.routed.attach_cluster(etcd.clone());
+                tracing::info!(
+                    server = %member.name,
+                    endpoints = %link.endpoints(),
+                    can_sign = member.can_sign,
+                    "{} joined the cluster at {}{}",
+                    member.name,
+                    link.endpoints(),
+                    if member.can_sign { "" } else { " without the cluster key, so it cannot sign" }
+                );
+                return Some((etcd, changes));
+            }
+            Err(error) if !warned => {
+                warned = true;
+                tracing::warn!(endpoints = %link.endpoints(), %error,
+                    "cannot reach the cluster store; serving the file zones and trying again every {} s", JOIN_RETRY.as_secs());
+            }
+            Err(error) => tracing::debug!(%error, "cluster store still unreachable"),
+        }
+        std::thread::sleep(JOIN_RETRY);
+    }
+}
+
+/// Reloads cluster zones as the watch reports changes, until shutdown.
+fn follow(
+    daemon: &Daemon,
+    etcd: &EtcdStore,
+    changes: std::sync::mpsc::Receiver<Change>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while !stopping(shutdown) {
+        match changes.recv_timeout(WATCH_POLL) {
+            Ok(Change::Zone {
+                zone,
+                part: ZonePart::Zone | ZonePart::Content,
+            }) => daemon.cluster_zone_changed(&zone),
+            // TODO: follow keys, roles and engine state once cluster zones
+            // are signed; unsigned cluster zones do not use them.
+            Ok(Change::Zone { .. } | Change::Member { .. }) => {}
+            Ok(Change::Resync) => daemon.load_cluster_zones(),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                tracing::error!(prefix = %etcd.prefix(), "the cluster store's change feed ended; cluster zones are no longer followed");
+                return;
+            }
+        }
+    }
+}
+
+impl Daemon {
+    /// Returns the key that seals the private keys of `zone`: the cluster
+    /// key for a cluster zone, the server's key-encryption key otherwise.
+    pub fn sealing_key(&self, zone: &str) -> Result<&KeyEncryptionKey, ZoneError> {
+        let storage = self.store.zone(zone)?.map(|record| record.storage);
+        if storage != Some(Storage::Cluster) {
+            return Ok(&self.kek);
+        }
+        self.cluster
+            .as_ref()
+            .and_then(|link| link.key.as_ref())
+            .ok_or_else(|| ZoneError::Rejected {
+                zone: zone.to_string(),
+                reason: format!(
+                    "is a cluster zone, and {} has no cluster key to seal or unseal its private keys; \
+                     give the cluster key with --cluster-key FILE or cluster_key in [cluster]",
+                    self.config.name
+                ),
+            })
+    }
+
+    /// Returns the servers for `server list`: every cluster member, or
+    /// this server alone without a cluster.
+    pub fn server_infos(&self) -> Result<Vec<ServerInfo>, ZoneError> {
+        // Every zone's Key Master, from the role records of both stores.
+        let mut key_masters: Vec<(String, String)> = Vec::new();
+        for zone in self.store.zones()? {
+            if let Some(role) = self.store.role(&zone.name)? {
+                key_masters.push((role.key_master, zone.name));
+            }
+        }
+        let key_master_of = |server: &str| -> Vec<String> {
+            key_masters
+                .iter()
+                .filter(|(holder, _)| holder == server)
+                .map(|(_, zone)| zone.clone())
+                .collect()
+        };
+
+        let Some(link) = &self.cluster else {
+            let this = crate::cluster::member(&self.config, true);
+            return Ok(vec![server_info(
+                this,
+                true,
+                key_master_of(&self.config.name),
+            )]);
+        };
+        let Some(etcd) = link.etcd() else {
+            return Err(ZoneError::Unavailable(format!(
+                "{} has not reached the cluster store at {} yet, so the members are unknown; \
+                 it serves its file zones meanwhile and keeps trying",
+                self.config.name,
+                link.endpoints()
+            )));
+        };
+        let members = etcd.members()?;
+        Ok(members
+            .into_iter()
+            .map(|(member, online)| {
+                let zones = key_master_of(&member.name);
+                server_info(member, online, zones)
+            })
+            .collect())
+    }
+
+    /// Loads and publishes every cluster zone.
+    pub fn load_cluster_zones(&self) {
+        let Some(etcd) = self.cluster.as_ref().and_then(ClusterLink::etcd) else {
+            return;
+        };
+        let zones = match etcd.zones() {
+            Ok(zones) => zones,
+            Err(error) => {
+                tracing::error!(%error, "cannot list the cluster zones");
+                return;
+            }
+        };
+        for record in zones {
+            self.cluster_zone_changed(&record.name);
+        }
+    }
+
+    /// Reloads a cluster zone after its record or content changed.
+    pub fn cluster_zone_changed(&self, zone: &str) {
+        match self.store.zone(zone) {
+            Ok(Some(record)) if record.storage == Storage::Cluster => {
+                if let Err(error) = self.refresh_zone(zone) {
+                    tracing::error!(zone = %zone, %error, "cluster zone {zone} is not served");
+                }
+            }
+            // A file zone of the same name hides the cluster zone here.
+            Ok(Some(_)) => {}
+            Ok(None) => tracing::debug!(zone = %zone, "cluster zone record is gone"),
+            Err(error) => tracing::error!(zone = %zone, %error, "cannot read cluster zone {zone}"),
+        }
+    }
+}
+
+/// Returns the API view of a member.
+fn server_info(member: Member, online: bool, key_master_of: Vec<String>) -> ServerInfo {
+    ServerInfo {
+        name: member.name,
+        online,
+        can_sign: member.can_sign,
+        dns_addresses: member.dns_addresses,
+        control_address: Some(member.control),
+        version: member.version,
+        key_master_of,
+    }
+}
