@@ -466,6 +466,32 @@ fn cluster_zone_added_on_one_member_is_served_by_all() {
     assert_eq!(info["storage"], "cluster", "{info}");
     assert_eq!(info["is_signed"], false, "{info}");
 
+    // A key added on A goes to etcd sealed under the cluster key, not
+    // under A's own key-encryption key, and A becomes the Key Master.
+    let output = a.cli(&["key", "add", "shared.test", "--role", "ksk"]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        output_text(&output),
+        a.log()
+    );
+    check_sealed_under_cluster_key(&etcd, &key, &a.data_dir.join("kek.key"));
+    let keys = b.cli(&["key", "list", "shared.test", "--json"]);
+    let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    let servers = b.servers().unwrap();
+    let entry = server(&servers, "ns-a").unwrap();
+    assert_eq!(
+        entry["key_master_of"],
+        serde_json::json!(["shared.test."]),
+        "{entry}"
+    );
+    // C has no cluster key, so it cannot make one.
+    let output = c.cli(&["key", "add", "shared.test", "--role", "zsk"]);
+    assert!(!output.status.success());
+    let message = output_text(&output);
+    assert!(message.contains("no cluster key"), "{message}");
+
     // A broken file is rejected whole with its file and line, and no
     // member learns of the zone.
     let broken = dir.path().join("broken.zone");
@@ -530,4 +556,28 @@ fn cluster_zone_added_on_one_member_is_served_by_all() {
         "{}",
         output_text(&output)
     );
+}
+
+/// Reads the one key of `shared.test.` from etcd and checks that the
+/// cluster key opens its private key and the server's own key does not.
+fn check_sealed_under_cluster_key(etcd: &Etcd, cluster_key: &Path, local_key: &Path) {
+    use keymaster_keys::kek::{key_aad, KeyEncryptionKey};
+    use keymaster_store::{PrivateKey, Store};
+
+    let options = keymaster_store::etcd::EtcdOptions::new(vec![etcd.endpoint()]);
+    let store = keymaster_store::EtcdStore::connect(&options).unwrap();
+    let keys = store.keys("shared.test.").unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let PrivateKey::EncryptedFile { sealed } = &keys[0].private else {
+        panic!("not a sealed key: {:?}", keys[0].private);
+    };
+    let origin = keymaster_zone::Name::from_labels([&b"shared"[..], &b"test"[..]]).unwrap();
+    let aad = key_aad(&origin, &keys[0].id);
+    let cluster = KeyEncryptionKey::open_existing(cluster_key).unwrap();
+    assert!(
+        cluster.open(sealed, &aad).is_ok(),
+        "the cluster key does not open it"
+    );
+    let local = KeyEncryptionKey::open_existing(local_key).unwrap();
+    assert!(local.open(sealed, &aad).is_err(), "the local key opens it");
 }

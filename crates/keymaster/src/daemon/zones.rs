@@ -1149,9 +1149,10 @@ impl Daemon {
         }
         check_key_fits_policy(&name, &policy, role, algorithm)?;
         check_algorithm_covered(&name, &self.store.keys(&name)?, role, algorithm)?;
+        let kek = self.sealing_key(&name)?;
         let role_record = self.ensure_role(&record)?;
         let key = keyring::generate_key(
-            self.sealing_key(&name)?,
+            kek,
             &origin,
             keyring::new_key_id(),
             role,
@@ -1392,9 +1393,10 @@ impl Daemon {
         }
         check_key_fits_policy(&name, &policy, role, request.algorithm)?;
         check_algorithm_covered(&name, &self.store.keys(&name)?, role, request.algorithm)?;
+        let kek = self.sealing_key(&name)?;
         let role_record = self.ensure_role(&record)?;
         let key = keyring::seal_new_key(
-            self.sealing_key(&name)?,
+            kek,
             &origin,
             keyring::new_key_id(),
             &pair,
