@@ -9,9 +9,11 @@ pub mod etcd;
 pub mod named;
 pub mod unbound;
 
+use std::collections::BTreeSet;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Returns the test data folder, or prints a skip notice and returns `None`.
@@ -42,15 +44,27 @@ pub fn tool(test: &str, name: &str) -> Option<PathBuf> {
 }
 
 /// Returns a loopback port that is free for both UDP and TCP right now.
+///
+/// The kernel may hand the same ephemeral port to two binds in a row once
+/// the first socket is closed, so a port is never returned twice within
+/// one test process.
 pub fn free_port() -> u16 {
-    for _ in 0..64 {
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    for _ in 0..256 {
         let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a loopback TCP socket");
         let port = tcp.local_addr().expect("local address").port();
+        if handed_out.contains(&port) {
+            continue;
+        }
         if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
             return port;
         }
     }
-    panic!("no loopback port free for both UDP and TCP after 64 tries");
+    panic!("no new loopback port free for both UDP and TCP after 256 tries");
 }
 
 /// A child process that is killed (by process id) when dropped.
