@@ -952,6 +952,23 @@ impl Engine<'_> {
         times.into_iter().filter(|at| *at > self.now).min()
     }
 
+    /// Names a key for a wait: its id, key tag and algorithm. A key this
+    /// step generates has no key tag yet, because the caller computes it.
+    fn key_label(&self, key: &Key) -> String {
+        let generated = self
+            .actions
+            .iter()
+            .any(|action| matches!(action, Action::GenerateKey { id, .. } if *id == key.id));
+        if generated {
+            format!("{} (new, algorithm {})", key.id, key.algorithm)
+        } else {
+            format!(
+                "{} (tag {}, algorithm {})",
+                key.id, key.key_tag, key.algorithm
+            )
+        }
+    }
+
     fn describe_waits(&mut self) {
         let mut waits = Vec::new();
         waits.extend(self.going_insecure_wait());
@@ -966,10 +983,8 @@ impl Engine<'_> {
                 let ready = self.ready_at(key, *kind);
                 let blocked = *kind == RecordKind::Ds && self.ds_blocked();
                 let until = ready.filter(|_| !blocked);
-                let mut what = format!(
-                    "{kind:?} of key {} (tag {}, algorithm {}) becomes {target}",
-                    key.id, key.key_tag, key.algorithm
-                );
+                let label = self.key_label(key);
+                let mut what = format!("{kind:?} of key {label} becomes {target}");
                 if blocked {
                     what.push_str(" once the parent serves no DS records of unknown keys");
                 }
@@ -979,10 +994,7 @@ impl Engine<'_> {
                     } else {
                         "disappear"
                     };
-                    what = format!(
-                        "DS of key {} (tag {}, algorithm {}) must {verb} at all parent servers",
-                        key.id, key.key_tag, key.algorithm
-                    );
+                    what = format!("DS of key {label} must {verb} at all parent servers");
                 }
                 waits.push(Wait {
                     what,

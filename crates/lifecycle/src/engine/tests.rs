@@ -105,6 +105,27 @@ fn bootstrap_times() {
 }
 
 #[test]
+fn waits_name_generated_keys_without_tag() {
+    let first = step(
+        &EngineState::default(),
+        &policy(),
+        &Observations::default(),
+        T0,
+    );
+    let ksk_wait = first
+        .waiting
+        .iter()
+        .find(|wait| wait.what.starts_with("Dnskey of key ksk-1 "))
+        .unwrap_or_else(|| panic!("no DNSKEY wait for ksk-1 in {:?}", first.waiting));
+    assert!(
+        ksk_wait.what.contains("(new, algorithm 13)"),
+        "{}",
+        ksk_wait.what
+    );
+    assert!(!ksk_wait.what.contains("tag 0"), "{}", ksk_wait.what);
+}
+
+#[test]
 fn zsk_pre_publication_times() {
     let policy = policy();
     let (state, _) = bootstrap(&policy);
