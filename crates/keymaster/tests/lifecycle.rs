@@ -121,6 +121,16 @@ impl Server {
             .expect("run keymaster")
     }
 
+    /// Runs a CLI command that must succeed.
+    fn succeed(&self, args: &[&str]) {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "keymaster {args:?} failed: {}",
+            output_text(&output)
+        );
+    }
+
     fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut full = args.to_vec();
         full.push("--json");
@@ -270,12 +280,7 @@ fn zsk_rollover_by_command() {
         server.log()
     );
     let (old_id, old_tag) = key_of_role(&server.keys(), "zsk");
-    let request = server.cli(&["key", "rollover", "roll.test", &old_tag.to_string()]);
-    assert!(
-        request.status.success(),
-        "key rollover failed: {}",
-        output_text(&request)
-    );
+    server.succeed(&["key", "rollover", "roll.test", &old_tag.to_string()]);
 
     let finished = wait_checking(&server, &mut checker, 120, |keys| {
         keys.iter().all(|key| key["id"] != old_id.as_str()) && all_established(keys)
@@ -317,12 +322,7 @@ fn ksk_rollover_waits_for_manual_step() {
     assert!(wait_checking(&server, &mut checker, 60, all_established));
     // The first KSK's DS is waiting for the parent: confirm it.
     let (old_id, old_tag) = key_of_role(&server.keys(), "ksk");
-    let step = server.cli(&["key", "step", "roll.test", &old_tag.to_string()]);
-    assert!(
-        step.status.success(),
-        "key step failed: {}",
-        output_text(&step)
-    );
+    server.succeed(&["key", "step", "roll.test", &old_tag.to_string()]);
     assert!(
         wait_checking(&server, &mut checker, 60, |keys| keys
             .iter()
@@ -331,12 +331,7 @@ fn ksk_rollover_waits_for_manual_step() {
         server.keys()
     );
 
-    let request = server.cli(&["key", "rollover", "roll.test", &old_id]);
-    assert!(
-        request.status.success(),
-        "key rollover failed: {}",
-        output_text(&request)
-    );
+    server.succeed(&["key", "rollover", "roll.test", &old_id]);
     // The new KSK's DS waits for the parent until the operator confirms it.
     assert!(
         wait_checking(&server, &mut checker, 60, |keys| keys.iter().any(
@@ -390,12 +385,7 @@ fn ksk_rollover_waits_for_manual_step() {
         "the new DS was not handed to the command: {commands:?}"
     );
 
-    let step = server.cli(&["key", "step", "roll.test", &old_id]);
-    assert!(
-        step.status.success(),
-        "key step failed: {}",
-        output_text(&step)
-    );
+    server.succeed(&["key", "step", "roll.test", &old_id]);
     let finished = wait_checking(&server, &mut checker, 120, |keys| {
         keys.iter().all(|key| key["id"] != old_id.as_str()) && all_established(keys)
     });
@@ -430,12 +420,7 @@ fn retire_removes_a_standby_key_only() {
         "an added key was published at once: {added}"
     );
     assert_eq!(server.keys().len(), 3);
-    let retire = server.cli(&["key", "retire", "roll.test", &added_id]);
-    assert!(
-        retire.status.success(),
-        "key retire failed: {}",
-        output_text(&retire)
-    );
+    server.succeed(&["key", "retire", "roll.test", &added_id]);
     assert!(
         server
             .keys()
@@ -484,12 +469,7 @@ fn operator_mistakes_are_rejected() {
     );
 
     // Confirm the DS; a second confirmation has nothing to confirm.
-    let step = server.cli(&["key", "step", "roll.test", &ksk_id]);
-    assert!(
-        step.status.success(),
-        "key step failed: {}",
-        output_text(&step)
-    );
+    server.succeed(&["key", "step", "roll.test", &ksk_id]);
     assert!(
         wait_checking(&server, &mut checker, 60, |keys| keys
             .iter()
@@ -589,12 +569,7 @@ fn hung_parent_ds_command_delays_no_rollover() {
     );
 
     let (old_id, _) = key_of_role(&server.keys(), "zsk");
-    let request = server.cli(&["key", "rollover", "roll.test", &old_id]);
-    assert!(
-        request.status.success(),
-        "key rollover failed: {}",
-        output_text(&request)
-    );
+    server.succeed(&["key", "rollover", "roll.test", &old_id]);
     // A ZSK rollover under the fast policy takes about ten seconds; a
     // blocked maintenance loop would wait for the command first.
     let finished = wait_checking(&server, &mut checker, 40, |keys| {
@@ -616,12 +591,7 @@ fn rollover_resumes_after_kill_9() {
     let mut checker = VersionChecker::new(test);
     assert!(wait_checking(&server, &mut checker, 60, all_established));
     let (old_id, _) = key_of_role(&server.keys(), "zsk");
-    let request = server.cli(&["key", "rollover", "roll.test", &old_id]);
-    assert!(
-        request.status.success(),
-        "key rollover failed: {}",
-        output_text(&request)
-    );
+    server.succeed(&["key", "rollover", "roll.test", &old_id]);
     // Kill the server three times while the rollover runs.
     for pause in [1500, 2500, 3500] {
         std::thread::sleep(Duration::from_millis(pause));
@@ -669,12 +639,7 @@ fn unsign_publishes_cds_delete_first() {
             |key| role(key) == "ksk" && state(key, "ds") == "omnipresent"
         )));
 
-    let unsign = server.cli(&["zone", "unsign", "roll.test"]);
-    assert!(
-        unsign.status.success(),
-        "zone unsign failed: {}",
-        output_text(&unsign)
-    );
+    server.succeed(&["zone", "unsign", "roll.test"]);
     let query = |rtype: &str| {
         let output = Command::new(&dig)
             .arg("@127.0.0.1")
