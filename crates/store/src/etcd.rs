@@ -15,6 +15,7 @@
 //! | `roles/<zone>` | [`RoleRecord`] | none |
 //! | `engine/<zone>` | the rollover engine's state | none |
 //! | `content/<zone>` | a cluster zone's records as master-file text | none |
+//! | `signing/<zone>` | [`SigningRecord`] of a signed cluster zone | none |
 //! | `meta/<name>` | a setting | none |
 //! | `members/<server>` | [`Member`] | none: an offline member stays listed |
 //! | `online/<server>` | `{"lease": ID}` | the member's lease |
@@ -31,7 +32,8 @@
 //! transaction then compares each role record's mod revision with the one
 //! read (0 when absent), and a `DeleteZone` compares the zone's key range,
 //! so that every write lands only if nothing it was decided on changed in
-//! between. All puts and deletes sit in the success branch; the failure
+//! between. A `PutSigning` is checked and compared the same way against
+//! the signing record it expects. All puts and deletes sit in the success branch; the failure
 //! branch is empty, so nothing is ever half-written. When a compare fails,
 //! the store reads again and decides again: a moved role becomes `Fenced`
 //! or `EpochMismatch`, anything else is retried up to five times.
@@ -78,7 +80,9 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{Operation, RoleRecord, Store, StoreError, StoredKey, Transaction, ZoneRecord};
+use crate::{
+    Operation, RoleRecord, SigningRecord, Store, StoreError, StoredKey, Transaction, ZoneRecord,
+};
 
 /// The prefix used when none is configured.
 pub const DEFAULT_PREFIX: &str = "/keymaster/";
@@ -169,6 +173,7 @@ pub enum ZonePart {
     Role,
     EngineState,
     Content,
+    Signing,
 }
 
 /// State shared by the store, its registrations and background tasks.
@@ -529,6 +534,14 @@ impl Store for EtcdStore {
             .transpose()
     }
 
+    fn signing_record(&self, zone: &str) -> Result<Option<SigningRecord>, StoreError> {
+        self.read_record(
+            &self.shared.layout.key("signing", zone),
+            "signing record",
+            "read signing record",
+        )
+    }
+
     fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {
         let layout = self.shared.layout.clone();
         let endpoints = self.shared.endpoints.clone();
@@ -689,6 +702,7 @@ impl Layout {
             "roles" => zone(ZonePart::Role),
             "engine" => zone(ZonePart::EngineState),
             "content" => zone(ZonePart::Content),
+            "signing" => zone(ZonePart::Signing),
             "members" | "online" => Some(Change::Member {
                 name: decode_component(name),
             }),
@@ -913,8 +927,47 @@ impl<'a> CommitPlan<'a> {
                 }
                 self.put(layout.key("content", zone), text.clone());
             }
+            Operation::PutSigning {
+                record,
+                expected_serial,
+            } => {
+                let found = self.signing(client, &record.zone).await?;
+                if found != *expected_serial {
+                    return Err(CallError::Store(StoreError::SigningMoved {
+                        zone: record.zone.clone(),
+                        expected: *expected_serial,
+                        found,
+                    }));
+                }
+                self.put(layout.key("signing", &record.zone), to_json(record));
+            }
         }
         Ok(())
+    }
+
+    /// Returns the serial of `zone`'s stored signing record and compares
+    /// the record's mod revision with the one read.
+    async fn signing(&mut self, client: &mut Client, zone: &str) -> Result<Option<u32>, CallError> {
+        let key = self.layout.key("signing", zone);
+        let response = client.get(key.clone(), None).await?;
+        let (serial, revision) = match response.kvs().first() {
+            Some(kv) => {
+                let record: SigningRecord =
+                    serde_json::from_slice(kv.value()).map_err(|source| {
+                        StoreError::ClusterCorrupt {
+                            endpoints: self.endpoints.to_string(),
+                            key: key.clone(),
+                            what: "signing record",
+                            source: Box::new(source),
+                        }
+                    })?;
+                (Some(record.serial), kv.mod_revision())
+            }
+            None => (None, 0),
+        };
+        self.compares
+            .push(Compare::mod_revision(key, CompareOp::Equal, revision));
+        Ok(serial)
     }
 
     fn put(&mut self, key: String, value: String) {
@@ -929,6 +982,7 @@ impl<'a> CommitPlan<'a> {
         self.writes.insert(layout.key("zones", zone), None);
         self.writes.insert(layout.key("engine", zone), None);
         self.writes.insert(layout.key("content", zone), None);
+        self.writes.insert(layout.key("signing", zone), None);
 
         let dir = layout.zone_keys(zone);
         let response = client
@@ -1258,6 +1312,10 @@ mod tests {
         assert_eq!(
             layout.change("/keymaster/content/example."),
             zone("example.", ZonePart::Content)
+        );
+        assert_eq!(
+            layout.change("/keymaster/signing/example."),
+            zone("example.", ZonePart::Signing)
         );
         assert_eq!(layout.change("/keymaster/meta/x"), None);
         assert_eq!(layout.change("/other/zones/example."), None);

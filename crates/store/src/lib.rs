@@ -118,6 +118,27 @@ pub struct RoleRecord {
     pub changed: u64,
 }
 
+/// The signing record of a signed cluster zone: what every member needs,
+/// beside the zone's content, keys and key states, to sign the same
+/// version byte for byte.
+///
+/// A new record is written in the same transaction as every change that
+/// needs a new version: new content, a key state step, a signature
+/// refresh. Members sign when it changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningRecord {
+    pub zone: String,
+    /// SOA serial of the version.
+    pub serial: u32,
+    /// UNIX time the signature inception and expiration are counted from.
+    pub time: u64,
+    /// NSEC3 salt in hexadecimal, empty for none.
+    pub nsec3_salt: String,
+    /// What made this version: shown in logs only.
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// The condition a fenced transaction is committed under.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fence {
@@ -152,6 +173,13 @@ pub enum Operation {
     PutZoneContent {
         zone: String,
         text: String,
+    },
+    /// Replaces a cluster zone's signing record; `expected_serial` must be
+    /// the serial of the stored record (`None`: no record may exist yet),
+    /// so that of two concurrent writers of a new version one loses.
+    PutSigning {
+        record: SigningRecord,
+        expected_serial: Option<u32>,
     },
 }
 
@@ -244,6 +272,13 @@ pub enum StoreError {
         "cluster store {endpoints}: commit conflicted with concurrent writes {attempts} times"
     )]
     Contended { endpoints: String, attempts: u32 },
+    /// The signing record changed since the writer read it.
+    #[error("zone {zone}: the signing record changed concurrently (expected serial {expected:?}, found {found:?})")]
+    SigningMoved {
+        zone: String,
+        expected: Option<u32>,
+        found: Option<u32>,
+    },
     /// A zone kept in the cluster store was used while no cluster store is
     /// connected.
     #[error("zone {zone} is kept in the cluster store, which this server is not connected to")]
@@ -291,6 +326,14 @@ pub trait Store: Send + Sync {
         Err(StoreError::Unsupported {
             backend: "local state database",
             what: "zone content",
+        })
+    }
+    /// Returns a cluster zone's signing record. Backends that keep no
+    /// zone content refuse.
+    fn signing_record(&self, _zone: &str) -> Result<Option<SigningRecord>, StoreError> {
+        Err(StoreError::Unsupported {
+            backend: "local state database",
+            what: "signing records",
         })
     }
     /// Applies a transaction atomically.

@@ -25,7 +25,9 @@ use std::sync::{Arc, RwLock};
 
 use keymaster_api::Storage;
 
-use crate::{Operation, RoleRecord, Store, StoreError, StoredKey, Transaction, ZoneRecord};
+use crate::{
+    Operation, RoleRecord, SigningRecord, Store, StoreError, StoredKey, Transaction, ZoneRecord,
+};
 
 /// The backend a zone lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +149,7 @@ fn operation_zone(operation: &Operation) -> &str {
         | Operation::DeleteKey { zone, .. }
         | Operation::PutEngineState { zone, .. }
         | Operation::PutZoneContent { zone, .. } => zone,
+        Operation::PutSigning { record, .. } => &record.zone,
         Operation::PutKey(key) => &key.zone,
         Operation::PutRole { role, .. } => &role.zone,
     }
@@ -205,6 +208,10 @@ impl Store for RoutedStore {
 
     fn zone_content(&self, zone: &str) -> Result<Option<String>, StoreError> {
         self.store_of(zone)?.zone_content(zone)
+    }
+
+    fn signing_record(&self, zone: &str) -> Result<Option<SigningRecord>, StoreError> {
+        self.store_of(zone)?.signing_record(zone)
     }
 
     fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {

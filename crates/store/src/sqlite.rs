@@ -169,6 +169,13 @@ impl SqliteStore {
                     what: "zone content",
                 });
             }
+            Operation::PutSigning { .. } => {
+                // A file zone has one primary, which signs from its own clock.
+                return Err(StoreError::Unsupported {
+                    backend: "local state database",
+                    what: "signing records",
+                });
+            }
         }
         Ok(())
     }

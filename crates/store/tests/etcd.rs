@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use keymaster_api::{KeyRole, RecordState, Storage};
 use keymaster_store::etcd::{Change, EtcdOptions, EtcdTls, Member, ZonePart};
 use keymaster_store::{
-    EtcdStore, Fence, Operation, PrivateKey, RoleRecord, SqliteStore, Store, StoreError, StoredKey,
-    Transaction, ZoneRecord,
+    EtcdStore, Fence, Operation, PrivateKey, RoleRecord, SigningRecord, SqliteStore, Store,
+    StoreError, StoredKey, Transaction, ZoneRecord,
 };
 use keymaster_testutil::etcd::Etcd;
 use keymaster_testutil::{wait_until, ChildGuard};
@@ -464,6 +464,77 @@ fn put_role_races_have_one_winner() {
             epoch + 1
         );
     }
+}
+
+fn put_signing(zone: &str, serial: u32, expected: Option<u32>) -> Transaction {
+    Transaction::new().push(Operation::PutSigning {
+        record: SigningRecord {
+            zone: zone.to_string(),
+            serial,
+            time: 1_700_000_000 + u64::from(serial),
+            nsec3_salt: "abcd".to_string(),
+            reason: "test".to_string(),
+        },
+        expected_serial: expected,
+    })
+}
+
+#[test]
+fn signing_record_races_have_one_winner() {
+    let Some((_dir, etcd)) = start("signing_record_races_have_one_winner") else {
+        return;
+    };
+    let stores = [Arc::new(connect(&etcd)), Arc::new(connect(&etcd))];
+    assert_eq!(stores[0].signing_record("example.").unwrap(), None);
+    stores[0].commit(put_signing("example.", 10, None)).unwrap();
+    // A second first record loses to the one stored.
+    let again = stores[1].commit(put_signing("example.", 10, None));
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::SigningMoved {
+                found: Some(10),
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+
+    for serial in 10..13u32 {
+        let contenders = 4;
+        let barrier = Arc::new(Barrier::new(contenders));
+        let results: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..contenders)
+                .map(|i| {
+                    let store = stores[i % 2].clone();
+                    let barrier = barrier.clone();
+                    scope.spawn(move || {
+                        barrier.wait();
+                        store.commit(put_signing("example.", serial + 1, Some(serial)))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 1, "serial {serial}: {results:?}");
+        let stored = stores[1].signing_record("example.").unwrap().unwrap();
+        assert_eq!(stored.serial, serial + 1);
+        assert_eq!(stored.nsec3_salt, "abcd");
+    }
+    // The zone's deletion takes its signing record along.
+    stores[0]
+        .commit(Transaction::new().push(Operation::DeleteZone("example.".to_string())))
+        .unwrap();
+    assert_eq!(stores[0].signing_record("example.").unwrap(), None);
+    // The local store keeps no signing records.
+    let dir = tempfile::tempdir().unwrap();
+    let local = sqlite(&dir);
+    let refused = local.commit(put_signing("example.", 1, None));
+    assert!(
+        matches!(refused, Err(StoreError::Unsupported { .. })),
+        "{refused:?}"
+    );
 }
 
 #[test]
