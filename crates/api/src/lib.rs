@@ -76,6 +76,14 @@ pub struct ZoneInfo {
     /// When key management is next due, UNIX seconds.
     #[serde(default)]
     pub next_key_event: Option<u64>,
+    /// For a cluster zone: whether this server can sign it (holds the
+    /// cluster key).
+    #[serde(default)]
+    pub can_sign: Option<bool>,
+    /// Why key management does not run, such as a Key Master that is
+    /// offline.
+    #[serde(default)]
+    pub key_management: Option<String>,
 }
 
 /// Something a zone's key management waits for.
@@ -222,6 +230,13 @@ pub struct AddZoneRequest {
     pub file: Option<String>,
     #[serde(default)]
     pub cluster: bool,
+}
+
+/// Body of `POST /zones/{zone}/import`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportZoneRequest {
+    /// Master file whose records replace the zone's, read by the server.
+    pub file: String,
 }
 
 /// Body of `POST /zones/{zone}/keys`.

@@ -174,6 +174,13 @@ pub enum ZoneCommand {
     },
     /// Re-read a file-backed zone's master file.
     Reload { zone: String },
+    /// Replace a cluster zone's records with a master file's; the serial
+    /// goes up and every member serves the new version.
+    Import {
+        zone: String,
+        /// Master file, read by the server the command talks to.
+        path: PathBuf,
+    },
     /// Sign a zone, making this server (or SERVER) its Key Master.
     Sign {
         zone: String,

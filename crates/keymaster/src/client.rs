@@ -249,6 +249,17 @@ pub fn zone(global: &GlobalArgs, command: ZoneCommand) -> anyhow::Result<()> {
                 zone_details,
             )
         }
+        ZoneCommand::Import { zone, path } => {
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            let request = keymaster_api::ImportZoneRequest {
+                file: path.display().to_string(),
+            };
+            client.print(
+                &client
+                    .post::<_, ZoneInfo>(&format!("/zones/{}/import", segment(&zone)), &request)?,
+                zone_details,
+            )
+        }
         ZoneCommand::Reload { zone } => client.print(
             &client.post::<_, ZoneInfo>(&format!("/zones/{}/reload", segment(&zone)), &())?,
             zone_details,

@@ -11,14 +11,16 @@
 //!
 //! Once joined, the cluster store is attached to the daemon's
 //! [`RoutedStore`], every cluster zone is loaded from it, and a watch on
-//! the store reloads a cluster zone whenever its record or content changes,
-//! normally within milliseconds. The member's lease is revoked at shutdown;
+//! the store reloads a cluster zone whenever its record, content, role or
+//! signing record changes, normally within milliseconds; signed cluster
+//! zones are signed as `daemon::cluster_signing` describes. The member's lease is revoked at shutdown;
 //! a member that dies shows offline once its lease runs out.
 //!
 //! # Limitations
 //!
-//! - Cluster zones are served unsigned: a change of a zone's keys, role or
-//!   engine state is not followed yet.
+//! - A change of a zone's keys or engine state alone is not followed: the
+//!   signing record written with every change that alters the signed data
+//!   is.
 //! - A zone deleted from the cluster store stays served until restart.
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -175,11 +177,17 @@ fn follow(
         match changes.recv_timeout(WATCH_POLL) {
             Ok(Change::Zone {
                 zone,
-                part: ZonePart::Zone | ZonePart::Content,
+                part: ZonePart::Zone | ZonePart::Content | ZonePart::Signing | ZonePart::Role,
             }) => daemon.cluster_zone_changed(&zone),
-            // TODO: follow keys, roles and engine state once cluster zones
-            // are signed; unsigned cluster zones do not use them.
-            Ok(Change::Zone { .. } | Change::Member { .. }) => {}
+            // Every change of keys or key states that alters the signed
+            // data comes with a new signing record, which is followed.
+            Ok(Change::Zone {
+                part: ZonePart::Keys | ZonePart::EngineState,
+                ..
+            }) => {}
+            // A member that goes offline is noticed when a signature
+            // refresh falls due, which looks up who is online.
+            Ok(Change::Member { .. }) => {}
             Ok(Change::Resync) => daemon.load_cluster_zones(),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
@@ -272,18 +280,53 @@ impl Daemon {
         }
     }
 
-    /// Reloads a cluster zone after its record or content changed.
+    /// Reloads a cluster zone after its record, content, role or signing
+    /// record changed; a signed zone is signed again only for a new
+    /// signing record. The Key Master's engine runs at once after a change
+    /// that may concern it.
     pub fn cluster_zone_changed(&self, zone: &str) {
         match self.store.zone(zone) {
             Ok(Some(record)) if record.storage == Storage::Cluster => {
-                if let Err(error) = self.refresh_zone(zone) {
-                    tracing::error!(zone = %zone, %error, "cluster zone {zone} is not served");
+                if let Err(error) = self.refresh_zone_with(zone, false) {
+                    match self.runtime_serial(zone) {
+                        Some(serial) => tracing::error!(zone = %zone, %error, serial,
+                            "cluster zone {zone}: cannot publish a new version, so serial {serial} stays served: {error}"),
+                        None => {
+                            tracing::error!(zone = %zone, %error, "cluster zone {zone} is not served: {error}")
+                        }
+                    }
                 }
+                self.schedule_key_master_step(&record);
             }
             // A file zone of the same name hides the cluster zone here.
             Ok(Some(_)) => {}
             Ok(None) => tracing::debug!(zone = %zone, "cluster zone record is gone"),
             Err(error) => tracing::error!(zone = %zone, %error, "cannot read cluster zone {zone}"),
+        }
+    }
+}
+
+impl Daemon {
+    /// Has the maintenance task run the engine of a signed cluster zone
+    /// this server is Key Master of, when no step is scheduled.
+    fn schedule_key_master_step(&self, record: &keymaster_store::ZoneRecord) {
+        if !record.signed {
+            return;
+        }
+        let is_key_master = matches!(self.store.role(&record.name),
+            Ok(Some(role)) if role.key_master == self.config.name);
+        if !is_key_master {
+            return;
+        }
+        let mut scheduled = false;
+        self.update_runtime(&record.name, |runtime| {
+            if runtime.engine_due.is_none() {
+                runtime.engine_due = Some(super::unix_now());
+                scheduled = true;
+            }
+        });
+        if scheduled {
+            self.wake.notify_one();
         }
     }
 }

@@ -70,6 +70,7 @@ fn router(state: AppState) -> Router {
         .route("/zones", get(list_zones).post(add_zone))
         .route("/zones/:zone", get(show_zone))
         .route("/zones/:zone/reload", post(reload_zone))
+        .route("/zones/:zone/import", post(import_zone))
         .route("/zones/:zone/sign", post(sign_zone))
         .route("/zones/:zone/unsign", post(unsign_zone))
         .route("/zones/:zone/keys", get(list_keys).post(add_key))
@@ -225,6 +226,17 @@ async fn reload_zone(
     UrlPath(zone): UrlPath<String>,
 ) -> ApiResult<keymaster_api::ZoneInfo> {
     blocking(&state, move |daemon| daemon.reload_zone(&zone)).await
+}
+
+async fn import_zone(
+    State(state): State<AppState>,
+    UrlPath(zone): UrlPath<String>,
+    Json(request): Json<keymaster_api::ImportZoneRequest>,
+) -> ApiResult<keymaster_api::ZoneInfo> {
+    blocking(&state, move |daemon| {
+        daemon.import_zone(&zone, std::path::PathBuf::from(request.file))
+    })
+    .await
 }
 
 async fn sign_zone(

@@ -317,7 +317,14 @@ impl Daemon {
             // The last step may not be served yet: publish it first.
             restamp(&mut engine.state, step, now);
             engine.unpublished_step = Some(now);
-            self.save_engine(role, &engine, Transaction::fenced(fence(role)))?;
+            let transaction = self.with_new_signing_record(
+                Transaction::fenced(fence(role)),
+                record,
+                &engine.nsec3_salt,
+                "key state step published again",
+                now,
+            )?;
+            self.save_engine(role, &engine, transaction)?;
             return Ok(StepOutcome {
                 resign: true,
                 unsigned: false,
@@ -476,6 +483,15 @@ impl Daemon {
         self.remind_parent(record, origin, policy, &mut engine, &stored, now);
         if outcome.resign {
             engine.unpublished_step = Some(now);
+            // Cluster members sign the new key states when the new signing
+            // record, written in the same transaction, reaches them.
+            transaction = self.with_new_signing_record(
+                transaction,
+                record,
+                &engine.nsec3_salt,
+                "key state step",
+                now,
+            )?;
         }
         self.save_engine(role, &engine, transaction)?;
         let due = engine_due(&engine, policy, now);

@@ -35,6 +35,13 @@ pub struct ZoneRuntime {
     pub key_error: Option<String>,
     /// When the lifecycle engine of the zone is next due.
     pub engine_due: Option<u64>,
+    /// The signing record of the signed cluster zone version being served.
+    pub signed_from: Option<keymaster_store::SigningRecord>,
+    /// When a member whose turn it is not looks again whether a due
+    /// signature refresh of a cluster zone happened.
+    pub refresh_wait: Option<u64>,
+    /// Why this server cannot sign the cluster zone, if it cannot.
+    pub cannot_sign: Option<String>,
 }
 
 /// Error of a zone operation requested by an operator.
@@ -177,7 +184,7 @@ impl Daemon {
     }
 
     /// Returns the serial of the version being served, if any.
-    fn runtime_serial(&self, zone: &str) -> Option<u32> {
+    pub(super) fn runtime_serial(&self, zone: &str) -> Option<u32> {
         let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
         zones.get(zone).and_then(|runtime| runtime.serial)
     }
@@ -201,10 +208,21 @@ impl Daemon {
     /// server is its Key Master, and publishes the result. On failure the
     /// previous version stays in service and the error is recorded.
     pub fn refresh_zone(&self, zone: &str) -> Result<(), ZoneError> {
+        self.refresh_zone_with(zone, true)
+    }
+
+    /// Loads and publishes a zone as [`Daemon::refresh_zone`] does; the
+    /// Key Master runs an engine step first only with `step`.
+    pub fn refresh_zone_with(&self, zone: &str, step: bool) -> Result<(), ZoneError> {
         let lock = self.runtime_lock(zone);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let result = self.refresh_locked(zone);
-        let message = result.as_ref().err().map(ToString::to_string);
+        let result = self.sign_and_publish(zone, step);
+        let message = result.as_ref().err().map(ToString::to_string).or_else(|| {
+            let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+            zones
+                .get(zone)
+                .and_then(|runtime| runtime.cannot_sign.clone())
+        });
         self.update_runtime(zone, |runtime| runtime.error = message);
         if result.is_err() {
             self.restore_saved(zone);
@@ -292,10 +310,6 @@ impl Daemon {
         }
     }
 
-    fn refresh_locked(&self, zone: &str) -> Result<(), ZoneError> {
-        self.sign_and_publish(zone, true)
-    }
-
     /// Loads the zone's source and publishes it, signed from the engine
     /// state when the zone is signed. With `step`, the Key Master first runs
     /// a step of the lifecycle engine (which generates the first keys).
@@ -305,13 +319,10 @@ impl Daemon {
         let unsigned = self.load_source(&record, &origin)?;
         let file_serial = unsigned.serial().unwrap_or(0);
         if !record.signed {
-            let serial = match record.last_serial {
-                Some(last) if serial_gt(last, file_serial) => last.wrapping_add(1),
-                _ => file_serial,
-            };
-            let mut version = unsigned;
-            version.set_serial(serial);
-            return self.publish(record, version, None);
+            return self.publish_unsigned(record, unsigned);
+        }
+        if record.storage == Storage::Cluster {
+            return self.sign_cluster_zone(record, &origin, step);
         }
 
         let role = self.ensure_role(&record)?;
@@ -368,9 +379,33 @@ impl Daemon {
         Ok(())
     }
 
+    /// Publishes a zone's records unsigned, with a serial that never goes
+    /// backwards.
+    pub(super) fn publish_unsigned(
+        &self,
+        record: ZoneRecord,
+        unsigned: Zone,
+    ) -> Result<(), ZoneError> {
+        let file_serial = unsigned.serial().unwrap_or(0);
+        let serial = match record.last_serial {
+            Some(last) if serial_gt(last, file_serial) => last.wrapping_add(1),
+            _ => file_serial,
+        };
+        let mut version = unsigned;
+        version.set_serial(serial);
+        let zone = record.name.clone();
+        self.publish(record, version, None)?;
+        self.update_runtime(&zone, |runtime| runtime.signed_from = None);
+        Ok(())
+    }
+
     /// Publishes a zone unsigned once the engine found the parent's DS
     /// gone from every cache.
-    fn finish_unsigning(&self, mut record: ZoneRecord, role: RoleRecord) -> Result<(), ZoneError> {
+    pub(super) fn finish_unsigning(
+        &self,
+        mut record: ZoneRecord,
+        role: RoleRecord,
+    ) -> Result<(), ZoneError> {
         let zone = record.name.clone();
         record.signed = false;
         record.parent_has_ds = Some(false);
@@ -407,7 +442,11 @@ impl Daemon {
     }
 
     /// Loads a cluster zone's records from the cluster store.
-    fn load_cluster_source(&self, record: &ZoneRecord, origin: &Name) -> Result<Zone, ZoneError> {
+    pub(super) fn load_cluster_source(
+        &self,
+        record: &ZoneRecord,
+        origin: &Name,
+    ) -> Result<Zone, ZoneError> {
         let rejected = |reason: String| ZoneError::Rejected {
             zone: record.name.clone(),
             reason,
@@ -429,7 +468,7 @@ impl Daemon {
         Ok(loaded.zone)
     }
 
-    fn publish(
+    pub(super) fn publish(
         &self,
         record: ZoneRecord,
         zone: Zone,
@@ -519,23 +558,41 @@ impl Daemon {
     /// earliest time anything is due next.
     pub fn maintain_due(&self) -> Option<u64> {
         let now = unix_now();
-        let zones: Vec<(String, Option<u64>, Option<u64>)> = {
+        // Per zone: signature expiry, engine due time, refresh recheck time.
+        type Due = (String, Option<u64>, Option<u64>, Option<u64>);
+        let zones: Vec<Due> = {
             let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
             zones
                 .iter()
-                .map(|(name, runtime)| (name.clone(), runtime.next_expiry, runtime.engine_due))
+                .map(|(name, runtime)| {
+                    (
+                        name.clone(),
+                        runtime.next_expiry,
+                        runtime.engine_due,
+                        runtime.refresh_wait,
+                    )
+                })
                 .collect()
         };
         let mut next: Option<u64> = None;
-        for (zone, expiry, engine_due) in zones {
+        for (zone, expiry, engine_due, refresh_wait) in zones {
             let Ok(Some(record)) = self.store.zone(&zone) else {
                 continue;
             };
             let refresh = self.policy_for(&record).signature_refresh.as_secs();
-            let refresh_at = expiry.map(|expiry| expiry.saturating_sub(refresh));
+            let refresh_at = expiry.map(|expiry| {
+                expiry
+                    .saturating_sub(refresh)
+                    .max(refresh_wait.unwrap_or(0))
+            });
             let due = |at: Option<u64>| at.is_some_and(|at| at <= now);
+            let cluster_signed = record.signed && record.storage == Storage::Cluster;
             let result = if due(engine_due) && record.signed {
                 self.step_zone(&zone)
+            } else if due(refresh_at) && cluster_signed {
+                let lock = self.runtime_lock(&zone);
+                let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                self.refresh_cluster_signatures(&zone)
             } else if due(refresh_at) {
                 tracing::info!(zone = %zone, "zone {zone}: refreshing signatures");
                 self.refresh_zone(&zone)
@@ -549,16 +606,19 @@ impl Daemon {
                     runtime.engine_due = runtime.engine_due.map(|_| now + super::RETRY_INTERVAL);
                 });
             }
-            let (expiry, engine_due) = {
+            let (expiry, engine_due, refresh_wait) = {
                 let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
-                zones.get(&zone).map_or((None, None), |runtime| {
-                    (runtime.next_expiry, runtime.engine_due)
+                zones.get(&zone).map_or((None, None, None), |runtime| {
+                    (
+                        runtime.next_expiry,
+                        runtime.engine_due,
+                        runtime.refresh_wait,
+                    )
                 })
             };
-            for at in [expiry.map(|e| e.saturating_sub(refresh)), engine_due]
-                .into_iter()
-                .flatten()
-            {
+            let refresh_at =
+                expiry.map(|e| e.saturating_sub(refresh).max(refresh_wait.unwrap_or(0)));
+            for at in [refresh_at, engine_due].into_iter().flatten() {
                 next = Some(next.map_or(at, |current| current.min(at)));
             }
         }
@@ -571,11 +631,15 @@ impl Daemon {
         let lock = self.runtime_lock(zone);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         let record = self.record(zone)?;
-        let role = self.ensure_role(&record)?;
-        if role.key_master != self.config.name {
+        let role = if record.storage == Storage::Cluster {
+            self.store.role(zone)?
+        } else {
+            Some(self.ensure_role(&record)?)
+        };
+        let Some(role) = role.filter(|role| role.key_master == self.config.name) else {
             self.update_runtime(zone, |runtime| runtime.engine_due = None);
             return Ok(());
-        }
+        };
         let (_, origin) = zone_name(zone)?;
         let policy = self.policy_for(&record);
         let outcome = self.step_engine(&record, &origin, &policy, &role, unix_now())?;
@@ -606,11 +670,24 @@ impl Daemon {
         let is_key_master = role
             .as_ref()
             .is_some_and(|r| r.key_master == self.config.name);
+        let cluster = record.storage == Storage::Cluster;
         let status = match &role {
             None => KeyMasterStatus::None,
             // A file-backed zone's Key Master is this server, which is running.
             Some(r) if r.key_master == self.config.name => KeyMasterStatus::Online,
+            // A cluster zone's Key Master is online while its lease lives.
+            Some(r) if cluster && self.member_online(&r.key_master) == Some(true) => {
+                KeyMasterStatus::Online
+            }
             Some(_) => KeyMasterStatus::Offline,
+        };
+        let key_management = match &role {
+            Some(r) if record.signed && status == KeyMasterStatus::Offline => Some(format!(
+                "waits for Key Master {}, which is offline: no key is generated and no rollover steps until it is back; \
+                 the members keep refreshing signatures",
+                r.key_master
+            )),
+            _ => None,
         };
         let signed = record.signed;
         let nsec3 = signed && policy.denial == keymaster_policy::Denial::Nsec3;
@@ -661,6 +738,8 @@ impl Daemon {
                 .collect(),
             parent_ds_servers: engine.parent.servers.clone(),
             next_key_event: engine.next_due,
+            can_sign: cluster.then(|| self.has_cluster_key()),
+            key_management,
         })
     }
 
@@ -824,16 +903,10 @@ impl Daemon {
     ) -> Result<ZoneInfo, ZoneError> {
         let (name, _) = zone_name(zone)?;
         let mut record = self.record(&name)?;
-        if record.storage == Storage::Cluster {
-            // TODO: sign cluster zones: the Key Master generates keys sealed
-            // under the cluster key, and every member signs its own copy.
-            return Err(ZoneError::Rejected {
-                zone: name,
-                reason: "is a cluster zone, and cluster zones are served unsigned in this version"
-                    .to_string(),
-            });
-        }
         let policy = policy.map(str::to_string);
+        if record.storage == Storage::Cluster {
+            return self.sign_cluster(record, key_master, policy);
+        }
         if let Some(server) = key_master.filter(|server| *server != self.config.name) {
             return Err(
                 self.single_primary(&record, &format!("cannot make {server} its Key Master"))
@@ -1056,6 +1129,9 @@ impl Daemon {
             key_master_status: match &role {
                 None => KeyMasterStatus::None,
                 Some(_) if is_key_master => KeyMasterStatus::Online,
+                Some(r) if self.member_online(&r.key_master) == Some(true) => {
+                    KeyMasterStatus::Online
+                }
                 Some(_) => KeyMasterStatus::Offline,
             },
             changed: role.map(|r| r.changed),

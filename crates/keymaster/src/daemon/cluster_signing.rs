@@ -1,0 +1,546 @@
+//! Signed cluster zones: every member signs its own copy, and all copies
+//! are byte-identical.
+//!
+//! A member signs a cluster zone from what etcd holds: the content, the
+//! keys (sealed under the cluster key), the engine state with every key's
+//! record states, and the zone's [`SigningRecord`]. The signing record
+//! gives the three inputs that would otherwise differ between members:
+//! the SOA serial, the time the signature inception and expiration are
+//! counted from, and the NSEC3 salt. With the same inputs and
+//! deterministic ECDSA signatures (RFC 6979), every member produces the
+//! same signed version.
+//!
+//! A new signing record is written in the same transaction as the change
+//! that needs a new version:
+//!
+//! - a step of the lifecycle engine that changes signed data, by the Key
+//!   Master, fenced on its role record;
+//! - new content (`zone import`), by any member;
+//! - a signature refresh, by the Key Master, or while it is offline by the
+//!   online member with the cluster key whose name sorts first.
+//!
+//! Each write compares the signing record it replaces, so of two
+//! concurrent writers one wins and the other finds the new version. A
+//! member signs when the watch reports a new signing record, and checks
+//! after signing that the record has not moved meanwhile, so that it never
+//! publishes a serial with inputs read from two versions.
+//!
+//! # Limitations
+//!
+//! - Every member must define the zone's policy identically: the
+//!   signature validity, jitter, TTLs and digests come from the member's
+//!   own configuration.
+//! - A member without the cluster key cannot sign. It keeps serving the
+//!   version it has, or the unsigned records if it has none.
+
+use bytes::Bytes;
+use keymaster_api::Storage;
+use keymaster_store::{Operation, RoleRecord, SigningRecord, StoreError, Transaction, ZoneRecord};
+use keymaster_zone::{load_zone_file, write_zone, LoadOptions, Name, Zone};
+
+use super::lifecycle::fence;
+use super::zones::{zone_name, ZoneError};
+use super::{unix_now, Daemon};
+use crate::signing::{self, next_serial, serial_gt};
+
+/// How long a member that is not the one to refresh a zone's signatures
+/// waits before it looks again whether the refresh happened.
+pub const REFRESH_RECHECK: u64 = 1;
+
+/// Returns the NSEC3 salt of a signing record as octets.
+fn salt_of(record: &SigningRecord) -> Bytes {
+    Bytes::from(
+        data_encoding::HEXLOWER_PERMISSIVE
+            .decode(record.nsec3_salt.as_bytes())
+            .unwrap_or_default(),
+    )
+}
+
+impl Daemon {
+    /// Returns whether this server has the cluster key.
+    pub fn has_cluster_key(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|link| link.can_sign())
+    }
+
+    /// Returns whether `server` holds a live lease in the cluster store,
+    /// or `None` when the store cannot tell.
+    pub fn member_online(&self, server: &str) -> Option<bool> {
+        if server == self.config.name {
+            return Some(true);
+        }
+        let etcd = self.cluster.as_ref()?.etcd()?;
+        etcd.member_online(server).ok()
+    }
+
+    /// Returns the member that refreshes the signatures of `zone`: its Key
+    /// Master while online, else the online member with the cluster key
+    /// whose name sorts first.
+    fn refresher(&self, role: &RoleRecord) -> Result<Option<String>, ZoneError> {
+        let Some(etcd) = self.cluster.as_ref().and_then(|link| link.etcd()) else {
+            return Ok(None);
+        };
+        let members = etcd.members()?;
+        let able = |name: &str| {
+            members
+                .iter()
+                .any(|(member, online)| member.name == name && *online && member.can_sign)
+        };
+        if able(&role.key_master) {
+            return Ok(Some(role.key_master.clone()));
+        }
+        // `members` is sorted by name.
+        Ok(members
+            .iter()
+            .find(|(member, online)| *online && member.can_sign)
+            .map(|(member, _)| member.name.clone()))
+    }
+
+    /// Returns the SOA serial of a cluster zone's stored content.
+    fn content_serial(&self, record: &ZoneRecord, origin: &Name) -> Result<u32, ZoneError> {
+        Ok(self
+            .load_cluster_source(record, origin)?
+            .serial()
+            .unwrap_or(0))
+    }
+
+    /// Returns the signing record that follows `previous`, for a new
+    /// version made at `now` for `reason`.
+    pub(super) fn next_signing_record(
+        &self,
+        record: &ZoneRecord,
+        previous: Option<&SigningRecord>,
+        nsec3_salt: String,
+        reason: &str,
+        now: u64,
+    ) -> Result<SigningRecord, ZoneError> {
+        let serial = match previous {
+            Some(previous) => previous.serial.wrapping_add(1),
+            None => {
+                let (_, origin) = zone_name(&record.name)?;
+                next_serial(self.content_serial(record, &origin)?, record.last_serial)
+            }
+        };
+        Ok(SigningRecord {
+            zone: record.name.clone(),
+            serial,
+            time: now,
+            nsec3_salt,
+            reason: reason.to_string(),
+        })
+    }
+
+    /// Adds a new signing record to a transaction of the Key Master's
+    /// that changes signed data.
+    pub(super) fn with_new_signing_record(
+        &self,
+        transaction: Transaction,
+        record: &ZoneRecord,
+        nsec3_salt: &str,
+        reason: &str,
+        now: u64,
+    ) -> Result<Transaction, ZoneError> {
+        if record.storage != Storage::Cluster {
+            return Ok(transaction);
+        }
+        let previous = self.store.signing_record(&record.name)?;
+        let next = self.next_signing_record(
+            record,
+            previous.as_ref(),
+            nsec3_salt.to_string(),
+            reason,
+            now,
+        )?;
+        Ok(transaction.push(Operation::PutSigning {
+            record: next,
+            expected_serial: previous.map(|previous| previous.serial),
+        }))
+    }
+
+    /// Signs and publishes a signed cluster zone from the cluster store.
+    /// With `step`, the Key Master first runs a step of the lifecycle
+    /// engine. Called with the zone's lock held.
+    pub(super) fn sign_cluster_zone(
+        &self,
+        record: ZoneRecord,
+        origin: &Name,
+        step: bool,
+    ) -> Result<(), ZoneError> {
+        let zone = record.name.clone();
+        let now = unix_now();
+        let Some(role) = self.store.role(&zone)? else {
+            return Err(ZoneError::Rejected {
+                zone,
+                reason: "is to be signed but has no Key Master; run `keymaster zone sign` again"
+                    .to_string(),
+            });
+        };
+        let is_key_master = role.key_master == self.config.name;
+        if !self.has_cluster_key() {
+            let reason = format!(
+                "{} has no cluster key, so it cannot sign this cluster zone and keeps serving the version it has",
+                self.config.name
+            );
+            self.update_runtime(&zone, |runtime| runtime.cannot_sign = Some(reason));
+            return self.serve_unsigned_if_nothing(record, origin);
+        }
+        self.update_runtime(&zone, |runtime| runtime.cannot_sign = None);
+        let policy = self.policy_for(&record);
+        let mut signing = self.store.signing_record(&zone)?;
+        // A Key Master named from another member generates its first keys
+        // here, on the change that made it Key Master.
+        if is_key_master && (step || signing.is_none()) {
+            let outcome = self.step_engine(&record, origin, &policy, &role, now)?;
+            if outcome.unsigned {
+                return self.finish_unsigning(record, role);
+            }
+            signing = self.store.signing_record(&zone)?;
+        }
+        if signing.is_none() && is_key_master {
+            let salt = self.load_engine(&zone)?.nsec3_salt;
+            let first =
+                self.next_signing_record(&record, None, salt, "first signed version", now)?;
+            let write = Transaction::fenced(fence(&role)).push(Operation::PutSigning {
+                record: first.clone(),
+                expected_serial: None,
+            });
+            match self.store.commit(write) {
+                Ok(()) => signing = Some(first),
+                Err(StoreError::SigningMoved { .. }) => {
+                    signing = self.store.signing_record(&zone)?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+
+        let Some(signing) = signing else {
+            // The Key Master has not written the first version yet.
+            return self.serve_unsigned_if_nothing(record, origin);
+        };
+        let served = self.served_signing(&zone);
+        if served.as_ref() == Some(&signing) {
+            return Ok(());
+        }
+
+        // Content, keys and key states are read after the signing record.
+        // Every change of them that alters the signed data comes with a new
+        // signing record, so the check after signing catches a mixed read.
+        let unsigned = self.load_cluster_source(&record, origin)?;
+        let plan = self.signing_plan(&record, origin, &policy)?;
+        let salt = salt_of(&signing);
+        let mut options =
+            signing::sign_options(&policy, signing.time, salt.clone(), plan.cds, plan.cdnskey);
+        if let Some(denial) = &plan.denial {
+            options.denial = signing::denial_from(denial, salt);
+        }
+        if let Some(ttl) = plan.dnskey_ttl {
+            options.dnskey_ttl = ttl;
+        }
+        options.deterministic = true;
+        let version = signing::sign_version(
+            unsigned,
+            &plan.keys,
+            &options,
+            signing::post_sign_check(&policy),
+            signing.serial,
+            now,
+            None,
+        )?;
+        if self.store.signing_record(&zone)?.as_ref() != Some(&signing) {
+            tracing::debug!(zone = %zone, serial = signing.serial,
+                "zone {zone}: a newer signing record arrived while signing serial {}; signing that instead", signing.serial);
+            return Ok(());
+        }
+        tracing::info!(
+            zone = %zone,
+            serial = signing.serial,
+            reason = %signing.reason,
+            signatures = version.signatures,
+            seconds = format!("{:.2}", version.seconds),
+            "zone {zone} signed with serial {} ({}): {} signatures over {} RRsets in {:.2} s",
+            signing.serial,
+            signing.reason,
+            version.signatures,
+            version.rrsets_signed,
+            version.seconds
+        );
+        let mut record = record;
+        record.last_signed = Some(signing.time);
+        let expiry = version.earliest_expiration;
+        self.publish(record, version.zone, Some(expiry))?;
+        self.update_runtime(&zone, |runtime| {
+            runtime.signed_from = Some(signing);
+            runtime.refresh_wait = None;
+        });
+        // The maintenance task may sleep past this version's refresh time.
+        self.wake.notify_one();
+        if is_key_master {
+            self.mark_published(&zone, &role)?;
+        }
+        Ok(())
+    }
+
+    /// Returns the signing record of the version this server serves.
+    fn served_signing(&self, zone: &str) -> Option<SigningRecord> {
+        let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+        zones
+            .get(zone)
+            .and_then(|runtime| runtime.signed_from.clone())
+    }
+
+    /// Serves a cluster zone's records unsigned when nothing of it is
+    /// served yet; a served version stays otherwise.
+    fn serve_unsigned_if_nothing(
+        &self,
+        record: ZoneRecord,
+        origin: &Name,
+    ) -> Result<(), ZoneError> {
+        if self.runtime_serial(&record.name).is_some() {
+            return Ok(());
+        }
+        let unsigned = self.load_cluster_source(&record, origin)?;
+        self.publish_unsigned(record, unsigned)
+    }
+
+    /// Refreshes the signatures of a signed cluster zone whose refresh is
+    /// due: the member whose turn it is writes a new signing record, the
+    /// others look again a moment later. Called with the zone's lock held.
+    pub(super) fn refresh_cluster_signatures(&self, zone: &str) -> Result<(), ZoneError> {
+        let record = self.record(zone)?;
+        let (_, origin) = zone_name(zone)?;
+        let (Some(role), Some(previous)) =
+            (self.store.role(zone)?, self.store.signing_record(zone)?)
+        else {
+            return self.sign_cluster_zone(record, &origin, false);
+        };
+        if self.served_signing(zone).as_ref() != Some(&previous) {
+            // A newer version exists already: sign it.
+            return self.sign_cluster_zone(record, &origin, false);
+        }
+
+        let now = unix_now();
+        let refresher = self.refresher(&role)?;
+        if refresher.as_deref() != Some(self.config.name.as_str()) {
+            self.update_runtime(zone, |runtime| {
+                runtime.refresh_wait = Some(now + REFRESH_RECHECK);
+            });
+            return Ok(());
+        }
+
+        let is_key_master = role.key_master == self.config.name;
+        let next = SigningRecord {
+            zone: zone.to_string(),
+            serial: previous.serial.wrapping_add(1),
+            time: now,
+            nsec3_salt: previous.nsec3_salt.clone(),
+            reason: "signature refresh".to_string(),
+        };
+        // Only the Key Master's writes are fenced: a refresh by another
+        // member leaves keys and key states alone, and the compare on the
+        // signing record keeps two refreshers from both writing.
+        let transaction = if is_key_master {
+            Transaction::fenced(fence(&role))
+        } else {
+            Transaction::new()
+        };
+        let write = transaction.push(Operation::PutSigning {
+            record: next.clone(),
+            expected_serial: Some(previous.serial),
+        });
+        match self.store.commit(write) {
+            Ok(()) => {}
+            Err(StoreError::SigningMoved { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        if !is_key_master {
+            tracing::warn!(zone = %zone, serial = next.serial, key_master = %role.key_master,
+                "zone {zone}: Key Master {} is offline; {} refreshes the signatures with serial {}; key management waits for the Key Master",
+                role.key_master, self.config.name, next.serial);
+        }
+        self.sign_cluster_zone(record, &origin, false)
+    }
+
+    /// Replaces a cluster zone's records with those of the master file
+    /// `path`, with a serial above every one served before, in one
+    /// transaction with a new signing record when the zone is signed.
+    pub fn import_zone(
+        &self,
+        zone: &str,
+        path: std::path::PathBuf,
+    ) -> Result<keymaster_api::ZoneInfo, ZoneError> {
+        let (name, origin) = zone_name(zone)?;
+        let record = self.record(&name)?;
+        if record.storage != Storage::Cluster {
+            return Err(ZoneError::Rejected {
+                zone: name,
+                reason: "is stored in a master file; edit the file and run `keymaster zone reload`"
+                    .to_string(),
+            });
+        }
+        let loaded = load_zone_file(&path, &origin, &LoadOptions::default()).map_err(|error| {
+            ZoneError::Load {
+                zone: name.clone(),
+                path: path.clone(),
+                message: error.to_string(),
+            }
+        })?;
+        for warning in &loaded.warnings {
+            tracing::warn!(zone = %name, "{warning}");
+        }
+
+        let mut content: Zone = loaded.zone;
+        let file_serial = content.serial().unwrap_or(0);
+        let signing = self.store.signing_record(&name)?;
+        // The highest serial any member may have served.
+        let mut last = record.last_serial;
+        if let Some(signing) = &signing {
+            if last.is_none_or(|last| serial_gt(signing.serial, last)) {
+                last = Some(signing.serial);
+            }
+        }
+        let serial = next_serial(file_serial, last);
+        content.set_serial(serial);
+        let mut text = Vec::new();
+        write_zone(&content, &mut text).map_err(|error| ZoneError::Rejected {
+            zone: name.clone(),
+            reason: format!("cannot render its records as text: {error}"),
+        })?;
+        let text = String::from_utf8(text).map_err(|error| ZoneError::Rejected {
+            zone: name.clone(),
+            reason: format!("its records are not valid text: {error}"),
+        })?;
+
+        let mut transaction = Transaction::new().push(Operation::PutZoneContent {
+            zone: name.clone(),
+            text,
+        });
+        if record.signed {
+            let salt = signing
+                .as_ref()
+                .map(|signing| signing.nsec3_salt.clone())
+                .unwrap_or_default();
+            // TODO: re-sign only the records that changed; every member
+            // signs the whole zone again for each new version.
+            let next = SigningRecord {
+                zone: name.clone(),
+                serial,
+                time: unix_now(),
+                nsec3_salt: salt,
+                reason: format!("records imported from {}", path.display()),
+            };
+            transaction = transaction.push(Operation::PutSigning {
+                record: next,
+                expected_serial: signing.as_ref().map(|signing| signing.serial),
+            });
+        }
+        self.store.commit(transaction)?;
+        tracing::info!(zone = %name, serial, file = %path.display(),
+            "zone {name}: records replaced from {} with serial {serial}", path.display());
+        self.refresh_zone(&name)?;
+        self.zone_info(&name)
+    }
+}
+
+impl Daemon {
+    /// Signs a cluster zone: makes this server, or the member `key_master`
+    /// names, its Key Master, and marks the zone signed. The Key Master
+    /// then generates the keys and writes the first signing record, and
+    /// every member with the cluster key signs.
+    pub(super) fn sign_cluster(
+        &self,
+        record: ZoneRecord,
+        key_master: Option<&str>,
+        policy: Option<String>,
+    ) -> Result<keymaster_api::ZoneInfo, ZoneError> {
+        let name = record.name.clone();
+        let rejected = |reason: String| ZoneError::Rejected {
+            zone: name.clone(),
+            reason,
+        };
+        let target = key_master.unwrap_or(&self.config.name).to_string();
+        if target == self.config.name {
+            if !self.has_cluster_key() {
+                return Err(rejected(format!(
+                    "{} has no cluster key, so it cannot be the Key Master; give it the cluster key \
+                     with --cluster-key FILE, or name a member that has it with --key-master SERVER",
+                    self.config.name
+                )));
+            }
+        } else {
+            let etcd = self
+                .cluster
+                .as_ref()
+                .and_then(|link| link.etcd())
+                .ok_or_else(|| {
+                    rejected(format!(
+                        "{} is not connected to the cluster store, so it cannot check member {target}",
+                        self.config.name
+                    ))
+                })?;
+            let members = etcd.members()?;
+            match members.iter().find(|(member, _)| member.name == target) {
+                None => {
+                    return Err(rejected(format!(
+                        "{target} is not a member of the cluster; `keymaster server list` lists the members"
+                    )))
+                }
+                Some((_, false)) => {
+                    return Err(rejected(format!(
+                        "member {target} is offline, so it cannot become the Key Master; start it, or name an online member"
+                    )))
+                }
+                Some((member, true)) if !member.can_sign => {
+                    return Err(rejected(format!(
+                        "member {target} cannot sign: it has no cluster key, so it cannot become the Key Master"
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(policy) = &policy {
+            if !self.config.policies.contains_key(policy) {
+                return Err(ZoneError::UnknownPolicy(policy.clone()));
+            }
+        }
+
+        let role = {
+            let lock = self.runtime_lock(&name);
+            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut record = self.record(&name)?;
+            record.signed = true;
+            if let Some(policy) = policy {
+                record.policy = policy;
+            }
+            let mut transaction = Transaction::new().push(Operation::PutZone(record));
+            let role = match self.store.role(&name)? {
+                Some(role) if role.key_master == target => role,
+                current => {
+                    let role = RoleRecord {
+                        zone: name.clone(),
+                        key_master: target.clone(),
+                        epoch: current.as_ref().map_or(1, |role| role.epoch + 1),
+                        changed: unix_now(),
+                    };
+                    transaction = transaction.push(Operation::PutRole {
+                        role: role.clone(),
+                        expected_epoch: current.map(|role| role.epoch),
+                    });
+                    tracing::info!(zone = %name, server = %target, epoch = role.epoch,
+                        "{target} is now Key Master of cluster zone {name} (epoch {})", role.epoch);
+                    role
+                }
+            };
+            self.store.commit(transaction)?;
+            role
+        };
+        if role.key_master == self.config.name {
+            let state = self.load_engine(&name)?.state;
+            if state.is_unsigned() {
+                self.queue_request(&name, &role, keymaster_lifecycle::Request::Sign)?;
+            } else if state.going_insecure.is_some() {
+                self.queue_request(&name, &role, keymaster_lifecycle::Request::CancelInsecure)?;
+            }
+        }
+        self.refresh_zone(&name)?;
+        self.zone_info(&name)
+    }
+}
