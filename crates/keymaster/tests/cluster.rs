@@ -165,6 +165,12 @@ impl Member {
     /// Starts member `name` in `dir/name` with a file zone `NAME.file.test`,
     /// the cluster key `key` if given, and `etcd` as its cluster store.
     fn start(dir: &Path, name: &str, etcd: &str, key: Option<&Path>) -> Self {
+        Self::start_with(dir, name, etcd, key, "")
+    }
+
+    /// Starts a member as [`Member::start`] does, with `extra` added to its
+    /// configuration file.
+    fn start_with(dir: &Path, name: &str, etcd: &str, key: Option<&Path>, extra: &str) -> Self {
         let home = dir.join(name);
         std::fs::create_dir_all(&home).unwrap();
         let zone_file = home.join("file.zone");
@@ -174,7 +180,7 @@ impl Member {
             &config,
             format!(
                 "version = 1\n[[zone]]\nname = \"{name}.file.test\"\nfile = \"file.zone\"\nsign = false\n\
-                 [cluster]\nendpoints = [\"http://127.0.0.1:1\"]\nlease_ttl = \"{LEASE_TTL}\"\n"
+                 [cluster]\nendpoints = [\"http://127.0.0.1:1\"]\nlease_ttl = \"{LEASE_TTL}\"\n{extra}"
             ),
         )
         .unwrap();
@@ -580,4 +586,498 @@ fn check_sealed_under_cluster_key(etcd: &Etcd, cluster_key: &Path, local_key: &P
     );
     let local = KeyEncryptionKey::open_existing(local_key).unwrap();
     assert!(local.open(sealed, &aad).is_err(), "the local key opens it");
+}
+
+/// Policies every member of the signing test defines alike: `fast` rolls
+/// keys within seconds, `short` also keeps signatures for 20 s only, so
+/// that they are refreshed every few seconds.
+const SIGNING_POLICIES: &str = "
+[policy.fast]
+dnskey_ttl = \"2s\"
+max_zone_ttl = \"2s\"
+zone_propagation_delay = \"1s\"
+parent_ds_ttl = \"2s\"
+parent_propagation_delay = \"1s\"
+publish_safety = \"1s\"
+retire_safety = \"1s\"
+signature_validity = \"1d\"
+signature_validity_dnskey = \"1d\"
+signature_refresh = \"12h\"
+signature_jitter = \"1h\"
+signature_inception_offset = \"1m\"
+parent_ds_check = \"manual\"
+post_sign_verify = \"all\"
+
+[policy.short]
+dnskey_ttl = \"2s\"
+max_zone_ttl = \"2s\"
+zone_propagation_delay = \"1s\"
+parent_ds_ttl = \"2s\"
+parent_propagation_delay = \"1s\"
+publish_safety = \"1s\"
+retire_safety = \"1s\"
+signature_validity = \"20s\"
+signature_validity_dnskey = \"20s\"
+signature_refresh = \"12s\"
+signature_jitter = \"2s\"
+signature_inception_offset = \"1m\"
+parent_ds_check = \"manual\"
+";
+
+/// The records of the signed cluster zones, with TTLs within `max_zone_ttl`.
+const SIGNED_ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
+                           ns A 192.0.2.53\nwww A 192.0.2.80\n";
+
+/// The independent tools the signing test checks with.
+struct Tools {
+    dig: PathBuf,
+    delv: PathBuf,
+    compile: PathBuf,
+    verify: PathBuf,
+}
+
+impl Tools {
+    fn find(test: &str) -> Option<Self> {
+        Some(Self {
+            dig: tool(test, "dig")?,
+            delv: tool(test, "delv")?,
+            compile: tool(test, "named-compilezone")?,
+            verify: tool(test, "dnssec-verify")?,
+        })
+    }
+
+    /// Returns the SOA serial `member` serves for `zone`.
+    fn serial(&self, member: &Member, zone: &str) -> Option<u32> {
+        let soa = dig_answer(&self.dig, member.dns_port, zone, "SOA")?;
+        soa.split_whitespace().nth(2)?.parse().ok()
+    }
+
+    /// Transfers `zone` from `member` into `dir` and returns the file, its
+    /// serial and its records in named-compilezone's canonical text, sorted.
+    fn transfer(&self, member: &Member, zone: &str, dir: &Path) -> (PathBuf, u32, Vec<String>) {
+        let output = run(Command::new(&self.dig)
+            .arg("@127.0.0.1")
+            .arg("-p")
+            .arg(member.dns_port.to_string())
+            .args(["+time=5", "+tries=1", "+onesoa", "+nocmd", zone, "AXFR"]));
+        let text = output_text(&output);
+        assert!(
+            output.status.success() && !text.contains("Transfer failed"),
+            "{}: AXFR of {zone} failed: {text}",
+            member.name
+        );
+        let file = dir.join(format!("{}.{zone}axfr", member.name));
+        std::fs::write(&file, &text).unwrap();
+        let canonical = file.with_extension("canonical");
+        let compiled = run(Command::new(&self.compile)
+            .args(["-i", "local", "-k", "ignore", "-s", "full", "-o"])
+            .arg(&canonical)
+            .arg(zone)
+            .arg(&file));
+        assert!(
+            compiled.status.success(),
+            "named-compilezone rejected the AXFR from {}: {}",
+            member.name,
+            output_text(&compiled)
+        );
+        let mut lines: Vec<String> = std::fs::read_to_string(&canonical)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        lines.sort();
+        let serial = lines
+            .iter()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                (fields.get(3) == Some(&"SOA"))
+                    .then(|| fields.get(6)?.parse().ok())
+                    .flatten()
+            })
+            .unwrap_or_else(|| panic!("no SOA in the AXFR from {}: {text}", member.name));
+        (file, serial, lines)
+    }
+
+    /// Transfers `zone` from every member. When all serve one serial,
+    /// checks that the record sets are identical and that dnssec-verify
+    /// accepts each, and returns the serial; `None` when a member was
+    /// between versions.
+    fn identical(&self, members: &[&Member], zone: &str, dir: &Path) -> Option<u32> {
+        let transfers: Vec<_> = members
+            .iter()
+            .map(|member| self.transfer(member, zone, dir))
+            .collect();
+        let serial = transfers[0].1;
+        if transfers.iter().any(|(_, other, _)| *other != serial) {
+            return None;
+        }
+        for (member, (file, _, lines)) in members.iter().zip(&transfers) {
+            assert_eq!(
+                lines, &transfers[0].2,
+                "{} and {} serve different records for {zone} serial {serial}",
+                member.name, members[0].name
+            );
+            let verified = run(Command::new(&self.verify).arg("-o").arg(zone).arg(file));
+            assert!(
+                verified.status.success(),
+                "dnssec-verify rejects the AXFR of {zone} serial {serial} from {}: {}",
+                member.name,
+                output_text(&verified)
+            );
+        }
+        Some(serial)
+    }
+
+    /// Waits up to `seconds` for every member to serve one serial above
+    /// `above` with identical records, and returns it.
+    fn wait_identical(
+        &self,
+        members: &[&Member],
+        zone: &str,
+        dir: &Path,
+        above: u32,
+        seconds: u64,
+    ) -> Option<u32> {
+        let mut found = None;
+        wait_until(Duration::from_secs(seconds), || {
+            found = self
+                .identical(members, zone, dir)
+                .filter(|serial| serial_newer(*serial, above));
+            found.is_some()
+        });
+        found
+    }
+
+    /// Writes a delv trust anchor for `zone` from `keymaster ds` on `member`.
+    fn anchor(&self, member: &Member, zone: &str, dir: &Path) -> PathBuf {
+        let output = member.cli(&["ds", zone]);
+        let text = output_text(&output);
+        assert!(output.status.success(), "keymaster ds {zone}: {text}");
+        let line = text
+            .lines()
+            .find(|line| line.contains(" DS "))
+            .unwrap_or_else(|| panic!("no DS record for {zone}: {text}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let at = fields.iter().position(|field| *field == "DS").unwrap();
+        let anchor = format!(
+            "trust-anchors {{ \"{}\" static-ds {} {} {} \"{}\"; }};\n",
+            fields[0],
+            fields[at + 1],
+            fields[at + 2],
+            fields[at + 3],
+            fields[at + 4..].join("")
+        );
+        let file = dir.join(format!("{zone}anchor.conf"));
+        std::fs::write(&file, anchor).unwrap();
+        file
+    }
+
+    /// Asks `member` for `name` `rtype` through delv with `anchor`, and
+    /// asserts that the answer validates.
+    fn validates(&self, member: &Member, anchor: &Path, zone: &str, name: &str, rtype: &str) {
+        let output = run(Command::new(&self.delv)
+            .arg("@127.0.0.1")
+            .arg("-p")
+            .arg(member.dns_port.to_string())
+            .arg("-a")
+            .arg(anchor)
+            .arg(format!("+root={zone}"))
+            .args([name, rtype]));
+        let text = output_text(&output);
+        assert!(
+            text.contains("fully validated") && !text.contains("bogus"),
+            "delv does not validate {name} {rtype} from {}: {text}\n{}",
+            member.name,
+            member.log()
+        );
+    }
+}
+
+/// RFC 1982: whether `a` is newer than `b`.
+fn serial_newer(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000_0000
+}
+
+fn zone_json(member: &Member, zone: &str) -> serde_json::Value {
+    let output = member.cli(&["zone", "show", zone, "--json"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn keys_json(member: &Member, zone: &str) -> Vec<serde_json::Value> {
+    let output = member.cli(&["key", "list", zone, "--json"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Whether a zone has exactly a KSK and a ZSK, each fully in the zone.
+fn keys_established(keys: &[serde_json::Value]) -> bool {
+    keys.len() == 2
+        && keys.iter().all(|key| {
+            let wanted: &[&str] = if key["role"] == "zsk" {
+                &["dnskey_state", "zrrsig_state"]
+            } else {
+                &["dnskey_state", "krrsig_state"]
+            };
+            wanted.iter().all(|state| key[*state] == "omnipresent")
+        })
+}
+
+/// Runs `args` on `member` and returns the reason it was rejected.
+fn rejected(member: &Member, args: &[&str]) -> String {
+    let output = member.cli(args);
+    let text = output_text(&output);
+    assert!(!output.status.success(), "{args:?} was accepted: {text}");
+    text
+}
+
+#[test]
+fn signed_cluster_zone_is_identical_on_every_member() {
+    let test = "signed_cluster_zone_is_identical_on_every_member";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tools) = Tools::find(test) else {
+        return;
+    };
+    let Some(etcd) = start_etcd(test, dir.path()) else {
+        return;
+    };
+    let key = dir.path().join("cluster.key");
+    assert!(new_key(&key).status.success());
+    let start = |name: &str, key: Option<&Path>| {
+        Member::start_with(dir.path(), name, &etcd.endpoint(), key, SIGNING_POLICIES)
+    };
+    let mut a = start("ns-a", Some(&key));
+    let b = start("ns-b", Some(&key));
+    let c = start("ns-c", Some(&key));
+    // D has no cluster key.
+    let d = start("ns-d", None);
+    let all = [&a, &b, &c];
+    let joined = wait_until(Duration::from_secs(20), || {
+        a.servers()
+            .is_some_and(|servers| servers.iter().filter(|s| s["online"] == true).count() == 4)
+    });
+    assert!(joined, "the members did not join: {:?}", a.servers());
+
+    let zone_file = dir.path().join("shared.zone");
+    std::fs::write(&zone_file, SIGNED_ZONE).unwrap();
+    let output = a.cli(&[
+        "zone",
+        "add",
+        "shared.test",
+        "--cluster",
+        "--from-file",
+        zone_file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", output_text(&output));
+
+    // A member without the cluster key cannot be named Key Master, nor a
+    // server outside the cluster.
+    let reason = rejected(&a, &["zone", "sign", "shared.test", "--key-master", "ns-d"]);
+    assert!(
+        reason.contains("ns-d") && reason.contains("no cluster key"),
+        "{reason}"
+    );
+    let reason = rejected(&a, &["zone", "sign", "shared.test", "--key-master", "ns-x"]);
+    assert!(reason.contains("not a member"), "{reason}");
+    let reason = rejected(&d, &["zone", "sign", "shared.test"]);
+    assert!(reason.contains("no cluster key"), "{reason}");
+    assert_eq!(zone_json(&a, "shared.test")["is_signed"], false);
+
+    // Signed on A: A becomes Key Master, and every member serves the same
+    // signed version.
+    let output = a.cli(&["zone", "sign", "shared.test", "--policy", "fast"]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        output_text(&output),
+        a.log()
+    );
+    let first = tools.wait_identical(&all, "shared.test.", dir.path(), 5, 20);
+    let Some(first) = first else {
+        panic!(
+            "the members do not serve one signed version:\n{}\n{}\n{}",
+            a.log(),
+            b.log(),
+            c.log()
+        );
+    };
+    for member in all {
+        let info = zone_json(member, "shared.test");
+        assert_eq!(info["is_signed"], true, "{info}");
+        assert_eq!(info["key_master_server"], "ns-a", "{info}");
+        assert_eq!(info["key_master_status"], "online", "{info}");
+        assert_eq!(info["key_master_epoch"], 1, "{info}");
+        assert_eq!(info["can_sign"], true, "{info}");
+        assert_eq!(info["is_key_master"], member.name == "ns-a", "{info}");
+    }
+    let listed = b.cli(&["zone", "list", "--json"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let shared = listed
+        .iter()
+        .find(|zone| zone["zone"] == "shared.test.")
+        .unwrap();
+    assert_eq!(shared["key_master_server"], "ns-a", "{shared}");
+    assert_eq!(shared["key_master_status"], "online", "{shared}");
+    // D serves the zone without signing it, and says why.
+    let info = zone_json(&d, "shared.test");
+    assert_eq!(info["can_sign"], false, "{info}");
+    let error = info["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no cluster key"), "{info}");
+    assert!(
+        dig_answer(&tools.dig, d.dns_port, "www.shared.test", "A").is_some(),
+        "{}",
+        d.log()
+    );
+
+    let anchor = tools.anchor(&a, "shared.test.", dir.path());
+    for member in all {
+        tools.validates(member, &anchor, "shared.test", "www.shared.test", "A");
+        tools.validates(member, &anchor, "shared.test", "nosuch.shared.test", "A");
+    }
+
+    // Records imported on B, from a file whose serial is lower than the one
+    // served: the serial still goes up, and every member serves the new
+    // records within seconds.
+    let changed = dir.path().join("changed.zone");
+    std::fs::write(
+        &changed,
+        format!("{SIGNED_ZONE}www2 A 192.0.2.81\n").replace(" 5 7200 ", " 1 7200 "),
+    )
+    .unwrap();
+    let imported = Instant::now();
+    let output = b.cli(&["zone", "import", "shared.test", changed.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        output_text(&output),
+        b.log()
+    );
+    let second = tools.wait_identical(&all, "shared.test.", dir.path(), first, 10);
+    let Some(second) = second else {
+        panic!("the import is not served alike: {}", b.log());
+    };
+    assert!(
+        imported.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        imported.elapsed()
+    );
+    for member in all {
+        tools.validates(member, &anchor, "shared.test", "www2.shared.test", "A");
+    }
+    let reason = rejected(
+        &b,
+        &["zone", "import", "nosuch.test", changed.to_str().unwrap()],
+    );
+    assert!(reason.contains("nosuch.test"), "{reason}");
+
+    // A ZSK rollover on the Key Master: every version on the way is served
+    // alike by every member.
+    let established = wait_until(Duration::from_secs(60), || {
+        keys_established(&keys_json(&b, "shared.test"))
+    });
+    assert!(
+        established,
+        "the first keys never became omnipresent: {:?}\n{}",
+        keys_json(&b, "shared.test"),
+        a.log()
+    );
+    let keys = keys_json(&c, "shared.test");
+    let zsk = keys.iter().find(|key| key["role"] == "zsk").unwrap();
+    let (old_id, old_tag) = (zsk["id"].clone(), zsk["key_tag"].to_string());
+    let output = a.cli(&["key", "rollover", "shared.test", &old_tag]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let mut serials = vec![second];
+    let finished = wait_until(Duration::from_secs(120), || {
+        let latest = *serials.last().unwrap();
+        if let Some(serial) = tools.identical(&all, "shared.test.", dir.path()) {
+            if serial_newer(serial, latest) {
+                serials.push(serial);
+            }
+        }
+        let keys = keys_json(&b, "shared.test");
+        keys.iter().all(|key| key["id"] != old_id) && keys_established(&keys)
+    });
+    assert!(
+        finished,
+        "the ZSK rollover did not finish: {:?}\n{}",
+        keys_json(&b, "shared.test"),
+        a.log()
+    );
+    let last = tools.wait_identical(&all, "shared.test.", dir.path(), second, 10);
+    assert!(last.is_some(), "no common version after the rollover");
+    if last.is_some_and(|serial| serial_newer(serial, *serials.last().unwrap())) {
+        serials.extend(last);
+    }
+    assert!(
+        serials.len() >= 4,
+        "a pre-publication rollover needs at least three new versions; compared {serials:?}"
+    );
+    for member in all {
+        tools.validates(member, &anchor, "shared.test", "www.shared.test", "A");
+    }
+
+    // A zone whose signatures last 20 s, with A as its Key Master. Once A
+    // is killed, B (the online member with the cluster key whose name
+    // sorts first) refreshes them, and B and C serve the refreshed version.
+    let output = a.cli(&[
+        "zone",
+        "add",
+        "short.test",
+        "--cluster",
+        "--from-file",
+        zone_file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let output = a.cli(&["zone", "sign", "short.test", "--policy", "short"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let signed = tools.wait_identical(&all, "short.test.", dir.path(), 5, 20);
+    assert!(
+        signed.is_some(),
+        "short.test is not served alike: {}",
+        a.log()
+    );
+    let anchor = tools.anchor(&b, "short.test.", dir.path());
+    a.kill();
+    let survivors = [&b, &c];
+    let offline = wait_until(Duration::from_secs(15), || {
+        zone_json(&b, "short.test")["key_master_status"] == "offline"
+    });
+    assert!(offline, "{}", zone_json(&b, "short.test"));
+    let info = zone_json(&c, "short.test");
+    assert_eq!(info["key_master_server"], "ns-a", "{info}");
+    let waiting = info["key_management"].as_str().unwrap_or_default();
+    assert!(waiting.contains("waits for Key Master ns-a"), "{info}");
+    // An offline member cannot be made Key Master.
+    let reason = rejected(&b, &["zone", "sign", "short.test", "--key-master", "ns-a"]);
+    assert!(reason.contains("offline"), "{reason}");
+
+    let killed_at = tools.serial(&b, "short.test").unwrap();
+    // Two refreshes: the signatures of the version A published have
+    // expired by the second.
+    let mut refreshed = killed_at;
+    for _ in 0..2 {
+        let next = tools.wait_identical(&survivors, "short.test.", dir.path(), refreshed, 30);
+        let Some(next) = next else {
+            panic!(
+                "no refreshed version after serial {refreshed}:\n{}\n{}",
+                b.log(),
+                c.log()
+            );
+        };
+        refreshed = next;
+        for member in survivors {
+            tools.validates(member, &anchor, "short.test", "www.short.test", "A");
+        }
+    }
+    assert!(
+        b.log().contains("ns-b refreshes the signatures"),
+        "{}",
+        b.log()
+    );
+    assert!(
+        !c.log().contains("ns-c refreshes the signatures"),
+        "{}",
+        c.log()
+    );
 }
