@@ -22,6 +22,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hmac;
 use keymaster_zone::Name;
 use zeroize::Zeroizing;
 
@@ -108,6 +109,8 @@ pub enum KekError {
 /// A key-encryption key loaded in memory. `Debug` prints only its path.
 pub struct KeyEncryptionKey {
     key: LessSafeKey,
+    /// HMAC-SHA256 under the same octets, for [`KeyEncryptionKey::derive_secret`].
+    mac: hmac::Key,
     path: PathBuf,
 }
 
@@ -227,8 +230,22 @@ impl KeyEncryptionKey {
         let key = UnboundKey::new(&AES_256_GCM, octets).expect("AES-256 key of 32 octets");
         Self {
             key: LessSafeKey::new(key),
+            mac: hmac::Key::new(hmac::HMAC_SHA256, octets),
             path: path.to_path_buf(),
         }
+    }
+
+    /// Derives a 32-octet secret for the purpose named by `label`, as
+    /// HMAC-SHA256 of the label under the key's octets (a pseudo-random
+    /// function, like HKDF-Expand of RFC 5869 section 2.3 with one block).
+    ///
+    /// Every holder of the same key derives the same secret, and the secret
+    /// reveals nothing of the key; different labels give unrelated secrets.
+    pub fn derive_secret(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        let tag = hmac::sign(&self.mac, label.as_bytes());
+        let mut secret = Zeroizing::new([0u8; 32]);
+        secret.copy_from_slice(tag.as_ref());
+        secret
     }
 
     /// Encrypts `plaintext` and binds it to `aad`.
@@ -340,6 +357,20 @@ mod tests {
         assert_eq!(sealed.len(), 1 + NONCE_LEN + 11 + TAG_LEN);
         assert!(!sealed.windows(11).any(|w| w == b"private key"));
         assert_eq!(&kek.open(&sealed, &aad).unwrap()[..], b"private key");
+    }
+
+    #[test]
+    fn kek_derive_secret_per_label() {
+        let (dir, kek) = new_kek();
+        let again = KeyEncryptionKey::open_existing(kek.path()).unwrap();
+        assert_eq!(*kek.derive_secret("a"), *again.derive_secret("a"));
+        assert_ne!(*kek.derive_secret("a"), *kek.derive_secret("b"));
+        let other = KeyEncryptionKey::load_or_create(&dir.path().join("other.key")).unwrap();
+        assert_ne!(*kek.derive_secret("a"), *other.derive_secret("a"));
+        // HMAC-SHA256 of "a" under the octets read back from the file.
+        let octets = std::fs::read(kek.path()).unwrap();
+        let expected = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &octets), b"a");
+        assert_eq!(&kek.derive_secret("a")[..], expected.as_ref());
     }
 
     #[test]
