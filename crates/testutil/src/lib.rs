@@ -6,6 +6,7 @@
 //! data is not mistaken for a full one.
 
 pub mod etcd;
+pub mod member;
 pub mod named;
 pub mod unbound;
 

@@ -1,0 +1,161 @@
+//! A `keymaster serve` cluster member on loopback.
+//!
+//! [`Member::start`] runs the keymaster binary given by the test
+//! (`env!("CARGO_BIN_EXE_keymaster")` in integration tests) as a cluster
+//! member named `name`, in `dir/name`. The member listens on free ports of
+//! 127.0.0.1, serves a file zone `NAME.file.test` of its own, and uses the
+//! private etcd at `etcd` and, if given, a cluster key. `start` returns once
+//! the member serves its file zone. The member's log goes to
+//! `dir/name/serve.log`; panic messages quote it. The process is killed by
+//! process id when the value is dropped, and [`Member::kill`],
+//! [`Member::pause`] and [`Member::resume`] let a test kill or freeze it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, output_text, run, wait_until, ChildGuard};
+
+/// A small zone each member serves from its own master file.
+const FILE_ZONE: &str =
+    "$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.1\n";
+
+/// How long [`Member::start`] waits for the file zone to be served.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `keymaster serve` that is a cluster member.
+pub struct Member {
+    pub name: String,
+    program: PathBuf,
+    child: Option<ChildGuard>,
+    pub data_dir: PathBuf,
+    pub dns_port: u16,
+    /// The control API's URL, `http://127.0.0.1:PORT`.
+    pub control_url: String,
+    log: PathBuf,
+}
+
+impl Member {
+    /// Starts member `name` with `lease_ttl` (such as `"2s"`) and waits
+    /// until it serves its file zone. Panics with the log when it does not
+    /// within a minute.
+    pub fn start(
+        program: &Path,
+        dir: &Path,
+        name: &str,
+        etcd: &str,
+        key: Option<&Path>,
+        lease_ttl: &str,
+    ) -> Self {
+        let home = dir.join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(home.join("file.zone"), FILE_ZONE).unwrap();
+        let config = home.join("keymaster.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 1\n[[zone]]\nname = \"{name}.file.test\"\nfile = \"file.zone\"\nsign = false\n\
+                 [cluster]\nendpoints = [\"http://127.0.0.1:1\"]\nlease_ttl = \"{lease_ttl}\"\n"
+            ),
+        )
+        .unwrap();
+        let dns_port = free_port();
+        let control_port = free_port();
+        let data_dir = home.join("data");
+        let log = home.join("serve.log");
+        let mut command = Command::new(program);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--name", name])
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{dns_port}"))
+            .arg("--control")
+            .arg(format!("127.0.0.1:{control_port}"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            // The flag replaces the file's endpoint, which nothing serves.
+            .args(["--etcd", etcd])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(key) = key {
+            command.arg("--cluster-key").arg(key);
+        }
+
+        let member = Self {
+            name: name.to_string(),
+            program: program.to_path_buf(),
+            child: Some(ChildGuard::spawn("keymaster serve", &mut command)),
+            data_dir,
+            dns_port,
+            control_url: format!("http://127.0.0.1:{control_port}"),
+            log,
+        };
+
+        let zone = format!("{name}.file.test");
+        let ready = wait_until(START_TIMEOUT, || {
+            let show = member.cli(&["zone", "show", &zone, "--json"]);
+            show.status.success()
+                && serde_json::from_slice::<serde_json::Value>(&show.stdout)
+                    .is_ok_and(|info| info["serial"].is_u64())
+        });
+        assert!(
+            ready,
+            "{name} did not serve its file zone: {}",
+            member.log()
+        );
+        member
+    }
+
+    /// Runs the CLI against this member's data directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run(Command::new(&self.program)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args))
+    }
+
+    /// Returns the member's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for the member to log that it joined the
+    /// cluster; panics with the log otherwise.
+    pub fn wait_joined(&self, timeout: Duration) {
+        let joined = wait_until(timeout, || self.log().contains("joined the cluster"));
+        assert!(joined, "{} did not join: {}", self.name, self.log());
+    }
+
+    /// Returns the process id while the member runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(ChildGuard::pid)
+    }
+
+    /// Kills the process with SIGKILL, so that it cannot revoke its lease.
+    pub fn kill(&mut self) {
+        self.child = None;
+    }
+
+    /// Freezes the process with SIGSTOP: its sockets stay open, nothing runs.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused member run again with SIGCONT.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the member is not running");
+        let output = run(Command::new("kill").arg(signal).arg(pid.to_string()));
+        assert!(
+            output.status.success(),
+            "kill {signal} {pid}: {}",
+            output_text(&output)
+        );
+    }
+}
