@@ -136,7 +136,7 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 /// Encodes a zone name for a URL path segment; the root becomes `@`
 /// because URL parsers remove a segment of `.`.
-fn segment(zone: &str) -> String {
+pub(crate) fn segment(zone: &str) -> String {
     if zone.trim_end_matches('.').is_empty() {
         return "@".to_string();
     }
@@ -209,8 +209,11 @@ fn key_table(keys: &[KeyInfo]) -> String {
 }
 
 fn role_text(role: &RoleInfo) -> String {
+    let changed = role.changed.map_or(String::new(), |at| {
+        format!(", changed {} UTC", keymaster_zone::format_utc(at))
+    });
     format!(
-        "zone {}: Key Master {} (epoch {}, {}), storage {}\n",
+        "zone {}: Key Master {} (epoch {}, {}{changed}), storage {}\n",
         role.zone,
         role.key_master.as_deref().unwrap_or("none"),
         role.epoch,

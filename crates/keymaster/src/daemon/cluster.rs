@@ -20,7 +20,7 @@
 //!
 //! - A change of a zone's keys or engine state alone is not followed: the
 //!   signing record written with every change that alters the signed data
-//!   is.
+//!   is. A change of its role record is followed too (see `daemon::role`).
 //! - A zone deleted from the cluster store stays served until restart.
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -109,6 +109,7 @@ pub fn spawn_join(
         .spawn(move || {
             if let Some((etcd, changes)) = join(&daemon, &shutdown) {
                 daemon.load_cluster_zones();
+                daemon.observe_roles();
                 follow(&daemon, &etcd, changes, &shutdown);
             }
         })
@@ -177,7 +178,14 @@ fn follow(
         match changes.recv_timeout(WATCH_POLL) {
             Ok(Change::Zone {
                 zone,
-                part: ZonePart::Zone | ZonePart::Content | ZonePart::Signing | ZonePart::Role,
+                part: ZonePart::Role,
+            }) => {
+                daemon.role_changed(&zone);
+                daemon.cluster_zone_changed(&zone);
+            }
+            Ok(Change::Zone {
+                zone,
+                part: ZonePart::Zone | ZonePart::Content | ZonePart::Signing,
             }) => daemon.cluster_zone_changed(&zone),
             // Every change of keys or key states that alters the signed
             // data comes with a new signing record, which is followed.
@@ -188,7 +196,14 @@ fn follow(
             // A member that goes offline is noticed when a signature
             // refresh falls due, which looks up who is online.
             Ok(Change::Member { .. }) => {}
-            Ok(Change::Resync) => daemon.load_cluster_zones(),
+            Ok(Change::Resync) => {
+                daemon.load_cluster_zones();
+                for record in daemon.store.zones().unwrap_or_default() {
+                    if record.storage == Storage::Cluster {
+                        daemon.role_changed(&record.name);
+                    }
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 tracing::error!(prefix = %etcd.prefix(), "the cluster store's change feed ended; cluster zones are no longer followed");

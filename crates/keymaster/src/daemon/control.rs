@@ -7,6 +7,10 @@
 //! `Authorization: Bearer TOKEN`; the dashboard also accepts the token as a
 //! `token` query parameter so it can be opened in a browser. A request
 //! without a valid token gets 401 and nothing else.
+//!
+//! A cluster member with the cluster key also accepts the token derived
+//! from that key ([`super::role::forward_token`]), on one path only: the
+//! role transfers other members forward to it.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -39,6 +43,8 @@ pub fn write_endpoint(data_dir: &Path, address: SocketAddr) -> anyhow::Result<St
 struct AppState {
     daemon: Arc<Daemon>,
     token: Arc<String>,
+    /// The token of forwarded role transfers, on members with the cluster key.
+    forward_token: Option<Arc<String>>,
 }
 
 /// Serves the control API until shutdown.
@@ -48,9 +54,15 @@ pub async fn run(
     token: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let forward_token = daemon
+        .cluster
+        .as_ref()
+        .and_then(|link| link.key.as_ref())
+        .map(|key| Arc::new(super::role::forward_token(key)));
     let state = AppState {
         daemon,
         token: Arc::new(token),
+        forward_token,
     };
     let app = router(state);
     let stop = async move {
@@ -97,7 +109,7 @@ struct TokenQuery {
 async fn authorize(
     State(state): State<AppState>,
     Query(query): Query<TokenQuery>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let header_token = request
@@ -111,9 +123,22 @@ async fn authorize(
                 .then_some(token.trim())
         });
     let presented = header_token.or(query.token.as_deref());
-    let valid =
-        presented.is_some_and(|token| constant_time_eq(token.as_bytes(), state.token.as_bytes()));
-    if !valid {
+    let matches = |expected: &str| {
+        presented.is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()))
+    };
+    let operator = matches(&state.token);
+    let member = !operator
+        && request.method() == axum::http::Method::POST
+        && super::role::forwardable(request.uri().path())
+        && state
+            .forward_token
+            .as_deref()
+            .is_some_and(|token| matches(token));
+    if member {
+        // A request in the name of another member is never forwarded again.
+        request.extensions_mut().insert(FromMember);
+    }
+    if !operator && !member {
         tracing::warn!(path = %request.uri().path(), "control API request without a valid token rejected");
         let body = ErrorBody {
             error: "missing or invalid bearer token; the CLI reads it from the data directory"
@@ -123,6 +148,10 @@ async fn authorize(
     }
     next.run(request).await
 }
+
+/// Marks a request authenticated with the token of forwarded transfers.
+#[derive(Clone, Copy)]
+struct FromMember;
 
 /// Compares two byte strings in time independent of where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -357,28 +386,23 @@ async fn show_role(
     State(state): State<AppState>,
     UrlPath(zone): UrlPath<String>,
 ) -> ApiResult<keymaster_api::RoleInfo> {
-    blocking(&state, move |daemon| daemon.role_info(&zone)).await
+    blocking(&state, move |daemon| daemon.show_role(&zone)).await
 }
 
 async fn change_role(
     State(state): State<AppState>,
     UrlPath((zone, action)): UrlPath<(String, String)>,
+    headers: axum::http::HeaderMap,
+    from_member: Option<axum::Extension<FromMember>>,
     Json(request): Json<RoleRequest>,
 ) -> ApiResult<keymaster_api::RoleInfo> {
-    blocking(&state, move |daemon| match action.as_str() {
-        "assign" => {
-            let server = request.server.ok_or_else(|| ZoneError::Rejected {
-                zone: zone.clone(),
-                reason: "name the server to assign".to_string(),
-            })?;
-            daemon.assign_role(&zone, &server)
-        }
-        "transfer" => daemon.move_role(&zone, "transferred"),
-        "seize" => daemon.move_role(&zone, "seized"),
-        other => Err(ZoneError::Rejected {
-            zone: zone.clone(),
-            reason: format!("unknown role action {other:?}"),
-        }),
+    let named = headers
+        .get(super::role::FORWARDED_BY)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let forwarded_by = named.or_else(|| from_member.map(|_| "a member".to_string()));
+    blocking(&state, move |daemon| {
+        daemon.change_role(&zone, &action, request, forwarded_by.as_deref())
     })
     .await
 }

@@ -230,8 +230,7 @@ impl Daemon {
             zone: role.zone.clone(),
             state: text,
         });
-        self.store.commit(transaction)?;
-        Ok(())
+        self.commit_key_management(transaction)
     }
 
     /// Queues an operator request for the zone's next step and wakes the

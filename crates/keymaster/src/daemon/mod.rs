@@ -17,6 +17,7 @@ pub mod cluster_signing;
 pub mod control;
 pub mod keyring;
 pub mod lifecycle;
+pub mod role;
 pub mod zones;
 
 use std::collections::BTreeMap;

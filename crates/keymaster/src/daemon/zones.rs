@@ -42,6 +42,9 @@ pub struct ZoneRuntime {
     pub refresh_wait: Option<u64>,
     /// Why this server cannot sign the cluster zone, if it cannot.
     pub cannot_sign: Option<String>,
+    /// The last role record of a cluster zone this server saw, to tell a
+    /// role it lost from one it never held.
+    pub known_role: Option<RoleRecord>,
 }
 
 /// Error of a zone operation requested by an operator.
@@ -1093,9 +1096,8 @@ impl Daemon {
 
     fn single_primary(&self, record: &ZoneRecord, what: &str) -> ZoneError {
         if record.storage == Storage::Cluster {
-            // TODO: assign, transfer and seize the role of cluster zones; the
-            // role records and fencing exist in the cluster store, the
-            // operations do not yet.
+            // Reached only by `zone sign --key-master`; `daemon::role`
+            // changes the role of cluster zones.
             return ZoneError::Rejected {
                 zone: record.name.clone(),
                 reason: format!(
@@ -1494,8 +1496,10 @@ impl Daemon {
     ) -> Result<KeyInfo, ZoneError> {
         let name = record.name.clone();
         let info = key_info(&key, &[]);
-        self.store
-            .commit(Transaction::fenced(lifecycle::fence(&role)).push(Operation::PutKey(key)))?;
+        self.require_key_master(&role)?;
+        self.commit_key_management(
+            Transaction::fenced(lifecycle::fence(&role)).push(Operation::PutKey(key)),
+        )?;
         let tag = info.key_tag;
         tracing::info!(zone = %name, key_tag = tag, "zone {name}: key {tag} {how}; it waits to succeed the current key of its role");
         if record.signed {

@@ -1,0 +1,476 @@
+//! The Key Master role of cluster zones: `role assign`, `role transfer`,
+//! `role seize` and `role show` between real `keymaster serve` members on
+//! a private etcd, and the fencing of a Key Master that was frozen while
+//! another member seized its role.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::member::Member;
+use keymaster_testutil::{output_text, run, wait_until};
+
+/// Lease of the test members: a killed or frozen member shows offline this
+/// long after it stopped, at most.
+const LEASE_TTL: &str = "2s";
+
+/// How long a member may take to notice a change made on another one.
+const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a member may take to show offline after it stopped: the
+/// lease, etcd's rounding up of short leases, and a slow machine.
+const OFFLINE_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn program() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_keymaster"))
+}
+
+/// Writes a new cluster key to `dir/cluster.key`.
+fn cluster_key(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("cluster.key");
+    let output = run(Command::new(program())
+        .args(["cluster", "new-key", "-o"])
+        .arg(&path));
+    assert!(output.status.success(), "{}", output_text(&output));
+    path
+}
+
+/// Starts a member and waits until it joined the cluster.
+fn start(dir: &Path, name: &str, etcd: &Etcd, key: Option<&Path>) -> Member {
+    let member = Member::start(program(), dir, name, &etcd.endpoint(), key, LEASE_TTL);
+    member.wait_joined(Duration::from_secs(20));
+    member
+}
+
+/// Runs the CLI on `member` and returns its output; panics with the
+/// member's log when the command fails.
+fn ok(member: &Member, args: &[&str]) -> Output {
+    let output = member.cli(args);
+    assert!(
+        output.status.success(),
+        "{} {args:?} failed: {}\n{}",
+        member.name,
+        output_text(&output),
+        member.log()
+    );
+    output
+}
+
+/// Runs the CLI on `member`, expects it to fail and returns its message.
+fn rejected(member: &Member, args: &[&str]) -> String {
+    let output = member.cli(args);
+    let message = output_text(&output);
+    assert!(
+        !output.status.success(),
+        "{} {args:?} succeeded: {message}",
+        member.name
+    );
+    message
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", output_text(output)))
+}
+
+/// Adds cluster zone `zone` on `member` from a small master file.
+fn add_zone(member: &Member, dir: &Path, zone: &str) {
+    let file = dir.join(format!("{zone}.zone"));
+    std::fs::write(
+        &file,
+        "$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.53\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    ok(
+        member,
+        &["zone", "add", zone, "--cluster", "--from-file", path],
+    );
+}
+
+/// Returns `role show ZONE --json` on `member`.
+fn role(member: &Member, zone: &str) -> serde_json::Value {
+    json(&ok(member, &["role", "show", zone, "--json"]))
+}
+
+/// Waits until every member shows `key_master` at `epoch`, online.
+fn wait_role_agreed(members: &[&Member], zone: &str, key_master: &str, epoch: u64) {
+    for member in members {
+        let mut last = serde_json::Value::Null;
+        let agreed = wait_until(CHANGE_TIMEOUT, || {
+            last = role(member, zone);
+            last["key_master"] == key_master
+                && last["epoch"] == epoch
+                && last["key_master_status"] == "online"
+        });
+        assert!(
+            agreed,
+            "{}: role of {zone} is {last}, not {key_master} at epoch {epoch}",
+            member.name
+        );
+        assert!(last["changed"].is_u64(), "{last}");
+        assert_eq!(last["is_key_master"], member.name == key_master, "{last}");
+    }
+}
+
+/// Waits until `observer` lists `name` as offline.
+fn wait_offline(observer: &Member, name: &str) {
+    let offline = wait_until(OFFLINE_TIMEOUT, || {
+        let output = observer.cli(&["server", "list", "--json"]);
+        output.status.success()
+            && json(&output)
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|server| server["name"] == name && server["online"] == false)
+    });
+    assert!(offline, "{} never saw {name} offline", observer.name);
+}
+
+/// Returns the lines of `log` that contain `text`.
+fn lines_with<'a>(log: &'a str, text: &str) -> Vec<&'a str> {
+    log.lines().filter(|line| line.contains(text)).collect()
+}
+
+#[test]
+fn cluster_role_assign_and_transfer() {
+    let test = "cluster_role_assign_and_transfer";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+        return;
+    };
+    let key = cluster_key(dir.path());
+    let a = start(dir.path(), "ns-a", &etcd, Some(&key));
+    let b = start(dir.path(), "ns-b", &etcd, Some(&key));
+    let mut c = start(dir.path(), "ns-c", &etcd, None);
+    add_zone(&a, dir.path(), "one.test");
+    let unassigned = role(&a, "one.test");
+    assert_eq!(
+        unassigned["key_master"],
+        serde_json::Value::Null,
+        "{unassigned}"
+    );
+    assert_eq!(unassigned["key_master_status"], "none", "{unassigned}");
+
+    // Only an online member with the cluster key can be assigned.
+    let message = rejected(&a, &["role", "assign", "one.test", "ns-c"]);
+    assert!(
+        message.contains("ns-c cannot sign: it has no cluster key"),
+        "{message}"
+    );
+    let message = rejected(&a, &["role", "assign", "one.test", "ns-x"]);
+    assert!(message.contains("ns-x is not a member"), "{message}");
+
+    // Assigned on B, the role is seen alike by every member.
+    let assigned = json(&ok(&b, &["role", "assign", "one.test", "ns-a", "--json"]));
+    assert_eq!(assigned["key_master"], "ns-a", "{assigned}");
+    assert_eq!(assigned["epoch"], 1, "{assigned}");
+    wait_role_agreed(&[&a, &b, &c], "one.test", "ns-a", 1);
+    let message = rejected(&b, &["role", "assign", "one.test", "ns-b"]);
+    assert!(message.contains("already has Key Master ns-a"), "{message}");
+    let text = output_text(&ok(&c, &["role", "show", "one.test"]));
+    assert!(
+        text.contains("Key Master ns-a (epoch 1, online, changed "),
+        "{text}"
+    );
+
+    // The role survives `zone unsign`.
+    ok(&a, &["zone", "unsign", "one.test"]);
+    wait_role_agreed(&[&a], "one.test", "ns-a", 1);
+
+    // A transfer to a member without the cluster key is refused with the
+    // reason, and a member without the key cannot forward: it names the
+    // Key Master's control URL instead.
+    let message = rejected(&b, &["role", "transfer", "one.test", "ns-c"]);
+    assert!(
+        message.contains("ns-c cannot sign: it has no cluster key"),
+        "{message}"
+    );
+    let message = rejected(&c, &["role", "transfer", "one.test", "ns-b"]);
+    assert!(message.contains(&a.control_url), "{message}");
+
+    // A transfer sent to B goes to A, the Key Master, which hands over.
+    let moved = json(&ok(&b, &["role", "transfer", "one.test", "ns-b", "--json"]));
+    assert_eq!(moved["key_master"], "ns-b", "{moved}");
+    assert_eq!(moved["epoch"], 2, "{moved}");
+    wait_role_agreed(&[&a, &b, &c], "one.test", "ns-b", 2);
+    let log = a.log();
+    assert_eq!(
+        lines_with(&log, "transferred from ns-a to ns-b at epoch 2").len(),
+        1,
+        "{log}"
+    );
+    assert!(
+        lines_with(&log, "lost the Key Master role").is_empty(),
+        "{log}"
+    );
+    let noticed = wait_until(CHANGE_TIMEOUT, || {
+        b.log().contains("ns-b is now its Key Master at epoch 2")
+    });
+    assert!(noticed, "{}", b.log());
+
+    // The token members forward transfers with opens no other request.
+    let cluster_key = keymaster_keys::kek::KeyEncryptionKey::open_existing(&key).unwrap();
+    let token = keymaster::daemon::role::forward_token(&cluster_key);
+    let status = |method: &str, path: &str, token: &str| {
+        let request = ureq::request(method, &format!("{}/api/v1{path}", a.control_url))
+            .set("Authorization", &format!("Bearer {token}"));
+        let result = if method == "POST" {
+            request.send_json(serde_json::json!({"server": "ns-a", "force": true}))
+        } else {
+            request.call()
+        };
+        match result {
+            Ok(response) => response.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(error) => panic!("{method} {path}: {error}"),
+        }
+    };
+    assert_eq!(status("GET", "/zones", &token), 401);
+    assert_eq!(status("POST", "/zones/one.test./role/seize", &token), 401);
+    assert_eq!(status("POST", "/zones/one.test./role/assign", &token), 401);
+    assert_eq!(
+        status("POST", "/zones/one.test./role/transfer", "0123"),
+        401
+    );
+    // Accepted, and refused by A, which is no longer the Key Master and
+    // never forwards a request that came from a member.
+    assert_eq!(
+        status("POST", "/zones/one.test./role/transfer", &token),
+        409
+    );
+    wait_role_agreed(&[&a, &b], "one.test", "ns-b", 2);
+
+    // Only the new Key Master manages the zone's keys.
+    let message = rejected(&a, &["key", "add", "one.test", "--role", "ksk"]);
+    assert!(message.contains("its Key Master is ns-b"), "{message}");
+    ok(&b, &["key", "add", "one.test", "--role", "ksk"]);
+
+    // One server is Key Master of two zones, and another of a third.
+    add_zone(&b, dir.path(), "two.test");
+    add_zone(&b, dir.path(), "three.test");
+    ok(&c, &["role", "assign", "two.test", "ns-a"]);
+    ok(&c, &["role", "assign", "three.test", "ns-b"]);
+    let servers = json(&ok(&c, &["server", "list", "--json"]));
+    let of = |name: &str| {
+        servers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|server| server["name"] == name)
+            .map(|server| server["key_master_of"].clone())
+    };
+    assert_eq!(
+        of("ns-a"),
+        Some(serde_json::json!(["two.test."])),
+        "{servers}"
+    );
+    assert_eq!(
+        of("ns-b"),
+        Some(serde_json::json!(["one.test.", "three.test."])),
+        "{servers}"
+    );
+
+    // An offline member cannot be assigned.
+    add_zone(&a, dir.path(), "four.test");
+    c.kill();
+    wait_offline(&a, "ns-c");
+    let message = rejected(&a, &["role", "assign", "four.test", "ns-c"]);
+    assert!(message.contains("ns-c is offline"), "{message}");
+
+    // File zones keep their single primary as Key Master.
+    for args in [
+        &["role", "transfer", "ns-a.file.test", "ns-b"][..],
+        &["role", "seize", "ns-a.file.test", "ns-b", "--force"][..],
+    ] {
+        let message = rejected(&a, args);
+        assert!(message.contains("single primary (ns-a)"), "{message}");
+    }
+}
+
+#[test]
+fn cluster_role_seize() {
+    let test = "cluster_role_seize";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+        return;
+    };
+    let key = cluster_key(dir.path());
+    let a = start(dir.path(), "ns-a", &etcd, Some(&key));
+    let b = start(dir.path(), "ns-b", &etcd, Some(&key));
+    let mut c = start(dir.path(), "ns-c", &etcd, Some(&key));
+    add_zone(&a, dir.path(), "seize.test");
+    ok(&a, &["role", "assign", "seize.test", "ns-a"]);
+
+    // While A's lease lives, seizing needs --force, and a forced seizure is
+    // logged as a warning naming the operator's server and the old Key
+    // Master, which notices that it lost the role.
+    let message = rejected(&c, &["role", "seize", "seize.test"]);
+    assert!(message.contains("ns-a is online"), "{message}");
+    assert!(message.contains("--force"), "{message}");
+    let seized = json(&ok(
+        &c,
+        &["role", "seize", "seize.test", "--force", "--json"],
+    ));
+    assert_eq!(seized["key_master"], "ns-c", "{seized}");
+    assert_eq!(seized["epoch"], 2, "{seized}");
+    wait_role_agreed(&[&a, &b, &c], "seize.test", "ns-c", 2);
+    let log = c.log();
+    let forced = lines_with(&log, "forced seizure");
+    assert_eq!(forced.len(), 1, "{log}");
+    assert!(forced[0].contains("WARN"), "{}", forced[0]);
+    assert!(forced[0].contains("on ns-c"), "{}", forced[0]);
+    assert!(forced[0].contains("ns-a is online"), "{}", forced[0]);
+    let lost = wait_until(CHANGE_TIMEOUT, || {
+        a.log()
+            .contains("lost the Key Master role of seize.test. to ns-c at epoch 2")
+    });
+    assert!(lost, "{}", a.log());
+
+    // Once C is killed and its lease ran out, a transfer is refused and B
+    // seizes the role for itself without --force.
+    c.kill();
+    wait_offline(&b, "ns-c");
+    let message = rejected(&a, &["role", "transfer", "seize.test", "ns-a"]);
+    assert!(message.contains("ns-c is offline"), "{message}");
+    assert!(message.contains("role seize"), "{message}");
+    let seized = json(&ok(&b, &["role", "seize", "seize.test", "--json"]));
+    assert_eq!(seized["key_master"], "ns-b", "{seized}");
+    assert_eq!(seized["epoch"], 3, "{seized}");
+    wait_role_agreed(&[&a, &b], "seize.test", "ns-b", 3);
+    let log = b.log();
+    assert_eq!(
+        lines_with(&log, "seized on ns-b from ns-c, which is offline").len(),
+        1,
+        "{log}"
+    );
+    assert!(lines_with(&log, "forced seizure").is_empty(), "{log}");
+}
+
+#[test]
+fn cluster_role_fences_a_frozen_key_master() {
+    let test = "cluster_role_fences_a_frozen_key_master";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+        return;
+    };
+    let key = cluster_key(dir.path());
+    let a = start(dir.path(), "ns-a", &etcd, Some(&key));
+    let c = start(dir.path(), "ns-c", &etcd, Some(&key));
+    add_zone(&a, dir.path(), "fenced.test");
+    ok(&a, &["role", "assign", "fenced.test", "ns-a"]);
+    ok(&a, &["key", "add", "fenced.test", "--role", "ksk"]);
+
+    // A is frozen; once its lease ran out, C seizes the role.
+    a.pause();
+    wait_offline(&c, "ns-a");
+    ok(&c, &["role", "seize", "fenced.test"]);
+    let history = History::connect(&etcd.endpoint());
+    let seizure = history.mod_revision("/keymaster/roles/fenced.test.");
+
+    // Back, A learns that it lost the role and manages no key any more.
+    a.resume();
+    let message = rejected(&a, &["key", "add", "fenced.test", "--role", "zsk"]);
+    assert!(message.contains("ns-c"), "{message}");
+    let lost = wait_until(CHANGE_TIMEOUT, || {
+        a.log()
+            .contains("lost the Key Master role of fenced.test. to ns-c at epoch 2")
+    });
+    assert!(lost, "{}", a.log());
+    let added = json(&ok(
+        &c,
+        &["key", "add", "fenced.test", "--role", "zsk", "--json"],
+    ));
+    let id = added["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        lines_with(&a.log(), "lost the Key Master role").len(),
+        1,
+        "{}",
+        a.log()
+    );
+
+    // Since the seizure, the only key-management write is C's new key.
+    let written = history.keys_written_after(seizure);
+    let managed: Vec<&String> = written
+        .iter()
+        .filter(|key| {
+            ["roles/", "keys/", "engine/"]
+                .iter()
+                .any(|dir| key.starts_with(&format!("/keymaster/{dir}")))
+        })
+        .collect();
+    assert_eq!(
+        managed,
+        [&format!("/keymaster/keys/fenced.test./{id}")],
+        "all writes since revision {seizure}: {written:?}"
+    );
+}
+
+/// Reads the history of the private etcd.
+struct History {
+    runtime: tokio::runtime::Runtime,
+    client: etcd_client::Client,
+}
+
+impl History {
+    fn connect(endpoint: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = runtime
+            .block_on(etcd_client::Client::connect([endpoint], None))
+            .unwrap();
+        Self { runtime, client }
+    }
+
+    /// Returns the revision `key` was last written at.
+    fn mod_revision(&self, key: &str) -> i64 {
+        let mut client = self.client.clone();
+        let response = self.runtime.block_on(client.get(key, None)).unwrap();
+        response.kvs()[0].mod_revision()
+    }
+
+    /// Returns every key put or deleted after `revision`, in order, up to
+    /// the current revision.
+    fn keys_written_after(&self, revision: i64) -> Vec<String> {
+        use etcd_client::{GetOptions, WatchOptions};
+        let mut client = self.client.clone();
+        self.runtime.block_on(async move {
+            let now = client
+                .get(
+                    "/keymaster/",
+                    Some(GetOptions::new().with_prefix().with_keys_only()),
+                )
+                .await
+                .unwrap()
+                .header()
+                .unwrap()
+                .revision();
+            let options = WatchOptions::new()
+                .with_prefix()
+                .with_start_revision(revision + 1);
+            let mut stream = client.watch("/keymaster/", Some(options)).await.unwrap();
+            let mut keys = Vec::new();
+            let mut seen = revision;
+            while seen < now {
+                let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
+                    .await
+                    .unwrap_or_else(|_| panic!("no etcd history after revision {seen} of {now}"))
+                    .unwrap()
+                    .expect("the watch ended");
+                for event in message.events() {
+                    if let Some(kv) = event.kv() {
+                        seen = seen.max(kv.mod_revision());
+                        if kv.mod_revision() <= now {
+                            keys.push(kv.key_str().unwrap().to_string());
+                        }
+                    }
+                }
+            }
+            keys
+        })
+    }
+}
