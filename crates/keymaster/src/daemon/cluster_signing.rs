@@ -16,8 +16,13 @@
 //! - a step of the lifecycle engine that changes signed data, by the Key
 //!   Master, fenced on its role record;
 //! - new content (`zone import`), by any member;
-//! - a signature refresh, by the Key Master, or while it is offline by the
-//!   online member with the cluster key whose name sorts first.
+//! - a signature refresh, by the Key Master, fenced on its role record, or
+//!   while it is offline by the online member with the cluster key whose
+//!   name sorts first.
+//!
+//! A fenced signing record that fails because the role moved is handled as
+//! every fenced key-management write: the loss is logged once and the
+//! former Key Master writes no more.
 //!
 //! Each write compares the signing record it replaces, so of two
 //! concurrent writers one wins and the other finds the new version. A
@@ -208,7 +213,7 @@ impl Daemon {
                 Err(StoreError::SigningMoved { .. }) => {
                     signing = self.store.signing_record(&zone)?;
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(self.fenced_write_failed(error)),
             }
         }
 
@@ -349,7 +354,9 @@ impl Daemon {
         match self.store.commit(write) {
             Ok(()) => {}
             Err(StoreError::SigningMoved { .. }) => {}
-            Err(error) => return Err(error.into()),
+            // A Key Master that lost its role while it decided stops here,
+            // as after any other fenced write.
+            Err(error) => return Err(self.fenced_write_failed(error)),
         }
         if !is_key_master {
             tracing::warn!(zone = %zone, serial = next.serial, key_master = %role.key_master,

@@ -521,23 +521,27 @@ impl Daemon {
     /// NOTE: the tests reach the fenced branch only when a role change
     /// lands between the role read and this commit, which they cannot time.
     pub(super) fn commit_key_management(&self, transaction: Transaction) -> Result<(), ZoneError> {
-        match self.store.commit(transaction) {
-            Err(error @ StoreError::Fenced { .. }) => {
-                let StoreError::Fenced { zone, .. } = &error else {
-                    unreachable!("matched as Fenced");
-                };
-                let zone = zone.clone();
-                self.lost_role(&zone);
-                Err(rejected(
-                    &zone,
-                    format!(
-                        "{error}; nothing was stored, and {} performs no more key management for it",
-                        self.config.name
-                    ),
-                ))
-            }
-            other => other.map_err(ZoneError::from),
-        }
+        self.store
+            .commit(transaction)
+            .map_err(|error| self.fenced_write_failed(error))
+    }
+
+    /// Turns the error of a write fenced on this server's role into a
+    /// [`ZoneError`]; a [`StoreError::Fenced`] also records the loss of
+    /// the role, as [`Daemon::commit_key_management`] does.
+    pub(super) fn fenced_write_failed(&self, error: StoreError) -> ZoneError {
+        let StoreError::Fenced { zone, .. } = &error else {
+            return error.into();
+        };
+        let zone = zone.clone();
+        self.lost_role(&zone);
+        rejected(
+            &zone,
+            format!(
+                "{error}; nothing was stored, and {} performs no more key management for it",
+                self.config.name
+            ),
+        )
     }
 
     /// Records that a fenced write found the role moved. Runs under the
