@@ -47,6 +47,20 @@ impl Member {
         key: Option<&Path>,
         lease_ttl: &str,
     ) -> Self {
+        Self::start_with(program, dir, name, etcd, key, lease_ttl, "")
+    }
+
+    /// Starts a member as [`Member::start`] does, with `extra` (such as
+    /// `[policy.NAME]` tables) appended to its configuration file.
+    pub fn start_with(
+        program: &Path,
+        dir: &Path,
+        name: &str,
+        etcd: &str,
+        key: Option<&Path>,
+        lease_ttl: &str,
+        extra: &str,
+    ) -> Self {
         let home = dir.join(name);
         std::fs::create_dir_all(&home).unwrap();
         std::fs::write(home.join("file.zone"), FILE_ZONE).unwrap();
@@ -55,7 +69,7 @@ impl Member {
             &config,
             format!(
                 "version = 1\n[[zone]]\nname = \"{name}.file.test\"\nfile = \"file.zone\"\nsign = false\n\
-                 [cluster]\nendpoints = [\"http://127.0.0.1:1\"]\nlease_ttl = \"{lease_ttl}\"\n"
+                 [cluster]\nendpoints = [\"http://127.0.0.1:1\"]\nlease_ttl = \"{lease_ttl}\"\n{extra}"
             ),
         )
         .unwrap();

@@ -1,0 +1,843 @@
+//! The Key Master role of a signed cluster zone moves in the middle of a
+//! rollover: by `role transfer` while a new ZSK is being published, and by
+//! `role seize` from a frozen Key Master in the middle of a double-KSK
+//! rollover. The new Key Master finishes the rollover, the former one
+//! writes nothing more, and a validator querying every member never gets
+//! a failure.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::member::Member;
+use keymaster_testutil::{output_text, run, tool, wait_until};
+
+/// Lease of the test members.
+const LEASE_TTL: &str = "2s";
+
+/// A policy that rolls keys within seconds. The parent is confirmed by hand
+/// with `key step` (`parent_ds_check = "manual"`): the test plays the
+/// parent, and its delv trust anchor is the parent's DS RRset.
+const POLICY: &str = "
+[policy.fast]
+dnskey_ttl = \"2s\"
+max_zone_ttl = \"2s\"
+zone_propagation_delay = \"1s\"
+parent_ds_ttl = \"2s\"
+parent_propagation_delay = \"1s\"
+publish_safety = \"1s\"
+retire_safety = \"1s\"
+signature_validity = \"1d\"
+signature_validity_dnskey = \"1d\"
+signature_refresh = \"12h\"
+signature_jitter = \"1h\"
+signature_inception_offset = \"1m\"
+zsk_rollover = \"pre-publication\"
+ksk_rollover = \"double-ksk\"
+parent_ds_check = \"manual\"
+";
+
+/// The records of the zone, with TTLs within `max_zone_ttl`.
+const ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
+                    ns A 192.0.2.53\nwww A 192.0.2.80\n";
+
+/// How long a member may take to notice a change made on another one.
+const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Maximum wait for a rollover to go from one state to the next.
+const ROLLOVER_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn program() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_keymaster"))
+}
+
+/// The independent tools the tests check with.
+struct Tools {
+    dig: PathBuf,
+    delv: PathBuf,
+    compile: PathBuf,
+    verify: PathBuf,
+}
+
+impl Tools {
+    fn find(test: &str) -> Option<Self> {
+        Some(Self {
+            dig: tool(test, "dig")?,
+            delv: tool(test, "delv")?,
+            compile: tool(test, "named-compilezone")?,
+            verify: tool(test, "dnssec-verify")?,
+        })
+    }
+
+    /// Transfers `zone` from the server on `port` into `file` and returns
+    /// its serial and its records in named-compilezone's canonical text,
+    /// sorted.
+    fn transfer(&self, port: u16, zone: &str, file: &Path) -> (u32, Vec<String>) {
+        let output = run(Command::new(&self.dig)
+            .arg("@127.0.0.1")
+            .arg("-p")
+            .arg(port.to_string())
+            .args(["+time=5", "+tries=1", "+onesoa", "+nocmd", zone, "AXFR"]));
+        let text = output_text(&output);
+        assert!(
+            output.status.success() && !text.contains("Transfer failed"),
+            "AXFR of {zone} from port {port} failed: {text}"
+        );
+        std::fs::write(file, &text).unwrap();
+        let canonical = file.with_extension("canonical");
+        let compiled = run(Command::new(&self.compile)
+            .args(["-i", "local", "-k", "ignore", "-s", "full", "-o"])
+            .arg(&canonical)
+            .arg(zone)
+            .arg(file));
+        assert!(
+            compiled.status.success(),
+            "named-compilezone rejected the AXFR from port {port}: {}",
+            output_text(&compiled)
+        );
+        let mut lines: Vec<String> = std::fs::read_to_string(&canonical)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        lines.sort();
+        let serial = lines
+            .iter()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                (fields.get(3) == Some(&"SOA"))
+                    .then(|| fields.get(6)?.parse().ok())
+                    .flatten()
+            })
+            .unwrap_or_else(|| panic!("no SOA in the AXFR from port {port}: {text}"));
+        (serial, lines)
+    }
+
+    /// Transfers `zone` from every member. When all serve one serial,
+    /// asserts that their records are identical and that dnssec-verify
+    /// accepts each, and returns the serial; `None` while a member is
+    /// between versions.
+    fn identical(&self, members: &[&Member], zone: &str, dir: &Path) -> Option<u32> {
+        let transfers: Vec<_> = members
+            .iter()
+            .map(|member| {
+                let file = dir.join(format!("{}.{zone}axfr", member.name));
+                let (serial, lines) = self.transfer(member.dns_port, zone, &file);
+                (file, serial, lines)
+            })
+            .collect();
+        let serial = transfers[0].1;
+        if transfers.iter().any(|(_, other, _)| *other != serial) {
+            return None;
+        }
+        for (member, (file, _, lines)) in members.iter().zip(&transfers) {
+            assert_eq!(
+                lines, &transfers[0].2,
+                "{} and {} serve different records for {zone} serial {serial}",
+                member.name, members[0].name
+            );
+            let verified = run(Command::new(&self.verify).arg("-o").arg(zone).arg(file));
+            assert!(
+                verified.status.success(),
+                "dnssec-verify rejects the AXFR of {zone} serial {serial} from {}: {}",
+                member.name,
+                output_text(&verified)
+            );
+        }
+        Some(serial)
+    }
+
+    /// Waits up to 20 s for every member to serve one serial with identical
+    /// records, and returns it.
+    fn wait_identical(&self, members: &[&Member], zone: &str, dir: &Path) -> u32 {
+        let mut found = None;
+        wait_until(Duration::from_secs(20), || {
+            found = self.identical(members, zone, dir);
+            found.is_some()
+        });
+        found.unwrap_or_else(|| panic!("the members do not serve one version of {zone}"))
+    }
+}
+
+/// The parent's DS RRset of a zone as a delv trust-anchor file, replaced
+/// atomically when the test "changes the DS at the parent".
+struct Anchor {
+    path: PathBuf,
+}
+
+impl Anchor {
+    /// Writes the DS records `keymaster ds` prints on `member` for the KSK
+    /// with tag `tag`.
+    fn set(&self, member: &Member, zone: &str, tag: u64) {
+        let output = member.cli(&["ds", zone]);
+        let text = output_text(&output);
+        assert!(output.status.success(), "keymaster ds {zone}: {text}");
+        let mut anchors = String::new();
+        for line in text.lines().filter(|line| line.contains(" DS ")) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let at = fields.iter().position(|field| *field == "DS").unwrap();
+            if fields[at + 1] != tag.to_string() {
+                continue;
+            }
+            anchors.push_str(&format!(
+                "\"{}\" static-ds {} {} {} \"{}\";\n",
+                fields[0],
+                fields[at + 1],
+                fields[at + 2],
+                fields[at + 3],
+                fields[at + 4..].join("")
+            ));
+        }
+        assert!(!anchors.is_empty(), "no DS record for tag {tag}: {text}");
+        let staged = self.path.with_extension("new");
+        std::fs::write(&staged, format!("trust-anchors {{\n{anchors}}};\n")).unwrap();
+        std::fs::rename(&staged, &self.path).unwrap();
+    }
+}
+
+/// A member the background validator asks, and whether it is frozen.
+struct Target {
+    name: String,
+    port: u16,
+    frozen: AtomicBool,
+}
+
+/// Asks every member for a signed name with delv in a background thread,
+/// until stopped or for at most five minutes and 3000 questions. A member
+/// is skipped while frozen, and an answer that overlapped a freeze or a
+/// thaw is not counted.
+struct Validator {
+    targets: Arc<Vec<Target>>,
+    /// Goes up with every freeze and thaw.
+    changes: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Report>>,
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    /// Validated answers by member.
+    validated: std::collections::BTreeMap<String, usize>,
+    /// Every answer that did not validate, with the member and the time.
+    failures: Vec<String>,
+}
+
+impl Validator {
+    fn start(delv: &Path, members: &[&Member], anchor: &Path, zone: &str) -> Self {
+        let targets: Arc<Vec<Target>> = Arc::new(
+            members
+                .iter()
+                .map(|member| Target {
+                    name: member.name.clone(),
+                    port: member.dns_port,
+                    frozen: AtomicBool::new(false),
+                })
+                .collect(),
+        );
+        let changes = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (delv, anchor) = (delv.to_path_buf(), anchor.to_path_buf());
+        let name = format!("www.{zone}");
+        let root = format!("+root={zone}");
+        let thread = {
+            let (targets, changes, stop) = (targets.clone(), changes.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut report = Report::default();
+                let mut asked = 0;
+                while !stop.load(Ordering::SeqCst)
+                    && asked < 3000
+                    && started.elapsed() < Duration::from_secs(300)
+                {
+                    for target in targets.iter() {
+                        let before = changes.load(Ordering::SeqCst);
+                        if target.frozen.load(Ordering::SeqCst) {
+                            continue;
+                        }
+                        asked += 1;
+                        let output = run(Command::new("timeout")
+                            .arg("10")
+                            .arg(&delv)
+                            .arg("@127.0.0.1")
+                            .arg("-p")
+                            .arg(target.port.to_string())
+                            .arg("-a")
+                            .arg(&anchor)
+                            .arg(&root)
+                            .args([name.as_str(), "A"]));
+                        let text = output_text(&output);
+                        if text.contains("fully validated") && !text.contains("bogus") {
+                            *report.validated.entry(target.name.clone()).or_default() += 1;
+                        } else if changes.load(Ordering::SeqCst) == before {
+                            report.failures.push(format!(
+                                "{} at {:.1} s: {text}",
+                                target.name,
+                                started.elapsed().as_secs_f64()
+                            ));
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                report
+            })
+        };
+        Self {
+            targets,
+            changes,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops asking `name` before it is frozen.
+    fn freeze(&self, name: &str) {
+        self.set_frozen(name, true);
+    }
+
+    /// Asks `name` again once it runs.
+    fn thaw(&self, name: &str) {
+        self.set_frozen(name, false);
+    }
+
+    fn set_frozen(&self, name: &str, frozen: bool) {
+        let target = self.targets.iter().find(|target| target.name == name);
+        target.unwrap().frozen.store(frozen, Ordering::SeqCst);
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Stops the thread and returns what it saw.
+    fn finish(mut self) -> Report {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Validator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Asserts that the validator saw no failure and validated answers from
+/// every member.
+fn assert_always_valid(report: &Report, members: &[&Member]) {
+    assert!(
+        report.failures.is_empty(),
+        "answers that did not validate:\n{}",
+        report.failures.join("\n")
+    );
+    for member in members {
+        let count = report.validated.get(&member.name).copied().unwrap_or(0);
+        assert!(
+            count >= 3,
+            "only {count} validated answers from {}: {report:?}",
+            member.name
+        );
+    }
+}
+
+fn cluster_key(dir: &Path) -> PathBuf {
+    let path = dir.join("cluster.key");
+    let output = run(Command::new(program())
+        .args(["cluster", "new-key", "-o"])
+        .arg(&path));
+    assert!(output.status.success(), "{}", output_text(&output));
+    path
+}
+
+/// Starts members A, B and C with the cluster key and the fast policy.
+fn start_members(dir: &Path, etcd: &Etcd) -> (Member, Member, Member) {
+    let key = cluster_key(dir);
+    let start = |name: &str| {
+        let member = Member::start_with(
+            program(),
+            dir,
+            name,
+            &etcd.endpoint(),
+            Some(&key),
+            LEASE_TTL,
+            POLICY,
+        );
+        member.wait_joined(Duration::from_secs(20));
+        member
+    };
+    (start("ns-a"), start("ns-b"), start("ns-c"))
+}
+
+/// Runs the CLI on `member`; panics with the member's log when it fails.
+fn ok(member: &Member, args: &[&str]) -> Output {
+    let output = member.cli(args);
+    assert!(
+        output.status.success(),
+        "{} {args:?} failed: {}\n{}",
+        member.name,
+        output_text(&output),
+        member.log()
+    );
+    output
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", output_text(output)))
+}
+
+fn keys(member: &Member, zone: &str) -> Vec<serde_json::Value> {
+    let list = json(&ok(member, &["key", "list", zone, "--json"]));
+    list.as_array().cloned().unwrap_or_default()
+}
+
+/// Whether a zone has exactly one KSK and one ZSK, each fully in the zone.
+fn established(keys: &[serde_json::Value]) -> bool {
+    keys.len() == 2
+        && keys.iter().all(|key| {
+            let wanted: &[&str] = if key["role"] == "zsk" {
+                &["dnskey_state", "zrrsig_state"]
+            } else {
+                &["dnskey_state", "krrsig_state"]
+            };
+            wanted.iter().all(|state| key[*state] == "omnipresent")
+        })
+}
+
+fn key_of_role(keys: &[serde_json::Value], role: &str) -> (String, u64) {
+    let key = keys
+        .iter()
+        .find(|key| key["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} in {keys:?}"));
+    (
+        key["id"].as_str().unwrap().to_string(),
+        key["key_tag"].as_u64().unwrap(),
+    )
+}
+
+/// Adds and signs the cluster zone on `on`, with `key_master` as its Key
+/// Master, waits until its first keys are established, and confirms the
+/// first DS by hand on the Key Master. Returns the first KSK's tag.
+fn sign_zone(on: &Member, key_master: &Member, zone: &str, dir: &Path) -> u64 {
+    let file = dir.join("zone.db");
+    std::fs::write(&file, ZONE).unwrap();
+    ok(
+        on,
+        &[
+            "zone",
+            "add",
+            zone,
+            "--cluster",
+            "--from-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    ok(
+        on,
+        &[
+            "zone",
+            "sign",
+            zone,
+            "--policy",
+            "fast",
+            "--key-master",
+            &key_master.name,
+        ],
+    );
+    let ready = wait_until(ROLLOVER_TIMEOUT, || established(&keys(key_master, zone)));
+    assert!(
+        ready,
+        "the first keys never became omnipresent: {:?}\n{}",
+        keys(key_master, zone),
+        key_master.log()
+    );
+    // The parent publishes the first DS.
+    let (_, ksk_tag) = key_of_role(&keys(key_master, zone), "ksk");
+    ok(key_master, &["key", "step", zone, &ksk_tag.to_string()]);
+    let confirmed = wait_until(ROLLOVER_TIMEOUT, || {
+        keys(key_master, zone)
+            .iter()
+            .any(|key| key["role"] == "ksk" && key["ds_state"] == "omnipresent")
+    });
+    assert!(confirmed, "the first DS never became omnipresent");
+    ksk_tag
+}
+
+/// Returns the lines of `log` that contain `text`.
+fn lines_with<'a>(log: &'a str, text: &str) -> Vec<&'a str> {
+    log.lines().filter(|line| line.contains(text)).collect()
+}
+
+/// Whether `key` is written by key management: role, keys, key states
+/// and signing records.
+fn key_management(key: &str) -> bool {
+    ["roles/", "keys/", "engine/", "signing/"]
+        .iter()
+        .any(|dir| key.starts_with(&format!("/keymaster/{dir}")))
+}
+
+/// Waits until a rollover finished on `member`: `old` is gone and one key
+/// of each role is established. Meanwhile compares the members' AXFRs and
+/// returns the serials found identical.
+fn wait_rollover_done(
+    tools: &Tools,
+    member: &Member,
+    all: &[&Member],
+    zone: &str,
+    old: &str,
+    dir: &Path,
+) -> Vec<u32> {
+    let mut serials = Vec::new();
+    let finished = wait_until(ROLLOVER_TIMEOUT, || {
+        if let Some(serial) = tools.identical(all, zone, dir) {
+            if serials.last() != Some(&serial) {
+                serials.push(serial);
+            }
+        }
+        let keys = keys(member, zone);
+        keys.iter().all(|key| key["id"] != old) && established(&keys)
+    });
+    assert!(
+        finished,
+        "the rollover did not finish on {}: {:?}\n{}",
+        member.name,
+        keys(member, zone),
+        member.log()
+    );
+    serials
+}
+
+#[test]
+fn transfer_during_zsk_rollover() {
+    let test = "transfer_during_zsk_rollover";
+    let zone = "handover.test.";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tools) = Tools::find(test) else {
+        return;
+    };
+    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+        return;
+    };
+    let (a, b, c) = start_members(dir.path(), &etcd);
+    let all = [&a, &b, &c];
+    let ksk_tag = sign_zone(&a, &a, zone, dir.path());
+    let first = tools.wait_identical(&all, zone, dir.path());
+    let anchor = Anchor {
+        path: dir.path().join("anchor.conf"),
+    };
+    anchor.set(&a, zone, ksk_tag);
+    let validator = Validator::start(&tools.delv, &all, &anchor.path, zone);
+
+    // The ZSK rollover starts on A; while the new ZSK is rumoured, the
+    // transfer is sent to C, which forwards it to A.
+    let (old_zsk, old_tag) = key_of_role(&keys(&a, zone), "zsk");
+    ok(&a, &["key", "rollover", zone, &old_tag.to_string()]);
+    let rumoured = wait_until(CHANGE_TIMEOUT, || {
+        keys(&a, zone).iter().any(|key| {
+            key["role"] == "zsk"
+                && key["id"] != old_zsk.as_str()
+                && key["dnskey_state"] == "rumoured"
+        })
+    });
+    assert!(rumoured, "no new ZSK was published: {:?}", keys(&a, zone));
+    let moved = json(&ok(&c, &["role", "transfer", zone, "ns-b", "--json"]));
+    assert_eq!(moved["key_master"], "ns-b", "{moved}");
+    assert_eq!(moved["epoch"], 2, "{moved}");
+    let history = History::connect(&etcd.endpoint());
+    let transfer = history.mod_revision(&format!("/keymaster/roles/{zone}"));
+    assert!(
+        keys(&b, zone)
+            .iter()
+            .any(|key| key["id"] == old_zsk.as_str()),
+        "the rollover finished before the transfer"
+    );
+    for member in all {
+        let agreed = wait_until(CHANGE_TIMEOUT, || {
+            let role = json(&ok(member, &["role", "show", zone, "--json"]));
+            role["key_master"] == "ns-b" && role["epoch"] == 2
+        });
+        assert!(agreed, "{} does not see ns-b at epoch 2", member.name);
+    }
+
+    // B finishes the rollover; every version on the way is alike on all.
+    let serials = wait_rollover_done(&tools, &b, &all, zone, &old_zsk, dir.path());
+    let (new_zsk, _) = key_of_role(&keys(&b, zone), "zsk");
+    assert_ne!(new_zsk, old_zsk);
+    let last = tools.wait_identical(&all, zone, dir.path());
+    assert!(
+        serials.len() >= 2 && last != first,
+        "too few versions compared during the rollover: {serials:?}, last {last}"
+    );
+
+    // A handed over once, lost nothing by surprise, and managed no key
+    // after the transfer; B removed the old ZSK.
+    let log_a = a.log();
+    assert_eq!(
+        lines_with(&log_a, "transferred from ns-a to ns-b at epoch 2").len(),
+        1,
+        "{log_a}"
+    );
+    assert!(
+        lines_with(&log_a, "lost the Key Master role").is_empty(),
+        "{log_a}"
+    );
+    let after: Vec<&str> = log_a
+        .lines()
+        .skip_while(|line| !line.contains("transferred from ns-a to ns-b"))
+        .collect();
+    for action in ["generated", "has left the zone", "REVOKE", "fenced"] {
+        assert!(
+            lines_with(&after.join("\n"), action).is_empty(),
+            "A logged {action:?} after the transfer: {log_a}"
+        );
+    }
+    let log_b = b.log();
+    assert!(
+        log_b.contains("ns-b is now its Key Master at epoch 2"),
+        "{log_b}"
+    );
+    assert!(
+        lines_with(&log_b, "has left the zone and is deleted")
+            .iter()
+            .any(|line| line.contains(&old_zsk)),
+        "B did not remove the old ZSK: {log_b}"
+    );
+    let written = history.keys_written_after(transfer);
+    let managed: BTreeSet<&String> = written.iter().filter(|key| key_management(key)).collect();
+    assert!(
+        !managed
+            .iter()
+            .any(|key| key.starts_with("/keymaster/roles/")),
+        "the role moved again after revision {transfer}: {written:?}"
+    );
+    assert!(
+        managed.contains(&format!("/keymaster/keys/{zone}/{old_zsk}"))
+            && managed.contains(&format!("/keymaster/engine/{zone}")),
+        "no key management after revision {transfer}: {written:?}"
+    );
+
+    let report = validator.finish();
+    assert_always_valid(&report, &all);
+}
+
+#[test]
+fn seize_during_ksk_rollover() {
+    let test = "seize_during_ksk_rollover";
+    let zone = "seized.test.";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tools) = Tools::find(test) else {
+        return;
+    };
+    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+        return;
+    };
+    let (a, b, c) = start_members(dir.path(), &etcd);
+    let all = [&a, &b, &c];
+    let old_tag = sign_zone(&a, &b, zone, dir.path());
+    tools.wait_identical(&all, zone, dir.path());
+    let anchor = Anchor {
+        path: dir.path().join("anchor.conf"),
+    };
+    anchor.set(&b, zone, old_tag);
+    let validator = Validator::start(&tools.delv, &all, &anchor.path, zone);
+
+    // A double-KSK rollover on B; B is frozen once the new KSK is
+    // published, and C seizes the role when B's lease has run out.
+    let (old_ksk, _) = key_of_role(&keys(&b, zone), "ksk");
+    ok(&b, &["key", "rollover", zone, &old_ksk]);
+    let new_ksk = |member: &Member| {
+        keys(member, zone)
+            .into_iter()
+            .find(|key| key["role"] == "ksk" && key["id"] != old_ksk.as_str())
+    };
+    let published = wait_until(CHANGE_TIMEOUT, || {
+        new_ksk(&b).is_some_and(|key| key["dnskey_state"] == "rumoured")
+    });
+    assert!(published, "no new KSK was published: {:?}", keys(&b, zone));
+    validator.freeze("ns-b");
+    b.pause();
+    let offline = wait_until(Duration::from_secs(20), || {
+        let servers = json(&ok(&c, &["server", "list", "--json"]));
+        servers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|server| server["name"] == "ns-b" && server["online"] == false)
+    });
+    assert!(offline, "C never saw B offline");
+    let seized = json(&ok(&c, &["role", "seize", zone, "ns-c", "--json"]));
+    assert_eq!(seized["key_master"], "ns-c", "{seized}");
+    assert_eq!(seized["epoch"], 2, "{seized}");
+    let history = History::connect(&etcd.endpoint());
+    let seizure = history.mod_revision(&format!("/keymaster/roles/{zone}"));
+
+    // B runs again while C is frozen for a moment: every key-management
+    // write in that window would be B's.
+    validator.freeze("ns-c");
+    c.pause();
+    let thawed = history.current_revision();
+    b.resume();
+    validator.thaw("ns-b");
+    let lost_line = format!("lost the Key Master role of {zone} to ns-c at epoch 2");
+    let lost = wait_until(Duration::from_millis(1500), || b.log().contains(&lost_line));
+    let window_end = history.current_revision();
+    c.resume();
+    validator.thaw("ns-c");
+    assert!(
+        lost || wait_until(CHANGE_TIMEOUT, || b.log().contains(&lost_line)),
+        "{}",
+        b.log()
+    );
+    let in_window = history.keys_written_between(thawed, window_end);
+    assert!(
+        !in_window.iter().any(|key| key_management(key)),
+        "key management while only B ran: {in_window:?}"
+    );
+
+    // C asks for the new DS; the parent publishes it, and C is told so.
+    let requested = wait_until(ROLLOVER_TIMEOUT, || {
+        new_ksk(&c).is_some_and(|key| key["ds_state"] == "rumoured")
+    });
+    assert!(
+        requested,
+        "C never asked for the new DS: {:?}\n{}",
+        keys(&c, zone),
+        c.log()
+    );
+    let new_tag = new_ksk(&c).unwrap()["key_tag"].as_u64().unwrap();
+    tools.wait_identical(&all, zone, dir.path());
+    anchor.set(&c, zone, new_tag);
+    ok(&c, &["key", "step", zone, &old_ksk]);
+    let serials = wait_rollover_done(&tools, &c, &all, zone, &old_ksk, dir.path());
+    assert!(
+        !serials.is_empty(),
+        "no version compared after the DS change"
+    );
+    tools.wait_identical(&all, zone, dir.path());
+
+    // B lost the role once and wrote nothing after the seizure.
+    std::thread::sleep(Duration::from_secs(1));
+    let log_b = b.log();
+    assert_eq!(
+        lines_with(&log_b, "lost the Key Master role").len(),
+        1,
+        "{log_b}"
+    );
+    let after: Vec<&str> = log_b
+        .lines()
+        .skip_while(|line| !line.contains("lost the Key Master role"))
+        .collect();
+    for action in ["generated", "has left the zone", "REVOKE"] {
+        assert!(
+            lines_with(&after.join("\n"), action).is_empty(),
+            "B logged {action:?} after it lost the role: {log_b}"
+        );
+    }
+    let written = history.keys_written_after(seizure);
+    assert!(
+        !written
+            .iter()
+            .any(|key| key.starts_with("/keymaster/roles/")),
+        "the role moved again after revision {seizure}: {written:?}"
+    );
+    assert!(
+        written.contains(&format!("/keymaster/keys/{zone}/{old_ksk}")),
+        "C did not remove the old KSK after revision {seizure}: {written:?}"
+    );
+    assert!(
+        lines_with(&c.log(), "has left the zone and is deleted")
+            .iter()
+            .any(|line| line.contains(&old_ksk)),
+        "{}",
+        c.log()
+    );
+
+    let report = validator.finish();
+    assert_always_valid(&report, &all);
+}
+
+/// Reads the history of the private etcd.
+struct History {
+    runtime: tokio::runtime::Runtime,
+    client: Mutex<etcd_client::Client>,
+}
+
+impl History {
+    fn connect(endpoint: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = runtime
+            .block_on(etcd_client::Client::connect([endpoint], None))
+            .unwrap();
+        Self {
+            runtime,
+            client: Mutex::new(client),
+        }
+    }
+
+    fn client(&self) -> etcd_client::Client {
+        self.client.lock().unwrap().clone()
+    }
+
+    /// Returns the revision `key` was last written at.
+    fn mod_revision(&self, key: &str) -> i64 {
+        let mut client = self.client();
+        let response = self.runtime.block_on(client.get(key, None)).unwrap();
+        response.kvs()[0].mod_revision()
+    }
+
+    /// Returns the store's current revision.
+    fn current_revision(&self) -> i64 {
+        use etcd_client::GetOptions;
+        let mut client = self.client();
+        let options = GetOptions::new().with_prefix().with_keys_only();
+        let response = self
+            .runtime
+            .block_on(client.get("/keymaster/", Some(options)))
+            .unwrap();
+        response.header().unwrap().revision()
+    }
+
+    /// Returns every key put or deleted after `revision`, in order, up to
+    /// the current revision.
+    fn keys_written_after(&self, revision: i64) -> Vec<String> {
+        self.keys_written_between(revision, self.current_revision())
+    }
+
+    /// Returns every key put or deleted after revision `from` up to and
+    /// including revision `to`, in order.
+    fn keys_written_between(&self, from: i64, to: i64) -> Vec<String> {
+        use etcd_client::WatchOptions;
+        let mut client = self.client();
+        self.runtime.block_on(async move {
+            let options = WatchOptions::new()
+                .with_prefix()
+                .with_start_revision(from + 1);
+            let mut stream = client.watch("/keymaster/", Some(options)).await.unwrap();
+            let mut keys = Vec::new();
+            let mut seen = from;
+            while seen < to {
+                let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
+                    .await
+                    .unwrap_or_else(|_| panic!("no etcd history after revision {seen} of {to}"))
+                    .unwrap()
+                    .expect("the watch ended");
+                for event in message.events() {
+                    if let Some(kv) = event.kv() {
+                        seen = seen.max(kv.mod_revision());
+                        if kv.mod_revision() <= to {
+                            keys.push(kv.key_str().unwrap().to_string());
+                        }
+                    }
+                }
+            }
+            keys
+        })
+    }
+}
