@@ -50,7 +50,10 @@
 //!
 //! [`EtcdStore::register`] writes a [`Member`] record and keeps an
 //! `online/` key alive under a lease; [`EtcdStore::members`] lists members
-//! with their online state. [`EtcdStore::watch`] reports which zone changed.
+//! with their online state. When the keep-alive loses etcd, one warning
+//! names the endpoints, later failures are logged at debug level only, and
+//! the return of etcd is logged once. [`EtcdStore::watch`] reports which
+//! zone changed.
 //!
 //! # Limitations
 //!
@@ -278,7 +281,7 @@ impl EtcdStore {
         let keeper = self.shared.runtime.spawn(keep_registered(
             self.shared.client.clone(),
             self.shared.layout.clone(),
-            name.clone(),
+            Reachability::new(&name, &self.shared.endpoints),
             to_json(member),
             ttl,
             lease.clone(),
@@ -1112,7 +1115,7 @@ async fn grant_and_put(
 async fn keep_registered(
     mut client: Client,
     layout: Layout,
-    name: String,
+    mut reach: Reachability,
     record: String,
     ttl: i64,
     lease: Arc<AtomicI64>,
@@ -1120,12 +1123,15 @@ async fn keep_registered(
     let interval = Duration::from_millis((ttl as u64 * 1000 / 3).max(300));
     let mut backoff = Backoff::new();
     loop {
-        let error = match keep_alive(&mut client, lease.load(Ordering::SeqCst), interval).await {
+        let lease_id = lease.load(Ordering::SeqCst);
+        let error = match keep_alive(&mut client, lease_id, interval, &mut reach).await {
             KeepAliveEnd::Expired => {
-                tracing::warn!(member = %name, "member lease expired; registering again");
-                match grant_and_put(client.clone(), &layout, &name, &record, ttl).await {
+                tracing::warn!(member = %reach.member, "member lease expired; registering again");
+                let name = &reach.member;
+                match grant_and_put(client.clone(), &layout, name, &record, ttl).await {
                     Ok(id) => {
                         lease.store(id, Ordering::SeqCst);
+                        reach.back();
                         backoff.reset();
                         continue;
                     }
@@ -1135,8 +1141,50 @@ async fn keep_registered(
             }
             KeepAliveEnd::Failed(error) => error.to_string(),
         };
-        tracing::debug!(member = %name, %error, "member keep-alive interrupted");
+        reach.lost(&error);
         backoff.wait().await;
+    }
+}
+
+/// Whether a member's keep-alive reaches the cluster store, so that an
+/// outage is logged once when it starts and once when it ends, however
+/// many attempts fail in between.
+struct Reachability {
+    member: String,
+    endpoints: String,
+    /// When the outage began, while there is one.
+    lost_at: Option<std::time::Instant>,
+}
+
+impl Reachability {
+    fn new(member: &str, endpoints: &str) -> Self {
+        Self {
+            member: member.to_string(),
+            endpoints: endpoints.to_string(),
+            lost_at: None,
+        }
+    }
+
+    /// Notes a failed attempt; the first of an outage is a warning.
+    fn lost(&mut self, error: &str) {
+        if self.lost_at.is_some() {
+            tracing::debug!(member = %self.member, %error, "cluster store still unreachable");
+            return;
+        }
+        self.lost_at = Some(std::time::Instant::now());
+        tracing::warn!(member = %self.member, endpoints = %self.endpoints, %error,
+            "{} cannot reach the cluster store at {}: {error}; the zones stay served as they are, \
+             and the connection is tried again every {} s at most",
+            self.member, self.endpoints, MAX_BACKOFF.as_secs());
+    }
+
+    /// Notes a successful exchange; the first after an outage is logged.
+    fn back(&mut self) {
+        if let Some(lost_at) = self.lost_at.take() {
+            tracing::info!(member = %self.member, endpoints = %self.endpoints,
+                "{} reaches the cluster store at {} again after {} s",
+                self.member, self.endpoints, lost_at.elapsed().as_secs());
+        }
     }
 }
 
@@ -1147,7 +1195,12 @@ enum KeepAliveEnd {
 }
 
 /// Refreshes `lease` every `interval` until it expires or the stream fails.
-async fn keep_alive(client: &mut Client, lease: i64, interval: Duration) -> KeepAliveEnd {
+async fn keep_alive(
+    client: &mut Client,
+    lease: i64,
+    interval: Duration,
+    reach: &mut Reachability,
+) -> KeepAliveEnd {
     let (mut keeper, mut responses) = match client.lease_keep_alive(lease).await {
         Ok(pair) => pair,
         Err(etcd_client::Error::LeaseKeepAliveError(_)) => return KeepAliveEnd::Expired,
@@ -1160,7 +1213,7 @@ async fn keep_alive(client: &mut Client, lease: i64, interval: Duration) -> Keep
         }
         let answer = tokio::time::timeout(interval * 2, responses.message()).await;
         match answer {
-            Ok(Ok(Some(response))) if response.ttl() > 0 => {}
+            Ok(Ok(Some(response))) if response.ttl() > 0 => reach.back(),
             Ok(Ok(Some(_))) => return KeepAliveEnd::Expired,
             Ok(Ok(None)) => {
                 return KeepAliveEnd::Failed(etcd_client::Error::LeaseKeepAliveError(
