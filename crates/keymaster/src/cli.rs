@@ -232,13 +232,31 @@ pub enum KeyCommand {
     /// key of its role and algorithm.
     Retire { zone: String, key: String },
     /// Write a zone's keys as BIND key files, reading the data directory
-    /// directly (private keys never travel through the control API).
+    /// directly (private keys never travel through the control API). A
+    /// cluster zone's keys are read from etcd and opened with the cluster
+    /// key, named as for `serve`: `--config`, `--etcd`, `--cluster-key`.
     Export {
         zone: String,
         /// Folder to write the files to.
         #[arg(long, short = 'o', value_name = "DIR")]
         output: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
+}
+
+/// Cluster store and cluster key that `key export` reads a cluster zone's keys with.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Configuration file of the server, whose `[cluster]` table is used.
+    #[arg(long, short = 'c', env = "KEYMASTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// etcd endpoint of the cluster store; repeat for several.
+    #[arg(long, value_name = "URL")]
+    pub etcd: Vec<String>,
+    /// Cluster key file.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
 }
 
 /// Key roles on the command line.

@@ -291,8 +291,13 @@ pub fn zone(global: &GlobalArgs, command: ZoneCommand) -> anyhow::Result<()> {
 
 /// Runs a `key` subcommand.
 pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
-    if let KeyCommand::Export { zone, output } = &command {
-        return crate::keyfiles::export(&data_dir(global), zone, output);
+    if let KeyCommand::Export {
+        zone,
+        output,
+        cluster,
+    } = &command
+    {
+        return crate::keyfiles::export(&data_dir(global), zone, output, cluster);
     }
     let client = Client::connect(global)?;
     match command {
