@@ -1,0 +1,717 @@
+//! A signed cluster zone through an etcd outage, and what etcd contains
+//! of its keys.
+//!
+//! Three members with the cluster key keep answering signed queries while
+//! etcd is killed for 30 seconds, log the outage a bounded number of
+//! times, answer control requests that need etcd within a bounded time,
+//! and follow the cluster again once etcd is back. A second test reads
+//! every key and value under the prefix straight from etcd and looks for
+//! the private keys, exported in clear with `keymaster key export`, in
+//! every encoding a careless writer could use.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use data_encoding::{BASE64, BASE64_NOPAD, HEXLOWER, HEXUPPER};
+use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::member::Member;
+use keymaster_testutil::{output_text, run, tool, wait_until};
+
+/// Lease of the test members.
+const LEASE_TTL: &str = "2s";
+
+/// A policy with seconds-scale TTLs and waits, whose signatures last a day
+/// and so outlive the outage by far.
+const POLICY: &str = "
+[policy.fast]
+dnskey_ttl = \"2s\"
+max_zone_ttl = \"2s\"
+zone_propagation_delay = \"1s\"
+parent_ds_ttl = \"2s\"
+parent_propagation_delay = \"1s\"
+publish_safety = \"1s\"
+retire_safety = \"1s\"
+signature_validity = \"1d\"
+signature_validity_dnskey = \"1d\"
+signature_refresh = \"12h\"
+signature_jitter = \"1h\"
+signature_inception_offset = \"1m\"
+zsk_rollover = \"pre-publication\"
+parent_ds_check = \"manual\"
+";
+
+/// The records of the zone, with TTLs within `max_zone_ttl`.
+const ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
+                    ns A 192.0.2.53\nwww A 192.0.2.80\n";
+
+/// How long etcd stays away.
+const OUTAGE: Duration = Duration::from_secs(30);
+
+/// Maximum time a control request may take while etcd is away.
+const CONTROL_LIMIT: Duration = Duration::from_secs(15);
+
+/// Maximum number of log lines a member may write about the unreachable cluster store
+/// during the outage: a few, not one per second.
+const OUTAGE_LINES: usize = 4;
+
+/// How long the members may take to follow the cluster again after etcd
+/// returned.
+const RETURN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Maximum wait for the first keys to be established or a rollover step.
+const KEY_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn program() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_keymaster"))
+}
+
+/// The independent tools the tests check with.
+struct Tools {
+    dig: PathBuf,
+    delv: PathBuf,
+    compile: PathBuf,
+    verify: PathBuf,
+}
+
+impl Tools {
+    fn find(test: &str) -> Option<Self> {
+        Some(Self {
+            dig: tool(test, "dig")?,
+            delv: tool(test, "delv")?,
+            compile: tool(test, "named-compilezone")?,
+            verify: tool(test, "dnssec-verify")?,
+        })
+    }
+
+    /// Asks `member` for `name` A with the DO bit and returns an error
+    /// unless the response is NOERROR with the A record and its RRSIG.
+    fn signed_answer(&self, member: &Member, name: &str) -> Result<(), String> {
+        let output = run(Command::new(&self.dig)
+            .arg("@127.0.0.1")
+            .arg("-p")
+            .arg(member.dns_port.to_string())
+            .args(["+dnssec", "+norec", "+time=2", "+tries=1"])
+            .args(["+noall", "+comments", "+answer", name, "A"]));
+        let text = output_text(&output);
+        let answer: Vec<&str> = text
+            .lines()
+            .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
+            .collect();
+        let has = |rtype: &str| {
+            answer
+                .iter()
+                .any(|line| line.split_whitespace().nth(3) == Some(rtype))
+        };
+        if text.contains("status: NOERROR") && has("A") && has("RRSIG") {
+            Ok(())
+        } else {
+            Err(format!("{}: {name} A: {text}", member.name))
+        }
+    }
+
+    /// Asks `member` for `name` A through delv with `anchor`, and returns
+    /// an error unless the response validates.
+    fn validates(
+        &self,
+        member: &Member,
+        anchor: &Path,
+        zone: &str,
+        name: &str,
+    ) -> Result<(), String> {
+        let output = run(Command::new("timeout")
+            .arg("10")
+            .arg(&self.delv)
+            .arg("@127.0.0.1")
+            .arg("-p")
+            .arg(member.dns_port.to_string())
+            .arg("-a")
+            .arg(anchor)
+            .arg(format!("+root={zone}"))
+            .args([name, "A"]));
+        let text = output_text(&output);
+        if text.contains("fully validated") && !text.contains("bogus") {
+            Ok(())
+        } else {
+            Err(format!("delv {name} A from {}: {text}", member.name))
+        }
+    }
+
+    /// Transfers `zone` from `member` into `dir` and returns the file, its
+    /// serial and its records in named-compilezone's canonical text, sorted.
+    fn transfer(&self, member: &Member, zone: &str, dir: &Path) -> (PathBuf, u32, Vec<String>) {
+        let output = run(Command::new(&self.dig)
+            .arg("@127.0.0.1")
+            .arg("-p")
+            .arg(member.dns_port.to_string())
+            .args(["+time=5", "+tries=1", "+onesoa", "+nocmd", zone, "AXFR"]));
+        let text = output_text(&output);
+        assert!(
+            output.status.success() && !text.contains("Transfer failed"),
+            "{}: AXFR of {zone} failed: {text}",
+            member.name
+        );
+        let file = dir.join(format!("{}.{zone}axfr", member.name));
+        std::fs::write(&file, &text).unwrap();
+        let canonical = file.with_extension("canonical");
+        let compiled = run(Command::new(&self.compile)
+            .args(["-i", "local", "-k", "ignore", "-s", "full", "-o"])
+            .arg(&canonical)
+            .arg(zone)
+            .arg(&file));
+        assert!(
+            compiled.status.success(),
+            "named-compilezone rejected the AXFR from {}: {}",
+            member.name,
+            output_text(&compiled)
+        );
+        let mut lines: Vec<String> = std::fs::read_to_string(&canonical)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        lines.sort();
+        let serial = lines
+            .iter()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                (fields.get(3) == Some(&"SOA"))
+                    .then(|| fields.get(6)?.parse().ok())
+                    .flatten()
+            })
+            .unwrap_or_else(|| panic!("no SOA in the AXFR from {}: {text}", member.name));
+        (file, serial, lines)
+    }
+
+    /// Transfers `zone` from every member. When all serve one serial,
+    /// asserts that their records are identical and that dnssec-verify
+    /// accepts each, and returns the serial and the records; `None` while
+    /// a member is between versions.
+    fn identical(&self, members: &[&Member], zone: &str, dir: &Path) -> Option<(u32, Vec<String>)> {
+        let transfers: Vec<_> = members
+            .iter()
+            .map(|member| self.transfer(member, zone, dir))
+            .collect();
+        let serial = transfers[0].1;
+        if transfers.iter().any(|(_, other, _)| *other != serial) {
+            return None;
+        }
+        for (member, (file, _, lines)) in members.iter().zip(&transfers) {
+            assert_eq!(
+                lines, &transfers[0].2,
+                "{} and {} serve different records for {zone} serial {serial}",
+                member.name, members[0].name
+            );
+            let verified = run(Command::new(&self.verify).arg("-o").arg(zone).arg(file));
+            assert!(
+                verified.status.success(),
+                "dnssec-verify rejects the AXFR of {zone} serial {serial} from {}: {}",
+                member.name,
+                output_text(&verified)
+            );
+        }
+        Some((serial, transfers[0].2.clone()))
+    }
+
+    /// Waits up to `timeout` for every member to serve one serial for
+    /// which `expected` is true, with identical records.
+    fn wait_identical(
+        &self,
+        members: &[&Member],
+        zone: &str,
+        dir: &Path,
+        timeout: Duration,
+        expected: impl Fn(u32, &[String]) -> bool,
+    ) -> Option<u32> {
+        let mut found = None;
+        wait_until(timeout, || {
+            found = self
+                .identical(members, zone, dir)
+                .filter(|(serial, lines)| expected(*serial, lines))
+                .map(|(serial, _)| serial);
+            found.is_some()
+        });
+        found
+    }
+
+    /// Writes a delv trust anchor for `zone` from `keymaster ds` on `member`.
+    fn anchor(&self, member: &Member, zone: &str, dir: &Path) -> PathBuf {
+        let text = output_text(&ok(member, &["ds", zone]));
+        let line = text
+            .lines()
+            .find(|line| line.contains(" DS "))
+            .unwrap_or_else(|| panic!("no DS record for {zone}: {text}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let at = fields.iter().position(|field| *field == "DS").unwrap();
+        let anchor = format!(
+            "trust-anchors {{ \"{}\" static-ds {} {} {} \"{}\"; }};\n",
+            fields[0],
+            fields[at + 1],
+            fields[at + 2],
+            fields[at + 3],
+            fields[at + 4..].join("")
+        );
+        let file = dir.join(format!("{zone}anchor.conf"));
+        std::fs::write(&file, anchor).unwrap();
+        file
+    }
+}
+
+/// RFC 1982: whether `a` is newer than `b`.
+fn serial_newer(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000_0000
+}
+
+fn cluster_key(dir: &Path) -> PathBuf {
+    let path = dir.join("cluster.key");
+    let output = run(Command::new(program())
+        .args(["cluster", "new-key", "-o"])
+        .arg(&path));
+    assert!(output.status.success(), "{}", output_text(&output));
+    path
+}
+
+/// Starts member `name` with the cluster key and the fast policy, and
+/// waits until it joined.
+fn start(dir: &Path, name: &str, etcd: &Etcd, key: &Path) -> Member {
+    let member = Member::start_with(
+        program(),
+        dir,
+        name,
+        &etcd.endpoint(),
+        Some(key),
+        LEASE_TTL,
+        POLICY,
+    );
+    member.wait_joined(Duration::from_secs(20));
+    member
+}
+
+/// Runs the CLI on `member`; panics with the member's log when it fails.
+fn ok(member: &Member, args: &[&str]) -> Output {
+    let output = member.cli(args);
+    assert!(
+        output.status.success(),
+        "{} {args:?} failed: {}\n{}",
+        member.name,
+        output_text(&output),
+        member.log()
+    );
+    output
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", output_text(output)))
+}
+
+fn keys(member: &Member, zone: &str) -> Vec<serde_json::Value> {
+    let list = json(&ok(member, &["key", "list", zone, "--json"]));
+    list.as_array().cloned().unwrap_or_default()
+}
+
+/// Returns whether a zone has exactly one KSK and one ZSK, each fully in the zone.
+fn established(keys: &[serde_json::Value]) -> bool {
+    keys.len() == 2
+        && keys.iter().all(|key| {
+            let wanted: &[&str] = if key["role"] == "zsk" {
+                &["dnskey_state", "zrrsig_state"]
+            } else {
+                &["dnskey_state", "krrsig_state"]
+            };
+            wanted.iter().all(|state| key[*state] == "omnipresent")
+        })
+}
+
+/// Adds cluster zone `zone` on `member` from [`ZONE`], signs it with the
+/// fast policy with `member` as Key Master, and waits until its first keys
+/// are established.
+fn sign_zone(member: &Member, zone: &str, dir: &Path) {
+    let file = dir.join(format!("{zone}zone"));
+    std::fs::write(&file, ZONE).unwrap();
+    let path = file.to_str().unwrap();
+    ok(
+        member,
+        &["zone", "add", zone, "--cluster", "--from-file", path],
+    );
+    ok(member, &["zone", "sign", zone, "--policy", "fast"]);
+    let ready = wait_until(KEY_TIMEOUT, || established(&keys(member, zone)));
+    assert!(
+        ready,
+        "the first keys never became omnipresent: {:?}\n{}",
+        keys(member, zone),
+        member.log()
+    );
+}
+
+/// Returns whether `member` lists `count` servers, every one online.
+fn all_online(member: &Member, count: usize) -> bool {
+    let output = member.cli(&["server", "list", "--json"]);
+    output.status.success()
+        && serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout).is_ok_and(|servers| {
+            servers.len() == count && servers.iter().all(|server| server["online"] == true)
+        })
+}
+
+/// Runs `args` on `member` while etcd is away. Asserts that it ends within
+/// [`CONTROL_LIMIT`], and that a failure names the cluster store.
+fn control_during_outage(member: &Member, args: &[&str]) {
+    let started = Instant::now();
+    let output = member.cli(args);
+    let took = started.elapsed();
+    let text = output_text(&output);
+    assert!(
+        took <= CONTROL_LIMIT,
+        "{} {args:?} took {took:?} while etcd was away: {text}",
+        member.name
+    );
+    if !output.status.success() {
+        assert!(
+            text.contains("cluster store") && text.contains("127.0.0.1"),
+            "{} {args:?} failed without naming the cluster store: {text}",
+            member.name
+        );
+    }
+}
+
+/// Returns the lines of `log` that warn or err about the cluster store.
+fn outage_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+        .filter(|line| line.contains("cluster store"))
+        .collect()
+}
+
+#[test]
+fn etcd_outage_keeps_members_serving() {
+    let test = "etcd_outage_keeps_members_serving";
+    let zone = "outage.test.";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tools) = Tools::find(test) else {
+        return;
+    };
+    let Some(mut etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+        return;
+    };
+    let key = cluster_key(dir.path());
+    let a = start(dir.path(), "ns-a", &etcd, &key);
+    let b = start(dir.path(), "ns-b", &etcd, &key);
+    let c = start(dir.path(), "ns-c", &etcd, &key);
+    let all = [&a, &b, &c];
+    sign_zone(&a, zone, dir.path());
+    let first = tools.wait_identical(&all, zone, dir.path(), Duration::from_secs(20), |_, _| true);
+    let first = first.unwrap_or_else(|| panic!("no common signed version: {}", a.log()));
+    let anchor = tools.anchor(&a, zone, dir.path());
+    for member in all {
+        tools.signed_answer(member, "www.outage.test").unwrap();
+        tools
+            .validates(member, &anchor, zone, "www.outage.test")
+            .unwrap();
+    }
+
+    // etcd goes away, and every member keeps serving signed responses.
+    let logged_before: Vec<usize> = all.iter().map(|member| member.log().len()).collect();
+    etcd.kill();
+    let killed = Instant::now();
+    let mut failures = Vec::new();
+    let mut rounds = 0;
+    while killed.elapsed() < OUTAGE && rounds < 200 {
+        rounds += 1;
+        for member in all {
+            failures.extend(tools.signed_answer(member, "www.outage.test").err());
+            if rounds % 5 == 1 {
+                failures.extend(
+                    tools
+                        .validates(member, &anchor, zone, "www.outage.test")
+                        .err(),
+                );
+            }
+        }
+        // Once the members noticed, the control requests that need etcd
+        // end within a bounded time, failing with the reason.
+        if rounds == 3 {
+            control_during_outage(&a, &["zone", "show", zone, "--json"]);
+            control_during_outage(&b, &["server", "list", "--json"]);
+            control_during_outage(&c, &["key", "list", zone, "--json"]);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        failures.is_empty(),
+        "answers during the outage:\n{}",
+        failures.join("\n")
+    );
+    assert!(rounds >= 5, "only {rounds} rounds of queries in the outage");
+    for (member, before) in all.iter().zip(&logged_before) {
+        let log = member.log();
+        let lines = outage_lines(&log[*before..]);
+        assert!(
+            !lines.is_empty() && lines.len() <= OUTAGE_LINES,
+            "{} wrote {} lines about the outage, expected 1 to {OUTAGE_LINES}:\n{}",
+            member.name,
+            lines.len(),
+            &log[*before..]
+        );
+    }
+
+    // etcd returns: every member is listed online again, and an import on
+    // B after the return is served alike by all three.
+    etcd.restart();
+    for member in all {
+        let back = wait_until(RETURN_TIMEOUT, || all_online(member, 3));
+        assert!(
+            back,
+            "{} does not list every member online after etcd returned: {}\n{}",
+            member.name,
+            output_text(&member.cli(&["server", "list"])),
+            member.log()
+        );
+    }
+    let changed = dir.path().join("changed.zone");
+    std::fs::write(&changed, format!("{ZONE}www2 A 192.0.2.81\n")).unwrap();
+    let imported = Instant::now();
+    let import = ["zone", "import", zone, changed.to_str().unwrap()];
+    let accepted = wait_until(RETURN_TIMEOUT, || b.cli(&import).status.success());
+    assert!(accepted, "{}\n{}", output_text(&b.cli(&import)), b.log());
+    let second = tools.wait_identical(&all, zone, dir.path(), RETURN_TIMEOUT, |serial, lines| {
+        serial_newer(serial, first)
+            && lines
+                .iter()
+                .any(|line| line.starts_with("www2.outage.test."))
+    });
+    assert!(
+        second.is_some(),
+        "the import is not served alike {:?} after etcd returned:\n{}\n{}\n{}",
+        imported.elapsed(),
+        a.log(),
+        b.log(),
+        c.log()
+    );
+    for member in all {
+        tools
+            .validates(member, &anchor, zone, "www2.outage.test")
+            .unwrap();
+        tools
+            .validates(member, &anchor, zone, "www.outage.test")
+            .unwrap();
+    }
+
+    // The return is logged once, like the outage.
+    for (member, before) in all.iter().zip(&logged_before) {
+        let again = format!(
+            "{} reaches the cluster store at {} again",
+            member.name,
+            etcd.endpoint()
+        );
+        wait_until(Duration::from_secs(10), || {
+            member.log()[*before..].contains(&again)
+        });
+        let log = member.log();
+        assert_eq!(
+            log[*before..].matches(&again).count(),
+            1,
+            "{} did not log the return of etcd once:\n{}",
+            member.name,
+            &log[*before..]
+        );
+    }
+}
+
+/// A key exported in clear: its private octets in every form to look for,
+/// and its public key.
+struct ClearKey {
+    file: PathBuf,
+    /// The forms of the private key, named.
+    secrets: Vec<(String, Vec<u8>)>,
+    /// The forms of the public key.
+    public: Vec<(String, Vec<u8>)>,
+}
+
+/// Returns `octets` as raw bytes, lower and upper hex, base64 with and
+/// without padding, and a JSON array of numbers, each named after `what`.
+fn encodings(what: &str, octets: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let numbers: Vec<String> = octets.iter().map(u8::to_string).collect();
+    vec![
+        (format!("{what} raw"), octets.to_vec()),
+        (format!("{what} hex"), HEXLOWER.encode(octets).into_bytes()),
+        (format!("{what} HEX"), HEXUPPER.encode(octets).into_bytes()),
+        (format!("{what} base64"), BASE64.encode(octets).into_bytes()),
+        (
+            format!("{what} base64 unpadded"),
+            BASE64_NOPAD.encode(octets).into_bytes(),
+        ),
+        (format!("{what} numbers"), numbers.join(",").into_bytes()),
+    ]
+}
+
+/// Reads the keys `key export` wrote to `dir`: the private scalar from
+/// each `.private` file's `PrivateKey:` field, the PKCS #8 form through
+/// the BIND key reader, and the public key from the `.key` file.
+fn exported_keys(dir: &Path) -> Vec<ClearKey> {
+    let mut keys = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("private") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(|value| value.trim().to_string())
+                .unwrap_or_else(|| panic!("no {name} in {}: {text}", path.display()))
+        };
+        assert!(
+            field("Algorithm:").starts_with("13 "),
+            "{}: not ECDSA P-256: {text}",
+            path.display()
+        );
+        let scalar = BASE64.decode(field("PrivateKey:").as_bytes()).unwrap();
+        assert_eq!(scalar.len(), 32, "{}", path.display());
+        let pkcs8 = keymaster_keys::bind::read(&path).unwrap().key.to_pkcs8();
+        assert!(
+            pkcs8.windows(scalar.len()).any(|w| w == &scalar[..]),
+            "the PKCS #8 form of {} does not hold its scalar",
+            path.display()
+        );
+
+        let public_text = std::fs::read_to_string(path.with_extension("key")).unwrap();
+        let record = public_text
+            .lines()
+            .find(|line| !line.starts_with(';') && line.contains("DNSKEY"))
+            .unwrap_or_else(|| panic!("no DNSKEY in {}: {public_text}", path.display()));
+        let fields: Vec<&str> = record.split_whitespace().collect();
+        let at = fields.iter().position(|field| *field == "DNSKEY").unwrap();
+        let public = BASE64.decode(fields[at + 4..].concat().as_bytes()).unwrap();
+
+        let mut secrets = encodings("private scalar", &scalar);
+        secrets.extend(encodings("PKCS #8", &pkcs8));
+        keys.push(ClearKey {
+            file: path,
+            secrets,
+            public: encodings("public key", &public),
+        });
+    }
+    keys
+}
+
+/// Reads every key and value under the default prefix from etcd.
+fn etcd_contents(endpoint: &str) -> Vec<(String, Vec<u8>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut client = etcd_client::Client::connect([endpoint], None)
+            .await
+            .unwrap();
+        let options = etcd_client::GetOptions::new().with_prefix();
+        let response = client.get("/keymaster/", Some(options)).await.unwrap();
+        response
+            .kvs()
+            .iter()
+            .map(|kv| (kv.key_str().unwrap().to_string(), kv.value().to_vec()))
+            .collect()
+    })
+}
+
+/// Returns the etcd entries whose key or value contains `needle`.
+fn holding<'a>(contents: &'a [(String, Vec<u8>)], needle: &[u8]) -> Vec<&'a str> {
+    contents
+        .iter()
+        .filter(|(key, value)| {
+            [key.as_bytes(), &value[..]]
+                .iter()
+                .any(|haystack| haystack.windows(needle.len()).any(|w| w == needle))
+        })
+        .map(|(key, _)| key.as_str())
+        .collect()
+}
+
+#[test]
+fn etcd_holds_no_private_key_in_clear() {
+    let test = "etcd_holds_no_private_key_in_clear";
+    let zone = "secret.test.";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+        return;
+    };
+    let key = cluster_key(dir.path());
+    let a = start(dir.path(), "ns-a", &etcd, &key);
+    sign_zone(&a, zone, dir.path());
+
+    // A ZSK rollover: its successor joins the KSK and the old ZSK.
+    let list = keys(&a, zone);
+    let zsk = list.iter().find(|key| key["role"] == "zsk").unwrap();
+    ok(&a, &["key", "rollover", zone, &zsk["key_tag"].to_string()]);
+    let three = wait_until(KEY_TIMEOUT, || keys(&a, zone).len() == 3);
+    assert!(three, "no successor ZSK: {:?}\n{}", keys(&a, zone), a.log());
+
+    // The product's own export gives each private key in clear.
+    let exported = dir.path().join("exported");
+    let config = dir.path().join("ns-a").join("keymaster.toml");
+    ok(
+        &a,
+        &[
+            "key",
+            "export",
+            zone,
+            "-o",
+            exported.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--etcd",
+            &etcd.endpoint(),
+            "--cluster-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let clear = exported_keys(&exported);
+    assert_eq!(clear.len(), 3, "{:?}", keys(&a, zone));
+
+    // Without the cluster key, the export names what is missing.
+    let denied = a.cli(&[
+        "key",
+        "export",
+        zone,
+        "-o",
+        dir.path().join("denied").to_str().unwrap(),
+        "--etcd",
+        &etcd.endpoint(),
+    ]);
+    let message = output_text(&denied);
+    assert!(!denied.status.success(), "{message}");
+    assert!(message.contains("--cluster-key"), "{message}");
+
+    // Every value under the prefix holds each public key, and no form of
+    // any private key.
+    let contents = etcd_contents(&etcd.endpoint());
+    assert!(
+        contents
+            .iter()
+            .any(|(key, _)| key.starts_with("/keymaster/keys/")),
+        "no keys in etcd: {:?}",
+        contents.iter().map(|(key, _)| key).collect::<Vec<_>>()
+    );
+    for key in &clear {
+        let found: Vec<&str> = key
+            .public
+            .iter()
+            .flat_map(|(_, needle)| holding(&contents, needle))
+            .collect();
+        assert!(
+            !found.is_empty(),
+            "the scan does not find the public key of {} in etcd",
+            key.file.display()
+        );
+        for (form, needle) in &key.secrets {
+            let found = holding(&contents, needle);
+            assert!(
+                found.is_empty(),
+                "the {form} of {} is in etcd, in {found:?}",
+                key.file.display()
+            );
+        }
+    }
+}
