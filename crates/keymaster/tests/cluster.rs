@@ -919,13 +919,14 @@ fn signed_cluster_zone_is_identical_on_every_member() {
         .unwrap();
     assert_eq!(shared["key_master_server"], "ns-a", "{shared}");
     assert_eq!(shared["key_master_status"], "online", "{shared}");
-    // D serves the zone without signing it, and says why.
+    // D cannot sign and never signed, so it does not serve the zone, and
+    // says why.
     let info = zone_json(&d, "shared.test");
     assert_eq!(info["can_sign"], false, "{info}");
     let error = info["error"].as_str().unwrap_or_default();
     assert!(error.contains("no cluster key"), "{info}");
     assert!(
-        dig_answer(&tools.dig, d.dns_port, "www.shared.test", "A").is_some(),
+        dig_answer(&tools.dig, d.dns_port, "www.shared.test", "A").is_none(),
         "{}",
         d.log()
     );
@@ -1079,5 +1080,283 @@ fn signed_cluster_zone_is_identical_on_every_member() {
         !c.log().contains("ns-c refreshes the signatures"),
         "{}",
         c.log()
+    );
+}
+
+/// What `dig +dnssec` got for a zone's SOA: the response code, the serial
+/// and whether an RRSIG came with it.
+struct SoaAnswer {
+    status: String,
+    serial: Option<u32>,
+    signed: bool,
+}
+
+fn dnssec_soa(dig: &Path, port: u16, zone: &str) -> SoaAnswer {
+    let output = run(Command::new(dig)
+        .arg("@127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(["+dnssec", "+norec", "+time=1", "+tries=1", zone, "SOA"]));
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let status = text
+        .split("status: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("no response")
+        .to_string();
+    let answers: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|line| !line.starts_with(';'))
+        .map(|line| line.split_whitespace().collect())
+        .filter(|fields: &Vec<&str>| fields.len() > 4)
+        .collect();
+    let serial = answers
+        .iter()
+        .find(|fields| fields[3] == "SOA")
+        .and_then(|fields| fields.get(6)?.parse().ok());
+    let signed = answers
+        .iter()
+        .any(|fields| fields[3] == "RRSIG" && fields[4] == "SOA");
+    SoaAnswer {
+        status,
+        serial,
+        signed,
+    }
+}
+
+/// Reads the zone record's `last_serial` and the signing record's serial
+/// of `zone` from etcd itself.
+fn shared_serials(etcd: &Etcd, zone: &str) -> (Option<u32>, Option<u32>) {
+    use keymaster_store::Store;
+    let options = keymaster_store::etcd::EtcdOptions::new(vec![etcd.endpoint()]);
+    let store = keymaster_store::EtcdStore::connect(&options).unwrap();
+    let record = store.zone(zone).unwrap().expect("no zone record in etcd");
+    let signing = store.signing_record(zone).unwrap();
+    (record.last_serial, signing.map(|signing| signing.serial))
+}
+
+/// Asks `member` for the SOA of `zone` 20 times over about 5 s and
+/// asserts that it never answers without an RRSIG. Returns the serials
+/// it answered with.
+fn never_unsigned(tools: &Tools, member: &Member, zone: &str) -> Vec<u32> {
+    let mut serials = Vec::new();
+    for _ in 0..20 {
+        let answer = dnssec_soa(&tools.dig, member.dns_port, zone);
+        match answer.status.as_str() {
+            "REFUSED" => {}
+            "NOERROR" => {
+                assert!(
+                    answer.signed,
+                    "{} answers {zone} SOA without an RRSIG:\n{}",
+                    member.name,
+                    member.log()
+                );
+                serials.extend(answer.serial);
+            }
+            other => panic!("{} answers {zone} SOA with {other}", member.name),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    serials
+}
+
+#[test]
+fn member_without_cluster_key_never_serves_a_signed_zone_unsigned() {
+    let test = "member_without_cluster_key_never_serves_a_signed_zone_unsigned";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tools) = Tools::find(test) else {
+        return;
+    };
+    let Some(etcd) = start_etcd(test, dir.path()) else {
+        return;
+    };
+    let key = dir.path().join("cluster.key");
+    assert!(new_key(&key).status.success());
+    let start = |name: &str, key: Option<&Path>| {
+        Member::start_with(dir.path(), name, &etcd.endpoint(), key, SIGNING_POLICIES)
+    };
+    let mut a = start("ns-a", Some(&key));
+    // C never has the cluster key; D has it first and loses it later.
+    let c = start("ns-c", None);
+    let mut d = start("ns-d", Some(&key));
+    let joined = wait_until(Duration::from_secs(20), || {
+        a.servers()
+            .is_some_and(|servers| servers.iter().filter(|s| s["online"] == true).count() == 3)
+    });
+    assert!(joined, "the members did not join: {:?}", a.servers());
+
+    let zone_file = dir.path().join("shared.zone");
+    std::fs::write(&zone_file, SIGNED_ZONE).unwrap();
+    let output = a.cli(&[
+        "zone",
+        "add",
+        "shared.test",
+        "--cluster",
+        "--from-file",
+        zone_file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let output = a.cli(&["zone", "sign", "shared.test", "--policy", "fast"]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let established = wait_until(Duration::from_secs(60), || {
+        keys_established(&keys_json(&a, "shared.test"))
+    });
+    assert!(
+        established,
+        "{:?}\n{}",
+        keys_json(&a, "shared.test"),
+        a.log()
+    );
+    let saved = tools.wait_identical(&[&a, &d], "shared.test.", dir.path(), 5, 20);
+    let Some(saved) = saved else {
+        panic!(
+            "A and D do not serve one signed version:\n{}\n{}",
+            a.log(),
+            d.log()
+        );
+    };
+
+    // C has nothing signed to serve: it refuses the zone and says why.
+    assert!(never_unsigned(&tools, &c, "shared.test").is_empty());
+    let info = zone_json(&c, "shared.test");
+    assert_eq!(info["can_sign"], false, "{info}");
+    assert_eq!(info["loaded"], false, "{info}");
+    let error = info["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("no cluster key") && error.contains("not served"),
+        "{info}"
+    );
+
+    // D loses the key while A rolls the ZSK, a key step that raises the
+    // serial without new records. A is then stopped, so nothing else
+    // writes to etcd.
+    d.kill();
+    let zsk = keys_json(&a, "shared.test")
+        .into_iter()
+        .find(|key| key["role"] == "zsk")
+        .unwrap();
+    let output = a.cli(&[
+        "key",
+        "rollover",
+        "shared.test",
+        &zsk["key_tag"].to_string(),
+    ]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let stepped = wait_until(Duration::from_secs(30), || {
+        tools
+            .serial(&a, "shared.test")
+            .is_some_and(|serial| serial_newer(serial, saved))
+    });
+    assert!(
+        stepped,
+        "the rollover did not raise the serial: {}",
+        a.log()
+    );
+    a.kill();
+    let before = shared_serials(&etcd, "shared.test.");
+    let signers = before.1.expect("no signing record");
+    assert!(!serial_newer(saved, signers), "{before:?}");
+
+    // Restarted without the key, D serves the signed version it saved,
+    // never a serial the signers do not have, and writes nothing to etcd.
+    for round in 0..2 {
+        let restarted = start("ns-d", None);
+        let served = wait_until(Duration::from_secs(20), || {
+            zone_json(&restarted, "shared.test")["loaded"] == true
+        });
+        assert!(served, "round {round}: {}", restarted.log());
+        for serial in never_unsigned(&tools, &restarted, "shared.test") {
+            assert_eq!(serial, saved, "round {round}: {}", restarted.log());
+        }
+        let info = zone_json(&restarted, "shared.test");
+        assert_eq!(info["serial"], saved, "{info}");
+        let error = info["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("no cluster key") && error.contains("saved"),
+            "{info}"
+        );
+        assert_eq!(
+            shared_serials(&etcd, "shared.test."),
+            before,
+            "round {round}: D changed the shared records:\n{}",
+            restarted.log()
+        );
+        d = restarted;
+        d.kill();
+    }
+    assert!(never_unsigned(&tools, &c, "shared.test").is_empty());
+}
+
+#[test]
+fn zone_list_fails_while_etcd_is_down() {
+    let test = "zone_list_fails_while_etcd_is_down";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut etcd) = start_etcd(test, dir.path()) else {
+        return;
+    };
+    let a = Member::start(dir.path(), "ns-a", &etcd.endpoint(), None);
+    let zone_file = dir.path().join("shared.zone");
+    std::fs::write(&zone_file, SIGNED_ZONE).unwrap();
+    let joined = wait_until(Duration::from_secs(20), || a.servers().is_some());
+    assert!(joined, "{}", a.log());
+    let output = a.cli(&[
+        "zone",
+        "add",
+        "shared.test",
+        "--cluster",
+        "--from-file",
+        zone_file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let listed = a.cli(&["zone", "list"]);
+    assert!(
+        listed.status.success() && output_text(&listed).contains("shared.test."),
+        "{}",
+        output_text(&listed)
+    );
+
+    etcd.kill();
+    let mut command = keymaster();
+    command
+        .arg("--data-dir")
+        .arg(&a.data_dir)
+        .args(["zone", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = ChildGuard::spawn("keymaster zone list", &mut command);
+    let started = Instant::now();
+    let mut status = None;
+    wait_until(Duration::from_secs(30), || {
+        status = child.child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        panic!("zone list still runs after {:?}", started.elapsed());
+    };
+    let mut output = Output {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    use std::io::Read;
+    child
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut output.stdout)
+        .unwrap();
+    child
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut output.stderr)
+        .unwrap();
+    let text = output_text(&output);
+    assert!(!output.status.success(), "zone list succeeded: {text}");
+    assert!(
+        text.contains("cluster zones cannot be listed") && text.contains(&etcd.endpoint()),
+        "{text}"
     );
 }

@@ -35,8 +35,9 @@
 //! - Every member must define the zone's policy identically: the
 //!   signature validity, jitter, TTLs and digests come from the member's
 //!   own configuration.
-//! - A member without the cluster key cannot sign. It keeps serving the
-//!   version it has, or the unsigned records if it has none.
+//! - A member without the cluster key cannot sign. It serves the signed
+//!   version it has or saved earlier while its signatures are valid. It
+//!   does not serve the zone otherwise, and never serves it unsigned.
 
 use bytes::Bytes;
 use keymaster_api::Storage;
@@ -181,12 +182,8 @@ impl Daemon {
         };
         let is_key_master = role.key_master == self.config.name;
         if !self.has_cluster_key() {
-            let reason = format!(
-                "{} has no cluster key, so it cannot sign this cluster zone and keeps serving the version it has",
-                self.config.name
-            );
-            self.update_runtime(&zone, |runtime| runtime.cannot_sign = Some(reason));
-            return self.serve_unsigned_if_nothing(record, origin);
+            self.serve_without_key(&zone, origin, now);
+            return Ok(());
         }
         self.update_runtime(&zone, |runtime| runtime.cannot_sign = None);
         let policy = self.policy_for(&record);
@@ -290,6 +287,80 @@ impl Daemon {
         zones
             .get(zone)
             .and_then(|runtime| runtime.signed_from.clone())
+    }
+
+    /// Serves a signed cluster zone on a member without the cluster key:
+    /// the signed version it serves or saved earlier, while its signatures
+    /// are valid, and nothing otherwise. Such a member never publishes the
+    /// records unsigned, which would be bogus below a DS, and never writes
+    /// the zone's record or a serial to the cluster store. Records why in
+    /// `cannot_sign`, which `zone show` reports as the zone's error. Called
+    /// with the zone's lock held.
+    fn serve_without_key(&self, zone: &str, origin: &Name, now: u64) {
+        let (serial, expiry) = {
+            let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+            zones.get(zone).map_or((None, None), |runtime| {
+                (runtime.serial, runtime.next_expiry)
+            })
+        };
+        // Only signed versions have an expiry.
+        let valid = match (serial, expiry) {
+            (Some(serial), Some(expiry)) if expiry > now => Some((serial, expiry)),
+            _ => None,
+        };
+        let valid = valid.or_else(|| {
+            if serial.is_some() {
+                self.withdraw(zone, origin);
+                tracing::warn!(zone = %zone,
+                    "zone {zone}: {} has no cluster key and no signed version with valid signatures, so it stops serving the zone",
+                    self.config.name);
+            }
+            self.restore_saved(zone);
+            let restored = {
+                let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+                zones
+                    .get(zone)
+                    .and_then(|runtime| Some((runtime.serial?, runtime.next_expiry?)))
+            };
+            match restored {
+                Some((serial, expiry)) if expiry > now => Some((serial, expiry)),
+                // Valid this second only.
+                Some(_) => {
+                    self.withdraw(zone, origin);
+                    None
+                }
+                None => None,
+            }
+        });
+        let name = &self.config.name;
+        let reason = match valid {
+            Some((serial, expiry)) => format!(
+                "{name} has no cluster key, so it cannot sign this cluster zone; it serves the signed version \
+                 with serial {serial} it saved earlier until its first signature expires at {expiry} (Unix time), \
+                 and then stops serving the zone; give it the cluster key with --cluster-key FILE to follow newer versions"
+            ),
+            None => format!(
+                "{name} has no cluster key, so it cannot sign this signed cluster zone, and it has no saved \
+                 signed version whose signatures are still valid; the zone is not served here (queries get \
+                 REFUSED); give it the cluster key with --cluster-key FILE"
+            ),
+        };
+        self.update_runtime(zone, |runtime| {
+            runtime.cannot_sign = Some(reason);
+            // Look again when the served version expires, not before.
+            runtime.refresh_wait = valid.map(|(_, expiry)| expiry);
+        });
+    }
+
+    /// Stops serving a zone here.
+    fn withdraw(&self, zone: &str, origin: &Name) {
+        self.published.withdraw(origin);
+        self.update_runtime(zone, |runtime| {
+            runtime.serial = None;
+            runtime.records = None;
+            runtime.next_expiry = None;
+            runtime.signed_from = None;
+        });
     }
 
     /// Serves a cluster zone's records unsigned when nothing of it is

@@ -268,7 +268,7 @@ impl Daemon {
 
     /// Serves the saved signed version of a zone that has nothing in
     /// service, if it still validates now.
-    fn restore_saved(&self, zone: &str) {
+    pub(super) fn restore_saved(&self, zone: &str) {
         let serving = {
             let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
             zones
@@ -493,18 +493,26 @@ impl Daemon {
         if let Some(text) = saved_text {
             self.save_signed(&record.name, text);
         }
-        // Only the publication's own fields change: an operator may have
-        // changed the zone's settings since `record` was read.
-        let existing = self.store.zone(&record.name)?;
-        let mut stored = existing.clone().unwrap_or_else(|| record.clone());
-        stored.last_serial = serial.or(record.last_serial);
-        stored.last_signed = record.last_signed.or(stored.last_signed);
         let name = record.name.clone();
-        // Writing an unchanged record would wake every cluster member
-        // watching the zone, and their publications would wake this one.
-        if existing.as_ref() != Some(&stored) {
-            self.store
-                .commit(Transaction::new().push(Operation::PutZone(stored)))?;
+        // A member without the cluster key serves versions the signers
+        // made and leaves the shared record to them.
+        let shared_by_signers = record.storage == Storage::Cluster
+            && record.signed
+            && self.cluster.is_some()
+            && !self.has_cluster_key();
+        if !shared_by_signers {
+            // Only the publication's own fields change: an operator may have
+            // changed the zone's settings since `record` was read.
+            let existing = self.store.zone(&record.name)?;
+            let mut stored = existing.clone().unwrap_or_else(|| record.clone());
+            stored.last_serial = serial.or(record.last_serial);
+            stored.last_signed = record.last_signed.or(stored.last_signed);
+            // Writing an unchanged record would wake every cluster member
+            // watching the zone, and their publications would wake this one.
+            if existing.as_ref() != Some(&stored) {
+                self.store
+                    .commit(Transaction::new().push(Operation::PutZone(stored)))?;
+            }
         }
         tracing::info!(zone = %name, serial = ?serial, records, "zone {name} published with serial {}", serial.unwrap_or(0));
         self.update_runtime(&name, |runtime| {
@@ -746,8 +754,29 @@ impl Daemon {
         })
     }
 
-    /// Returns every zone's API view.
+    /// Returns every zone's API view. A member of a cluster fails with
+    /// [`ZoneError::Unavailable`] while it cannot read the cluster zones,
+    /// rather than list its local zones alone as if they were all.
     pub fn zone_infos(&self) -> Result<Vec<ZoneInfo>, ZoneError> {
+        if let Some(link) = &self.cluster {
+            let unavailable = |why: String| {
+                ZoneError::Unavailable(format!(
+                    "the cluster zones cannot be listed: {why}; the members keep serving them, \
+                     and `keymaster zone show ZONE` still shows this server's file zones"
+                ))
+            };
+            let Some(etcd) = link.etcd() else {
+                return Err(unavailable(format!(
+                    "{} has not reached the cluster store at {} yet",
+                    self.config.name,
+                    link.endpoints()
+                )));
+            };
+            // The store's error names the endpoint it tried.
+            if let Err(error) = keymaster_store::Store::zones(etcd.as_ref()) {
+                return Err(unavailable(error.to_string()));
+            }
+        }
         let zones = self.store.zones()?;
         zones
             .iter()
