@@ -19,7 +19,7 @@ pub use domain::base::iana::{Class, Rtype};
 pub use master::{
     load_zone_file, load_zone_str, node_to_text, read_records_file, record_to_string, scan_records,
     write_zone, CheckError, LoadError, LoadErrorKind, LoadOptions, LoadWarning, LoadedZone,
-    WarningKind,
+    WarningKind, DEFAULT_MAX_FILE_SIZE, MAX_QUOTED_LINE,
 };
 pub use name::{CanonicalKey, Name, NameError};
 pub use rdata::text::{format_utc, parse_name, parse_time as parse_rrsig_time, parse_ttl};

@@ -110,8 +110,10 @@ pub enum LoadErrorKind {
     TooManyIncludes(usize),
     #[error("$INCLUDE loop: the file includes itself")]
     IncludeLoop,
-    #[error("$INCLUDE target is not a regular file")]
-    IncludeNotFile,
+    #[error("not a regular file (a device, FIFO or folder); give a master file")]
+    NotRegularFile,
+    #[error("the file is larger than the limit of {0} octets")]
+    TooLarge(u64),
     #[error("invalid $GENERATE")]
     Generate(#[source] GenerateError),
     #[error("{0}")]

@@ -11,6 +11,14 @@
 //! Writing puts one record per line with absolute owner names, each RRset
 //! followed by its RRSIGs, in a form that BIND, Knot and ldns read back.
 //!
+//! Every file, the top one and each `$INCLUDE` target, is opened without
+//! blocking, must be a regular file, and must be no larger than
+//! [`LoadOptions::max_file_size`], checked before it is read. An error
+//! quotes the offending text only once an earlier entry of the same file
+//! was read, and only from a line of plain text of at most
+//! [`MAX_QUOTED_LINE`] characters, so that a file which is not a zone file
+//! never has its contents repeated in a message.
+//!
 //! Limitations: text given as a string has no folder, so relative
 //! `$INCLUDE` paths in it start from the process's working directory; set
 //! [`LoadOptions::allow_include`] to false for text from untrusted sources.
@@ -34,6 +42,12 @@ pub use lexer::LexError;
 use reader::{Limits, Located, Reader};
 pub use writer::{node_to_text, record_to_string, write_zone};
 
+/// Default of [`LoadOptions::max_file_size`]: 1 GiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
+
+/// Longest line, in characters, whose text an error may quote.
+pub const MAX_QUOTED_LINE: usize = 256;
+
 /// Options for loading a zone.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -50,6 +64,9 @@ pub struct LoadOptions {
     /// Maximum number of `$INCLUDE` directives followed in one load, which
     /// bounds files that include others many times over.
     pub max_includes: usize,
+    /// Largest file, in octets, that is read, for the top file and for
+    /// each `$INCLUDE` target alike.
+    pub max_file_size: u64,
 }
 
 impl Default for LoadOptions {
@@ -60,6 +77,7 @@ impl Default for LoadOptions {
             max_include_depth: 16,
             max_generate: 1 << 20,
             max_includes: 1000,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
         }
     }
 }
@@ -71,6 +89,7 @@ impl LoadOptions {
             max_include_depth: self.max_include_depth,
             max_generate: self.max_generate,
             max_includes: self.max_includes,
+            max_file_size: self.max_file_size,
         }
     }
 }

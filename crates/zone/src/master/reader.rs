@@ -20,6 +20,7 @@ use domain::base::iana::{Class, Rtype};
 use super::error::{location, shared_path, LoadError, LoadErrorKind, Location};
 use super::generate::{self, GenerateError, Range};
 use super::lexer::{EntryHead, Lexer, Token};
+use super::MAX_QUOTED_LINE;
 use crate::name::Name;
 use crate::rdata::text::{parse_name_bytes, parse_rtype, parse_ttl_bytes, unescape_into};
 use crate::rdata::{encode_tokens, Tokens};
@@ -33,6 +34,7 @@ pub(crate) struct Limits {
     pub(crate) max_include_depth: usize,
     pub(crate) max_generate: u64,
     pub(crate) max_includes: usize,
+    pub(crate) max_file_size: u64,
 }
 
 /// A record with the place it was read from.
@@ -69,6 +71,9 @@ pub(crate) struct Reader<'s, 'k> {
     generated: u64,
     /// `$INCLUDE` directives followed so far in this load.
     includes: usize,
+    /// Whether an entry of the file being read was accepted, which makes
+    /// the file plausible zone text whose entries errors may quote.
+    accepted_in_file: bool,
 }
 
 impl<'s, 'k> Reader<'s, 'k> {
@@ -81,6 +86,7 @@ impl<'s, 'k> Reader<'s, 'k> {
             rdata: Vec::with_capacity(512),
             generated: 0,
             includes: 0,
+            accepted_in_file: false,
         }
     }
 
@@ -88,18 +94,18 @@ impl<'s, 'k> Reader<'s, 'k> {
     pub(crate) fn read_file(&mut self, path: &Path, origin: &Name) {
         let mut scope = Scope::new(origin.clone());
         let shared = shared_path(path);
-        match std::fs::read(path) {
+        match read_regular_file(path, self.limits.max_file_size) {
             Ok(text) => {
                 if let Ok(canonical) = path.canonicalize() {
                     self.open_files.push(canonical);
                 }
                 self.read_text(&text, Some(&shared), &mut scope);
             }
-            Err(error) => {
+            Err(reason) => {
                 self.emit(Err(LoadError {
                     location: location(Some(&shared), 0),
                     text: String::new(),
-                    reason: LoadErrorKind::Io(error),
+                    reason,
                 }));
             }
         }
@@ -122,6 +128,12 @@ impl<'s, 'k> Reader<'s, 'k> {
     }
 
     fn read_text(&mut self, text: &[u8], path: Option<&Arc<Path>>, scope: &mut Scope) {
+        let outer_accepted = std::mem::replace(&mut self.accepted_in_file, false);
+        self.read_entries(text, path, scope);
+        self.accepted_in_file = outer_accepted;
+    }
+
+    fn read_entries(&mut self, text: &[u8], path: Option<&Arc<Path>>, scope: &mut Scope) {
         let mut lexer = Lexer::new(text, 1);
         let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
         while !self.stopped {
@@ -141,8 +153,12 @@ impl<'s, 'k> Reader<'s, 'k> {
             let is_directive =
                 !head.blank_owner && !tokens[0].quoted && tokens[0].text.first() == Some(&b'$');
             if is_directive {
-                if let Err((kind, at)) = self.directive(&tokens, path, scope) {
-                    self.emit(Err(entry_error(path, head, &tokens, at, kind)));
+                match self.directive(&tokens, path, text, scope) {
+                    Ok(()) => self.accepted_in_file = true,
+                    Err((kind, at)) => {
+                        let quote = self.accepted_in_file && quotable(text, &tokens, at);
+                        self.emit(Err(entry_error(path, head, &tokens, at, kind, quote)));
+                    }
                 }
                 continue;
             }
@@ -153,7 +169,13 @@ impl<'s, 'k> Reader<'s, 'k> {
                     location: location(path, head.line),
                     ttl_from_soa,
                 })
-                .map_err(|(kind, at)| entry_error(path, head, &tokens, at, kind));
+                .map_err(|(kind, at)| {
+                    let quote = self.accepted_in_file && quotable(text, &tokens, at);
+                    entry_error(path, head, &tokens, at, kind, quote)
+                });
+            if result.is_ok() {
+                self.accepted_in_file = true;
+            }
             self.emit(result);
         }
     }
@@ -163,6 +185,7 @@ impl<'s, 'k> Reader<'s, 'k> {
         &mut self,
         tokens: &[Token<'_>],
         path: Option<&Arc<Path>>,
+        file_text: &[u8],
         scope: &mut Scope,
     ) -> Result<(), (LoadErrorKind, usize)> {
         let name = tokens[0];
@@ -185,7 +208,7 @@ impl<'s, 'k> Reader<'s, 'k> {
         } else if name.is(b"$INCLUDE") {
             self.include(tokens, path, scope)
         } else if name.is(b"$GENERATE") {
-            self.generate(tokens, path, scope)
+            self.generate(tokens, path, file_text, scope)
         } else {
             Err((LoadErrorKind::UnknownDirective, 0))
         }
@@ -230,13 +253,11 @@ impl<'s, 'k> Reader<'s, 'k> {
         let canonical = target
             .canonicalize()
             .map_err(|error| (LoadErrorKind::Io(error), 1))?;
-        if !canonical.is_file() {
-            return Err((LoadErrorKind::IncludeNotFile, 1));
-        }
         if self.open_files.contains(&canonical) {
             return Err((LoadErrorKind::IncludeLoop, 1));
         }
-        let text = std::fs::read(&canonical).map_err(|error| (LoadErrorKind::Io(error), 1))?;
+        let text = read_regular_file(&canonical, self.limits.max_file_size)
+            .map_err(|reason| (reason, 1))?;
         self.open_files.push(canonical);
         self.read_text(&text, Some(&shared_path(&target)), &mut child);
         self.open_files.pop();
@@ -247,6 +268,7 @@ impl<'s, 'k> Reader<'s, 'k> {
         &mut self,
         tokens: &[Token<'_>],
         path: Option<&Arc<Path>>,
+        file_text: &[u8],
         scope: &mut Scope,
     ) -> Result<(), (LoadErrorKind, usize)> {
         let fail = |error: GenerateError, at: usize| (LoadErrorKind::Generate(error), at);
@@ -298,7 +320,10 @@ impl<'s, 'k> Reader<'s, 'k> {
                     location: location(path, line),
                     ttl_from_soa,
                 })
-                .map_err(|(kind, at)| entry_error(path, head, &generated, at, kind));
+                .map_err(|(kind, at)| {
+                    let quote = self.accepted_in_file && plain_line(file_text, line);
+                    entry_error(path, head, &generated, at, kind, quote)
+                });
             if !self.emit(result) {
                 break;
             }
@@ -424,15 +449,77 @@ fn is_meta_type(rtype: Rtype) -> bool {
 }
 
 /// Builds the error for an entry, quoting the token at `at`.
+/// Opens `path` without blocking, checks that the open file is a regular
+/// file no larger than `limit` octets, and reads it.
+fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, LoadErrorKind> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(LoadErrorKind::Io)?;
+    // The checks apply to what was opened, not to what the path named
+    // before: the file may have been replaced in between.
+    let metadata = file.metadata().map_err(LoadErrorKind::Io)?;
+    if !metadata.is_file() {
+        return Err(LoadErrorKind::NotRegularFile);
+    }
+    if metadata.len() > limit {
+        return Err(LoadErrorKind::TooLarge(limit));
+    }
+    let mut text = Vec::with_capacity(metadata.len() as usize);
+    // A file that grows while it is read stops one octet past the limit.
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut text)
+        .map_err(LoadErrorKind::Io)?;
+    if text.len() as u64 > limit {
+        return Err(LoadErrorKind::TooLarge(limit));
+    }
+    Ok(text)
+}
+
+/// Returns true if line `line` (counting from 1) of `text` is valid UTF-8
+/// without control characters other than tab and carriage return, and at
+/// most [`MAX_QUOTED_LINE`] characters long.
+fn plain_line(text: &[u8], line: u32) -> bool {
+    let Some(bytes) = text
+        .split(|&byte| byte == b'\n')
+        .nth(line.saturating_sub(1) as usize)
+    else {
+        return false;
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(line) => {
+            line.chars().count() <= MAX_QUOTED_LINE
+                && !line
+                    .chars()
+                    .any(|c| c.is_control() && c != '\t' && c != '\r')
+        }
+        Err(_) => false,
+    }
+}
+
+/// Returns true if an error at token `at` may quote it: its line is plain
+/// text.
+fn quotable(text: &[u8], tokens: &[Token<'_>], at: usize) -> bool {
+    tokens
+        .get(at)
+        .is_some_and(|token| plain_line(text, token.line))
+}
+
 fn entry_error(
     path: Option<&Arc<Path>>,
     head: EntryHead,
     tokens: &[Token<'_>],
     at: usize,
     reason: LoadErrorKind,
+    quote: bool,
 ) -> LoadError {
     let (text, line) = match tokens.get(at) {
-        Some(token) => (String::from_utf8_lossy(token.text).into_owned(), token.line),
+        Some(token) if quote => (String::from_utf8_lossy(token.text).into_owned(), token.line),
+        Some(token) => (String::new(), token.line),
         None => (String::new(), head.line),
     };
     LoadError {
