@@ -227,16 +227,22 @@ pub struct RoleRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddZoneRequest {
     pub zone: String,
+    /// Master file of a file-backed zone, on the server.
     pub file: Option<String>,
     #[serde(default)]
     pub cluster: bool,
+    /// First records of a cluster zone as master-file text, read by the
+    /// CLI; `$INCLUDE` is rejected in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 /// Body of `POST /zones/{zone}/import`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportZoneRequest {
-    /// Master file whose records replace the zone's, read by the server.
-    pub file: String,
+    /// Records that replace the zone's, as master-file text read by the
+    /// CLI; `$INCLUDE` is rejected in it.
+    pub content: String,
 }
 
 /// Body of `POST /zones/{zone}/keys`.

@@ -31,6 +31,17 @@ pub struct GlobalArgs {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Seconds to wait for the response to one request, connecting
+    /// included; a full signing of a large zone can take a minute.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYMASTER_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,7 +179,8 @@ pub enum ZoneCommand {
         /// Store the zone in the cluster.
         #[arg(long)]
         cluster: bool,
-        /// With --cluster: initial records from this master file.
+        /// With --cluster: initial records from this master file, read
+        /// here (with its $INCLUDEs) and sent to the server as text.
         #[arg(long, requires = "cluster")]
         from_file: Option<PathBuf>,
     },
@@ -178,7 +190,8 @@ pub enum ZoneCommand {
     /// goes up and every member serves the new version.
     Import {
         zone: String,
-        /// Master file, read by the server the command talks to.
+        /// Master file, read here (with its $INCLUDEs) and sent to the
+        /// server as text.
         path: PathBuf,
     },
     /// Sign a zone, making this server (or SERVER) its Key Master.

@@ -1,7 +1,8 @@
 //! The CLI side of the control API: finds the running server through the
 //! data directory, sends one request and prints the response.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use keymaster_api::{
@@ -17,11 +18,18 @@ use crate::cli::{
 };
 use crate::daemon::{CONTROL_FILE, TOKEN_FILE};
 
+/// Longest wait for a connection to the control API. The server listens
+/// on loopback or a nearby host, so a connection that takes longer means a
+/// server that is stopped or a wrong address.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A connection to a running server's control API.
 pub struct Client {
     base: String,
     token: String,
     json: bool,
+    agent: ureq::Agent,
+    timeout: Duration,
 }
 
 /// Returns the data directory from the flag, the environment or the default.
@@ -59,10 +67,19 @@ impl Client {
             })?
             .trim()
             .to_string();
+        // The whole request, response included, is bounded because a stopped
+        // server still accepts connections on its socket but never responds.
+        let timeout = Duration::from_secs(global.timeout);
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
+            .build();
         Ok(Self {
             base,
             token,
             json: global.json,
+            agent,
+            timeout,
         })
     }
 
@@ -71,18 +88,23 @@ impl Client {
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let request =
-            ureq::get(&self.url(path)).set("Authorization", &format!("Bearer {}", self.token));
-        Self::finish(request.call())
+        let request = self
+            .agent
+            .get(&self.url(path))
+            .set("Authorization", &format!("Bearer {}", self.token));
+        self.finish(request.call())
     }
 
     fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
-        let request =
-            ureq::post(&self.url(path)).set("Authorization", &format!("Bearer {}", self.token));
-        Self::finish(request.send_json(body))
+        let request = self
+            .agent
+            .post(&self.url(path))
+            .set("Authorization", &format!("Bearer {}", self.token));
+        self.finish(request.send_json(body))
     }
 
     fn finish<T: DeserializeOwned>(
+        &self,
         result: Result<ureq::Response, ureq::Error>,
     ) -> anyhow::Result<T> {
         match result {
@@ -96,9 +118,17 @@ impl Client {
                     .unwrap_or_else(|_| format!("HTTP status {code}"));
                 bail!("{message}")
             }
-            Err(error) => {
-                Err(anyhow::Error::new(error).context("cannot reach the keymaster control API"))
-            }
+            Err(ureq::Error::Transport(error)) if is_timeout(&error) => bail!(
+                "request to the keymaster control API at {} timed out after {} s: check that \
+                 `keymaster serve` is running and not stopped, or wait longer with --timeout \
+                 SECONDS (or KEYMASTER_TIMEOUT)",
+                self.base,
+                self.timeout.as_secs()
+            ),
+            Err(error) => Err(anyhow::Error::new(error).context(format!(
+                "cannot reach the keymaster control API at {}",
+                self.base
+            ))),
         }
     }
 
@@ -114,6 +144,55 @@ impl Client {
         };
         write_stdout(&output)
     }
+}
+
+/// Returns true if a transport error is a timeout.
+fn is_timeout(error: &ureq::Transport) -> bool {
+    use std::error::Error;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Reads the records of a cluster zone from the operator's master file,
+/// following its `$INCLUDE`s here, and returns them as master-file text
+/// with absolute names for the server, which reads no file itself.
+fn read_cluster_content(zone: &str, path: &Path) -> anyhow::Result<String> {
+    use keymaster_store::MAX_ZONE_CONTENT;
+    let origin = keymaster_zone::parse_name(
+        &crate::config::normalize_zone(zone),
+        &keymaster_zone::Name::root(),
+    )
+    .map_err(|error| anyhow::anyhow!("invalid zone name {zone:?}: {error}"))?;
+    let options = keymaster_zone::LoadOptions {
+        max_file_size: MAX_ZONE_CONTENT as u64,
+        ..keymaster_zone::LoadOptions::default()
+    };
+    let loaded = keymaster_zone::load_zone_file(path, &origin, &options)
+        .with_context(|| format!("zone {zone}: cannot load {}", path.display()))?;
+    for warning in &loaded.warnings {
+        eprintln!("keymaster: warning: {warning}");
+    }
+    let mut text = Vec::new();
+    keymaster_zone::write_zone(&loaded.zone, &mut text)?;
+    if text.len() > MAX_ZONE_CONTENT {
+        bail!(
+            "zone {zone}: the records of {} take {} octets as text, more than the cluster limit of {MAX_ZONE_CONTENT} octets",
+            path.display(),
+            text.len()
+        );
+    }
+    Ok(String::from_utf8(text)?)
 }
 
 /// Writes one block of output to standard output.
@@ -239,13 +318,16 @@ pub fn zone(global: &GlobalArgs, command: ZoneCommand) -> anyhow::Result<()> {
             cluster,
             from_file,
         } => {
-            let file = file
-                .or(from_file)
-                .map(|path| std::fs::canonicalize(&path).unwrap_or(path));
+            let content = match &from_file {
+                Some(path) => Some(read_cluster_content(&zone, path)?),
+                None => None,
+            };
+            let file = file.map(|path| std::fs::canonicalize(&path).unwrap_or(path));
             let request = AddZoneRequest {
                 zone,
                 file: file.map(|p| p.display().to_string()),
                 cluster,
+                content,
             };
             client.print(
                 &client.post::<_, ZoneInfo>("/zones", &request)?,
@@ -253,9 +335,8 @@ pub fn zone(global: &GlobalArgs, command: ZoneCommand) -> anyhow::Result<()> {
             )
         }
         ZoneCommand::Import { zone, path } => {
-            let path = std::fs::canonicalize(&path).unwrap_or(path);
             let request = keymaster_api::ImportZoneRequest {
-                file: path.display().to_string(),
+                content: read_cluster_content(&zone, &path)?,
             };
             client.print(
                 &client

@@ -42,7 +42,7 @@
 use bytes::Bytes;
 use keymaster_api::Storage;
 use keymaster_store::{Operation, RoleRecord, SigningRecord, StoreError, Transaction, ZoneRecord};
-use keymaster_zone::{load_zone_file, write_zone, LoadOptions, Name, Zone};
+use keymaster_zone::{write_zone, Name, Zone};
 
 use super::lifecycle::fence;
 use super::zones::{zone_name, ZoneError};
@@ -437,13 +437,14 @@ impl Daemon {
         self.sign_cluster_zone(record, &origin, false)
     }
 
-    /// Replaces a cluster zone's records with those of the master file
-    /// `path`, with a serial above every one served before, in one
-    /// transaction with a new signing record when the zone is signed.
+    /// Replaces a cluster zone's records with those of the master-file
+    /// text `content` (sent by the CLI, without `$INCLUDE`), with a serial
+    /// above every one served before, in one transaction with a new
+    /// signing record when the zone is signed.
     pub fn import_zone(
         &self,
         zone: &str,
-        path: std::path::PathBuf,
+        content: &str,
     ) -> Result<keymaster_api::ZoneInfo, ZoneError> {
         let (name, origin) = zone_name(zone)?;
         let record = self.record(&name)?;
@@ -454,13 +455,7 @@ impl Daemon {
                     .to_string(),
             });
         }
-        let loaded = load_zone_file(&path, &origin, &LoadOptions::default()).map_err(|error| {
-            ZoneError::Load {
-                zone: name.clone(),
-                path: path.clone(),
-                message: error.to_string(),
-            }
-        })?;
+        let loaded = super::zones::load_sent_content(&name, &origin, content)?;
         for warning in &loaded.warnings {
             tracing::warn!(zone = %name, "{warning}");
         }
@@ -503,7 +498,7 @@ impl Daemon {
                 serial,
                 time: unix_now(),
                 nsec3_salt: salt,
-                reason: format!("records imported from {}", path.display()),
+                reason: "records imported".to_string(),
             };
             transaction = transaction.push(Operation::PutSigning {
                 record: next,
@@ -511,8 +506,8 @@ impl Daemon {
             });
         }
         self.store.commit(transaction)?;
-        tracing::info!(zone = %name, serial, file = %path.display(),
-            "zone {name}: records replaced from {} with serial {serial}", path.display());
+        tracing::info!(zone = %name, serial,
+            "zone {name}: records replaced with serial {serial}");
         self.refresh_zone(&name)?;
         self.zone_info(&name)
     }

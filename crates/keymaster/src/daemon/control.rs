@@ -237,7 +237,15 @@ async fn add_zone(
 ) -> ApiResult<keymaster_api::ZoneInfo> {
     blocking(&state, move |daemon| {
         if request.cluster {
-            return daemon.add_cluster_zone(&request.zone, request.file.map(Into::into));
+            if request.file.is_some() {
+                return Err(ZoneError::Rejected {
+                    zone: request.zone.clone(),
+                    reason: "a cluster zone's records come as text in `content`, not as a file on \
+                             the server; use `keymaster zone add ZONE --cluster --from-file PATH`"
+                        .to_string(),
+                });
+            }
+            return daemon.add_cluster_zone(&request.zone, request.content);
         }
         let Some(file) = request.file else {
             return Err(ZoneError::Rejected {
@@ -263,7 +271,7 @@ async fn import_zone(
     Json(request): Json<keymaster_api::ImportZoneRequest>,
 ) -> ApiResult<keymaster_api::ZoneInfo> {
     blocking(&state, move |daemon| {
-        daemon.import_zone(&zone, std::path::PathBuf::from(request.file))
+        daemon.import_zone(&zone, &request.content)
     })
     .await
 }

@@ -120,6 +120,33 @@ pub fn zone_name(text: &str) -> Result<(String, Name), ZoneError> {
     Ok((normalized, name))
 }
 
+/// Loads the records of a cluster zone sent as master-file text by the
+/// CLI, which read the operator's file and expanded its `$INCLUDE`s. The
+/// server follows no `$INCLUDE` in it, so a request never makes it read
+/// one of its own files.
+pub(super) fn load_sent_content(
+    name: &str,
+    origin: &Name,
+    content: &str,
+) -> Result<keymaster_zone::LoadedZone, ZoneError> {
+    let rejected = |reason: String| ZoneError::Rejected {
+        zone: name.to_string(),
+        reason,
+    };
+    if content.len() > keymaster_store::MAX_ZONE_CONTENT {
+        return Err(rejected(format!(
+            "its records are larger than the cluster limit of {} octets",
+            keymaster_store::MAX_ZONE_CONTENT
+        )));
+    }
+    let options = LoadOptions {
+        allow_include: false,
+        ..LoadOptions::default()
+    };
+    load_zone_str(content, origin, &options)
+        .map_err(|error| rejected(format!("its records cannot be loaded: {error}")))
+}
+
 impl Daemon {
     /// Loads, signs and publishes every configured and stored zone.
     pub fn load_all(&self) {
@@ -812,13 +839,13 @@ impl Daemon {
         self.store_and_refresh(record)
     }
 
-    /// Adds a cluster zone with the records of the master file `file`,
-    /// which is read and checked as a whole first. Every member then loads
-    /// and serves it, unsigned.
+    /// Adds a cluster zone with the records of the master-file text
+    /// `content` (sent by the CLI, without `$INCLUDE`), which is checked as
+    /// a whole first. Every member then loads and serves it, unsigned.
     pub fn add_cluster_zone(
         &self,
         zone: &str,
-        file: Option<PathBuf>,
+        content: Option<String>,
     ) -> Result<ZoneInfo, ZoneError> {
         let (name, origin) = zone_name(zone)?;
         let rejected = |reason: String| ZoneError::Rejected {
@@ -839,7 +866,7 @@ impl Daemon {
         }
         // TODO: add a cluster zone without a file once `zone import` and
         // dynamic updates can fill it.
-        let Some(file) = file else {
+        let Some(content) = content else {
             return Err(rejected(
                 "give its first records with --from-file PATH".to_string(),
             ));
@@ -848,15 +875,8 @@ impl Daemon {
             return Err(ZoneError::Exists(name));
         }
 
-        // The file is read here, so includes and relative names resolve on
-        // this server; the members get the records with absolute names.
-        let loaded = load_zone_file(&file, &origin, &LoadOptions::default()).map_err(|error| {
-            ZoneError::Load {
-                zone: name.clone(),
-                path: file.clone(),
-                message: error.to_string(),
-            }
-        })?;
+        // The members get the records with absolute names.
+        let loaded = load_sent_content(&name, &origin, &content)?;
         for warning in &loaded.warnings {
             tracing::warn!(zone = %name, "{warning}");
         }
@@ -885,7 +905,7 @@ impl Daemon {
                     text,
                 });
         self.store.commit(transaction)?;
-        tracing::info!(zone = %name, file = %file.display(), "cluster zone {name} added from {}", file.display());
+        tracing::info!(zone = %name, "cluster zone {name} added");
         self.refresh_zone(&name)?;
         self.zone_info(&name)
     }
