@@ -1051,3 +1051,97 @@ fn unreadable_keys_keep_last_version() {
         "the key error was not logged exactly once: {log}"
     );
 }
+
+#[test]
+fn zone_add_never_quotes_a_file_that_is_not_zone_text() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let zone = examples().join("2.0.192.in-addr.arpa.zone");
+    let daemon = Daemon::start(dir.path(), &[("2.0.192.in-addr.arpa", &zone)]);
+
+    let secret_line = "admin:$6$Zm9vYmFyc2VjcmV0:19000:0:99999:7:::";
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, format!("{secret_line}\nsecond line\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let result = daemon.cli(&[
+        "zone",
+        "add",
+        "leak.test",
+        "--file",
+        secret.to_str().unwrap(),
+    ]);
+    let message = output_text(&result);
+    assert!(!result.status.success(), "{message}");
+    assert!(message.contains(":1:"), "no file:line: {message}");
+    assert!(
+        !message.contains("admin"),
+        "the secret line is quoted: {message}"
+    );
+    assert!(
+        !message.contains("Zm9v"),
+        "the secret line is quoted: {message}"
+    );
+}
+
+#[test]
+fn zone_add_refuses_fifo_and_device_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = examples().join("2.0.192.in-addr.arpa.zone");
+    let daemon = Daemon::start(dir.path(), &[("2.0.192.in-addr.arpa", &zone)]);
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+
+    for (name, path) in [
+        ("fifo.test", fifo.as_path()),
+        ("zero.test", Path::new("/dev/zero")),
+    ] {
+        let started = std::time::Instant::now();
+        let result = keymaster()
+            .arg("--data-dir")
+            .arg(&daemon.data_dir)
+            .args(["--timeout", "20", "zone", "add", name, "--file"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let message = output_text(&result);
+        assert!(!result.status.success(), "{name} was added: {message}");
+        assert!(message.contains("not a regular file"), "{message}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{name} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn cli_gives_up_on_a_stopped_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = examples().join("2.0.192.in-addr.arpa.zone");
+    let daemon = Daemon::start(dir.path(), &[("2.0.192.in-addr.arpa", &zone)]);
+    let pid = daemon._child.pid().to_string();
+    let signal = |name: &str| {
+        let sent = Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(sent.success(), "kill {name} {pid} failed");
+    };
+    signal("-STOP");
+    let started = std::time::Instant::now();
+    let result = keymaster()
+        .arg("--data-dir")
+        .arg(&daemon.data_dir)
+        .args(["zone", "list"])
+        .env("KEYMASTER_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    signal("-CONT");
+    let message = output_text(&result);
+    assert!(!result.status.success(), "{message}");
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "took {elapsed:?}: {message}"
+    );
+    assert!(message.contains("timed out after 2 s"), "{message}");
+    assert!(message.contains("http://127.0.0.1:"), "no URL: {message}");
+}
