@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::member::transfer_canonical;
 use keymaster_testutil::{free_port, output_text, run, tool, wait_until, ChildGuard};
 
 fn keymaster() -> Command {
@@ -655,48 +656,13 @@ impl Tools {
     /// Transfers `zone` from `member` into `dir` and returns the file, its
     /// serial and its records in named-compilezone's canonical text, sorted.
     fn transfer(&self, member: &Member, zone: &str, dir: &Path) -> (PathBuf, u32, Vec<String>) {
-        let output = run(Command::new(&self.dig)
-            .arg("@127.0.0.1")
-            .arg("-p")
-            .arg(member.dns_port.to_string())
-            .args(["+time=5", "+tries=1", "+onesoa", "+nocmd", zone, "AXFR"]));
-        let text = output_text(&output);
-        assert!(
-            output.status.success() && !text.contains("Transfer failed"),
-            "{}: AXFR of {zone} failed: {text}",
-            member.name
-        );
-        let file = dir.join(format!("{}.{zone}axfr", member.name));
-        std::fs::write(&file, &text).unwrap();
-        let canonical = file.with_extension("canonical");
-        let compiled = run(Command::new(&self.compile)
-            .args(["-i", "local", "-k", "ignore", "-s", "full", "-o"])
-            .arg(&canonical)
-            .arg(zone)
-            .arg(&file));
-        assert!(
-            compiled.status.success(),
-            "named-compilezone rejected the AXFR from {}: {}",
-            member.name,
-            output_text(&compiled)
-        );
-        let mut lines: Vec<String> = std::fs::read_to_string(&canonical)
-            .unwrap()
-            .lines()
-            .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
-            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        lines.sort();
-        let serial = lines
-            .iter()
-            .find_map(|line| {
-                let fields: Vec<&str> = line.split(' ').collect();
-                (fields.get(3) == Some(&"SOA"))
-                    .then(|| fields.get(6)?.parse().ok())
-                    .flatten()
-            })
-            .unwrap_or_else(|| panic!("no SOA in the AXFR from {}: {text}", member.name));
-        (file, serial, lines)
+        transfer_canonical(
+            &self.dig,
+            &self.compile,
+            (&member.name, member.dns_port),
+            zone,
+            dir,
+        )
     }
 
     /// Transfers `zone` from every member. When all serve one serial,

@@ -173,3 +173,58 @@ impl Member {
         );
     }
 }
+
+/// Transfers `zone` from the server `name` at 127.0.0.1:`port` with `dig`
+/// into `dir`. Returns the file, its serial and its records in the
+/// canonical text of `named-compilezone` (`compile`), one record a line,
+/// sorted. Panics when the transfer fails or the text does not load.
+pub fn transfer_canonical(
+    dig: &Path,
+    compile: &Path,
+    (name, port): (&str, u16),
+    zone: &str,
+    dir: &Path,
+) -> (PathBuf, u32, Vec<String>) {
+    let output = run(Command::new(dig)
+        .arg("@127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(["+time=5", "+tries=1", "+onesoa", "+nocmd", zone, "AXFR"]));
+    let text = output_text(&output);
+    assert!(
+        output.status.success() && !text.contains("Transfer failed"),
+        "{}: AXFR of {zone} failed: {text}",
+        name
+    );
+    let file = dir.join(format!("{name}.{zone}axfr"));
+    std::fs::write(&file, &text).unwrap();
+    let canonical = file.with_extension("canonical");
+    let compiled = run(Command::new(compile)
+        .args(["-i", "local", "-k", "ignore", "-s", "full", "-o"])
+        .arg(&canonical)
+        .arg(zone)
+        .arg(&file));
+    assert!(
+        compiled.status.success(),
+        "named-compilezone rejected the AXFR from {}: {}",
+        name,
+        output_text(&compiled)
+    );
+    let mut lines: Vec<String> = std::fs::read_to_string(&canonical)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    lines.sort();
+    let serial = lines
+        .iter()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            (fields.get(3) == Some(&"SOA"))
+                .then(|| fields.get(6)?.parse().ok())
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("no SOA in the AXFR from {}: {text}", name));
+    (file, serial, lines)
+}
