@@ -67,21 +67,20 @@ pub struct ZoneInfo {
     /// Earliest signature expiration in the served version.
     pub next_signature_expiry: Option<u64>,
     pub records: Option<usize>,
-    /// What key management waits for, soonest end first.
+    /// Conditions key management waits for, soonest end first.
     #[serde(default)]
     pub key_waits: Vec<KeyWait>,
-    /// What each parent server served at the last DS check.
+    /// DS records each parent server returned at the last DS check.
     #[serde(default)]
     pub parent_ds_servers: Vec<String>,
     /// When key management is next due, UNIX seconds.
     #[serde(default)]
     pub next_key_event: Option<u64>,
-    /// For a cluster zone: whether this server can sign it (holds the
-    /// cluster key).
+    /// For a cluster zone, whether this server can sign it, which needs
+    /// the cluster key.
     #[serde(default)]
     pub can_sign: Option<bool>,
-    /// Why key management does not run, such as a Key Master that is
-    /// offline.
+    /// Reason key management does not run, such as an offline Key Master.
     #[serde(default)]
     pub key_management: Option<String>,
 }
@@ -194,7 +193,7 @@ pub struct DsInfo {
     pub zone: String,
     pub ds: Vec<String>,
     pub dnskey: Vec<String>,
-    /// Why the records are not yet what the parent must serve, if so.
+    /// Reason the records are not yet the set the parent must serve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -209,8 +208,8 @@ pub struct SignRequest {
 /// Body of `POST /zones/{zone}/unsign`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnsignRequest {
-    /// The operator states that the parent holds no DS for the zone and
-    /// never did, so the zone can go unsigned at once.
+    /// Operator's statement that the parent has no DS for the zone and
+    /// never had one, so the zone can go unsigned at once.
     #[serde(default)]
     pub no_parent_ds: bool,
 }

@@ -13,37 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keymaster_testutil::etcd::Etcd;
-use keymaster_testutil::member::Member;
+use keymaster_testutil::member::{Member, FAST_POLICY, FAST_ZONE};
 use keymaster_testutil::{output_text, run, tool, wait_until};
 
 /// Lease of the test members.
 const LEASE_TTL: &str = "2s";
-
-/// A policy that rolls keys within seconds. The parent is confirmed by hand
-/// with `key step` (`parent_ds_check = "manual"`): the test plays the
-/// parent, and its delv trust anchor is the parent's DS RRset.
-const POLICY: &str = "
-[policy.fast]
-dnskey_ttl = \"2s\"
-max_zone_ttl = \"2s\"
-zone_propagation_delay = \"1s\"
-parent_ds_ttl = \"2s\"
-parent_propagation_delay = \"1s\"
-publish_safety = \"1s\"
-retire_safety = \"1s\"
-signature_validity = \"1d\"
-signature_validity_dnskey = \"1d\"
-signature_refresh = \"12h\"
-signature_jitter = \"1h\"
-signature_inception_offset = \"1m\"
-zsk_rollover = \"pre-publication\"
-ksk_rollover = \"double-ksk\"
-parent_ds_check = \"manual\"
-";
-
-/// The records of the zone, with TTLs within `max_zone_ttl`.
-const ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
-                    ns A 192.0.2.53\nwww A 192.0.2.80\n";
 
 /// How long a member may take to notice a change made on another one.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -364,7 +338,7 @@ fn start_members(dir: &Path, etcd: &Etcd) -> (Member, Member, Member) {
             &etcd.endpoint(),
             Some(&key),
             LEASE_TTL,
-            POLICY,
+            FAST_POLICY,
         );
         member.wait_joined(Duration::from_secs(20));
         member
@@ -424,7 +398,7 @@ fn key_of_role(keys: &[serde_json::Value], role: &str) -> (String, u64) {
 /// first DS by hand on the Key Master. Returns the first KSK's tag.
 fn sign_zone(on: &Member, key_master: &Member, zone: &str, dir: &Path) -> u64 {
     let file = dir.join("zone.db");
-    std::fs::write(&file, ZONE).unwrap();
+    std::fs::write(&file, FAST_ZONE).unwrap();
     ok(
         on,
         &[

@@ -15,35 +15,11 @@ use std::time::{Duration, Instant};
 
 use data_encoding::{BASE64, BASE64_NOPAD, HEXLOWER, HEXUPPER};
 use keymaster_testutil::etcd::Etcd;
-use keymaster_testutil::member::{transfer_canonical, Member};
+use keymaster_testutil::member::{transfer_canonical, Member, FAST_POLICY, FAST_ZONE};
 use keymaster_testutil::{output_text, run, tool, wait_until};
 
 /// Lease of the test members.
 const LEASE_TTL: &str = "2s";
-
-/// A policy with seconds-scale TTLs and waits, whose signatures last a day
-/// and so outlive the outage by far.
-const POLICY: &str = "
-[policy.fast]
-dnskey_ttl = \"2s\"
-max_zone_ttl = \"2s\"
-zone_propagation_delay = \"1s\"
-parent_ds_ttl = \"2s\"
-parent_propagation_delay = \"1s\"
-publish_safety = \"1s\"
-retire_safety = \"1s\"
-signature_validity = \"1d\"
-signature_validity_dnskey = \"1d\"
-signature_refresh = \"12h\"
-signature_jitter = \"1h\"
-signature_inception_offset = \"1m\"
-zsk_rollover = \"pre-publication\"
-parent_ds_check = \"manual\"
-";
-
-/// The records of the zone, with TTLs within `max_zone_ttl`.
-const ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
-                    ns A 192.0.2.53\nwww A 192.0.2.80\n";
 
 /// How long etcd stays away.
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -247,7 +223,7 @@ fn start(dir: &Path, name: &str, etcd: &Etcd, key: &Path) -> Member {
         &etcd.endpoint(),
         Some(key),
         LEASE_TTL,
-        POLICY,
+        FAST_POLICY,
     );
     member.wait_joined(Duration::from_secs(20));
     member
@@ -289,12 +265,12 @@ fn established(keys: &[serde_json::Value]) -> bool {
         })
 }
 
-/// Adds cluster zone `zone` on `member` from [`ZONE`], signs it with the
+/// Adds cluster zone `zone` on `member` from [`FAST_ZONE`], signs it with the
 /// fast policy with `member` as Key Master, and waits until its first keys
 /// are established.
 fn sign_zone(member: &Member, zone: &str, dir: &Path) {
     let file = dir.join(format!("{zone}zone"));
-    std::fs::write(&file, ZONE).unwrap();
+    std::fs::write(&file, FAST_ZONE).unwrap();
     let path = file.to_str().unwrap();
     ok(
         member,
@@ -434,7 +410,7 @@ fn etcd_outage_keeps_members_serving() {
         );
     }
     let changed = dir.path().join("changed.zone");
-    std::fs::write(&changed, format!("{ZONE}www2 A 192.0.2.81\n")).unwrap();
+    std::fs::write(&changed, format!("{FAST_ZONE}www2 A 192.0.2.81\n")).unwrap();
     let imported = Instant::now();
     let import = ["zone", "import", zone, changed.to_str().unwrap()];
     let accepted = wait_until(RETURN_TIMEOUT, || b.cli(&import).status.success());

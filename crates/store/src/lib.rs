@@ -134,7 +134,7 @@ pub struct SigningRecord {
     pub time: u64,
     /// NSEC3 salt in hexadecimal, empty for none.
     pub nsec3_salt: String,
-    /// What made this version: shown in logs only.
+    /// Cause of this version, shown in logs only.
     #[serde(default)]
     pub reason: String,
 }

@@ -23,6 +23,32 @@ const FILE_ZONE: &str =
 /// How long [`Member::start`] waits for the file zone to be served.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Policy `fast`, to append to a member's configuration: keys roll within
+/// seconds, signatures last a day, and the parent's DS is confirmed by hand
+/// with `key step` (`parent_ds_check = "manual"`), so a test plays the parent.
+pub const FAST_POLICY: &str = "
+[policy.fast]
+dnskey_ttl = \"2s\"
+max_zone_ttl = \"2s\"
+zone_propagation_delay = \"1s\"
+parent_ds_ttl = \"2s\"
+parent_propagation_delay = \"1s\"
+publish_safety = \"1s\"
+retire_safety = \"1s\"
+signature_validity = \"1d\"
+signature_validity_dnskey = \"1d\"
+signature_refresh = \"12h\"
+signature_jitter = \"1h\"
+signature_inception_offset = \"1m\"
+zsk_rollover = \"pre-publication\"
+ksk_rollover = \"double-ksk\"
+parent_ds_check = \"manual\"
+";
+
+/// A zone whose TTLs stay within the `max_zone_ttl` of [`FAST_POLICY`].
+pub const FAST_ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
+                    ns A 192.0.2.53\nwww A 192.0.2.80\n";
+
 /// A running `keymaster serve` that is a cluster member.
 pub struct Member {
     pub name: String,
