@@ -102,7 +102,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// gRPC status code UNAVAILABLE.
 const GRPC_UNAVAILABLE: i32 = 14;
 
-/// Longest pause between two attempts to re-establish a watch or a lease.
+/// Maximum pause between two attempts to re-establish a watch or a lease.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// How to reach the cluster store.
@@ -112,7 +112,7 @@ pub struct EtcdOptions {
     pub endpoints: Vec<String>,
     /// Prefix of every key; a missing trailing `/` is added.
     pub prefix: String,
-    /// Longest wait for one call, commit or registration.
+    /// Maximum wait for one call, commit or registration.
     pub timeout: Duration,
     /// Files for TLS; `None` for plain HTTP/2.
     pub tls: Option<EtcdTls>,
