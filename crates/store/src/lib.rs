@@ -14,7 +14,7 @@
 //! them and keeps each zone in the backend its storage names. Only the
 //! cluster backend keeps a zone's content (its records as master-file
 //! text), because a file zone's content is its master file. Private keys arrive here
-//! already sealed under the key-encryption key; the store never sees them in
+//! already sealed under the key-encryption key; the store never receives them in
 //! clear.
 
 pub mod etcd;
