@@ -7,11 +7,15 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use keymaster_testutil::etcd::Etcd;
-use keymaster_testutil::member::transfer_canonical;
-use keymaster_testutil::{free_port, output_text, run, tool, wait_until, ChildGuard};
+use keymaster_testutil::member::{server, transfer_canonical, Member, LEASE_TTL};
+use keymaster_testutil::{output_text, run, tool, wait_until, ChildGuard};
+
+fn program() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_keymaster"))
+}
 
 fn keymaster() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_keymaster"))
+    Command::new(program())
 }
 
 fn new_key(path: &Path) -> Output {
@@ -145,117 +149,10 @@ fn cluster_config_is_checked() {
     );
 }
 
-/// Lease of the test members: a killed member shows offline this long
-/// after its death, at most.
-const LEASE_TTL: &str = "2s";
-
-/// A small zone every member serves from its own master file.
-const FILE_ZONE: &str =
-    "$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.1\n";
-
-/// A running `keymaster serve` that is a cluster member.
-struct Member {
-    name: String,
-    child: Option<ChildGuard>,
-    data_dir: PathBuf,
-    dns_port: u16,
-    log: PathBuf,
-}
-
-impl Member {
-    /// Starts member `name` in `dir/name` with a file zone `NAME.file.test`,
-    /// the cluster key `key` if given, and `etcd` as its cluster store.
-    fn start(dir: &Path, name: &str, etcd: &str, key: Option<&Path>) -> Self {
-        Self::start_with(dir, name, etcd, key, "")
-    }
-
-    /// Starts a member as [`Member::start`] does, with `extra` added to its
-    /// configuration file.
-    fn start_with(dir: &Path, name: &str, etcd: &str, key: Option<&Path>, extra: &str) -> Self {
-        let home = dir.join(name);
-        std::fs::create_dir_all(&home).unwrap();
-        let zone_file = home.join("file.zone");
-        std::fs::write(&zone_file, FILE_ZONE).unwrap();
-        let config = home.join("keymaster.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "version = 1\n[[zone]]\nname = \"{name}.file.test\"\nfile = \"file.zone\"\nsign = false\n\
-                 [cluster]\nendpoints = [\"http://127.0.0.1:1\"]\nlease_ttl = \"{LEASE_TTL}\"\n{extra}"
-            ),
-        )
-        .unwrap();
-        let dns_port = free_port();
-        let data_dir = home.join("data");
-        let log = home.join("serve.log");
-        let mut command = keymaster();
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .args(["--name", name])
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{dns_port}"))
-            .arg("--control")
-            .arg(format!("127.0.0.1:{}", free_port()))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            // The flag replaces the file's endpoint, which nothing serves.
-            .args(["--etcd", etcd])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        if let Some(key) = key {
-            command.arg("--cluster-key").arg(key);
-        }
-        let member = Self {
-            name: name.to_string(),
-            child: Some(ChildGuard::spawn("keymaster serve", &mut command)),
-            data_dir,
-            dns_port,
-            log,
-        };
-        let zone = format!("{name}.file.test");
-        let ready = wait_until(Duration::from_secs(60), || {
-            let show = member.cli(&["zone", "show", &zone, "--json"]);
-            show.status.success()
-                && serde_json::from_slice::<serde_json::Value>(&show.stdout)
-                    .is_ok_and(|v| v["serial"].is_u64())
-        });
-        assert!(
-            ready,
-            "{name} did not serve its file zone: {}",
-            member.log()
-        );
-        member
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        run(keymaster().arg("--data-dir").arg(&self.data_dir).args(args))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Returns `server list --json` by server name, or `None` when the
-    /// command fails.
-    fn servers(&self) -> Option<Vec<serde_json::Value>> {
-        let output = self.cli(&["server", "list", "--json"]);
-        if !output.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&output.stdout).ok()
-    }
-
-    /// Kills the process with SIGKILL, so that it cannot revoke its lease.
-    fn kill(&mut self) {
-        self.child = None;
-    }
-}
-
-fn server<'a>(servers: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
-    servers.iter().find(|server| server["name"] == name)
+/// Starts member `name` in `dir/name` with its file zone, the cluster key
+/// `key` if given and `etcd` as its cluster store.
+fn start(dir: &Path, name: &str, etcd: &Etcd, key: Option<&Path>) -> Member {
+    Member::start(program(), dir, name, &etcd.endpoint(), key, LEASE_TTL)
 }
 
 /// Starts a private etcd in `dir/etcd`, or returns `None` to skip.
@@ -284,9 +181,9 @@ fn cluster_members_register_and_go_offline() {
     };
     let key = dir.path().join("cluster.key");
     assert!(new_key(&key).status.success());
-    let a = Member::start(dir.path(), "ns-a", &etcd.endpoint(), Some(&key));
-    let b = Member::start(dir.path(), "ns-b", &etcd.endpoint(), Some(&key));
-    let mut c = Member::start(dir.path(), "ns-c", &etcd.endpoint(), None);
+    let a = start(dir.path(), "ns-a", &etcd, Some(&key));
+    let b = start(dir.path(), "ns-b", &etcd, Some(&key));
+    let mut c = start(dir.path(), "ns-c", &etcd, None);
 
     // Every member sees all three online, and which of them can sign.
     for member in [&a, &b, &c] {
@@ -365,7 +262,7 @@ fn cluster_member_joins_when_etcd_returns() {
     etcd.kill();
 
     // Without etcd the member starts and serves its file zone.
-    let a = Member::start(dir.path(), "ns-a", &etcd.endpoint(), None);
+    let a = start(dir.path(), "ns-a", &etcd, None);
     let answer = dig_answer(&dig, a.dns_port, "ns.ns-a.file.test", "A");
     assert_eq!(answer.as_deref(), Some("192.0.2.1"), "{}", a.log());
     let listing = a.cli(&["server", "list"]);
@@ -414,9 +311,9 @@ fn cluster_zone_added_on_one_member_is_served_by_all() {
     };
     let key = dir.path().join("cluster.key");
     assert!(new_key(&key).status.success());
-    let a = Member::start(dir.path(), "ns-a", &etcd.endpoint(), Some(&key));
-    let b = Member::start(dir.path(), "ns-b", &etcd.endpoint(), Some(&key));
-    let c = Member::start(dir.path(), "ns-c", &etcd.endpoint(), None);
+    let a = start(dir.path(), "ns-a", &etcd, Some(&key));
+    let b = start(dir.path(), "ns-b", &etcd, Some(&key));
+    let c = start(dir.path(), "ns-c", &etcd, None);
     for member in [&a, &b, &c] {
         let joined = wait_until(Duration::from_secs(20), || {
             member.log().contains("joined the cluster")
@@ -811,7 +708,15 @@ fn signed_cluster_zone_is_identical_on_every_member() {
     let key = dir.path().join("cluster.key");
     assert!(new_key(&key).status.success());
     let start = |name: &str, key: Option<&Path>| {
-        Member::start_with(dir.path(), name, &etcd.endpoint(), key, SIGNING_POLICIES)
+        Member::start_with(
+            program(),
+            dir.path(),
+            name,
+            &etcd.endpoint(),
+            key,
+            LEASE_TTL,
+            SIGNING_POLICIES,
+        )
     };
     let mut a = start("ns-a", Some(&key));
     let b = start("ns-b", Some(&key));
@@ -1139,7 +1044,15 @@ fn member_without_cluster_key_never_serves_a_signed_zone_unsigned() {
     let key = dir.path().join("cluster.key");
     assert!(new_key(&key).status.success());
     let start = |name: &str, key: Option<&Path>| {
-        Member::start_with(dir.path(), name, &etcd.endpoint(), key, SIGNING_POLICIES)
+        Member::start_with(
+            program(),
+            dir.path(),
+            name,
+            &etcd.endpoint(),
+            key,
+            LEASE_TTL,
+            SIGNING_POLICIES,
+        )
     };
     let mut a = start("ns-a", Some(&key));
     // C never has the cluster key; D has it first and loses it later.
@@ -1260,7 +1173,7 @@ fn zone_list_fails_while_etcd_is_down() {
     let Some(mut etcd) = start_etcd(test, dir.path()) else {
         return;
     };
-    let a = Member::start(dir.path(), "ns-a", &etcd.endpoint(), None);
+    let a = start(dir.path(), "ns-a", &etcd, None);
     let zone_file = dir.path().join("shared.zone");
     std::fs::write(&zone_file, SIGNED_ZONE).unwrap();
     let joined = wait_until(Duration::from_secs(20), || a.servers().is_some());

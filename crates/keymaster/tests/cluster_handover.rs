@@ -13,11 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keymaster_testutil::etcd::Etcd;
-use keymaster_testutil::member::{Member, FAST_POLICY, FAST_ZONE};
+use keymaster_testutil::member::{cluster_key, Member, FAST_POLICY, FAST_ZONE};
 use keymaster_testutil::{output_text, run, tool, wait_until};
-
-/// Lease of the test members.
-const LEASE_TTL: &str = "2s";
 
 /// How long a member may take to notice a change made on another one.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -318,30 +315,18 @@ fn assert_always_valid(report: &Report, members: &[&Member]) {
     }
 }
 
-fn cluster_key(dir: &Path) -> PathBuf {
-    let path = dir.join("cluster.key");
-    let output = run(Command::new(program())
-        .args(["cluster", "new-key", "-o"])
-        .arg(&path));
-    assert!(output.status.success(), "{}", output_text(&output));
-    path
-}
-
 /// Starts members A, B and C with the cluster key and the fast policy.
 fn start_members(dir: &Path, etcd: &Etcd) -> (Member, Member, Member) {
-    let key = cluster_key(dir);
+    let key = cluster_key(program(), dir);
     let start = |name: &str| {
-        let member = Member::start_with(
+        Member::join(
             program(),
             dir,
             name,
             &etcd.endpoint(),
             Some(&key),
-            LEASE_TTL,
             FAST_POLICY,
-        );
-        member.wait_joined(Duration::from_secs(20));
-        member
+        )
     };
     (start("ns-a"), start("ns-b"), start("ns-c"))
 }

@@ -15,11 +15,8 @@ use std::time::{Duration, Instant};
 
 use data_encoding::{BASE64, BASE64_NOPAD, HEXLOWER, HEXUPPER};
 use keymaster_testutil::etcd::Etcd;
-use keymaster_testutil::member::{transfer_canonical, Member, FAST_POLICY, FAST_ZONE};
+use keymaster_testutil::member::{cluster_key, transfer_canonical, Member, FAST_POLICY, FAST_ZONE};
 use keymaster_testutil::{output_text, run, tool, wait_until};
-
-/// Lease of the test members.
-const LEASE_TTL: &str = "2s";
 
 /// How long etcd stays away.
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -204,29 +201,17 @@ fn serial_newer(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000_0000
 }
 
-fn cluster_key(dir: &Path) -> PathBuf {
-    let path = dir.join("cluster.key");
-    let output = run(Command::new(program())
-        .args(["cluster", "new-key", "-o"])
-        .arg(&path));
-    assert!(output.status.success(), "{}", output_text(&output));
-    path
-}
-
 /// Starts member `name` with the cluster key and the fast policy, and
 /// waits until it joined.
 fn start(dir: &Path, name: &str, etcd: &Etcd, key: &Path) -> Member {
-    let member = Member::start_with(
+    Member::join(
         program(),
         dir,
         name,
         &etcd.endpoint(),
         Some(key),
-        LEASE_TTL,
         FAST_POLICY,
-    );
-    member.wait_joined(Duration::from_secs(20));
-    member
+    )
 }
 
 /// Runs the CLI on `member`; panics with the member's log when it fails.
@@ -288,11 +273,9 @@ fn sign_zone(member: &Member, zone: &str, dir: &Path) {
 
 /// Returns whether `member` lists `count` servers, every one online.
 fn all_online(member: &Member, count: usize) -> bool {
-    let output = member.cli(&["server", "list", "--json"]);
-    output.status.success()
-        && serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout).is_ok_and(|servers| {
-            servers.len() == count && servers.iter().all(|server| server["online"] == true)
-        })
+    member.servers().is_some_and(|servers| {
+        servers.len() == count && servers.iter().all(|server| server["online"] == true)
+    })
 }
 
 /// Runs `args` on `member` while etcd is away. Asserts that it ends within
@@ -335,7 +318,7 @@ fn etcd_outage_keeps_members_serving() {
     let Some(mut etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
         return;
     };
-    let key = cluster_key(dir.path());
+    let key = cluster_key(program(), dir.path());
     let a = start(dir.path(), "ns-a", &etcd, &key);
     let b = start(dir.path(), "ns-b", &etcd, &key);
     let c = start(dir.path(), "ns-c", &etcd, &key);
@@ -578,7 +561,7 @@ fn etcd_holds_no_private_key_in_clear() {
     let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
         return;
     };
-    let key = cluster_key(dir.path());
+    let key = cluster_key(program(), dir.path());
     let a = start(dir.path(), "ns-a", &etcd, &key);
     sign_zone(&a, zone, dir.path());
 

@@ -4,16 +4,12 @@
 //! another member seized its role.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use keymaster_testutil::etcd::Etcd;
-use keymaster_testutil::member::Member;
-use keymaster_testutil::{output_text, run, wait_until};
-
-/// Lease of the test members: a killed or frozen member shows offline this
-/// long after it stopped, at most.
-const LEASE_TTL: &str = "2s";
+use keymaster_testutil::member::{cluster_key, server, Member};
+use keymaster_testutil::{output_text, wait_until};
 
 /// How long a member may take to notice a change made on another one.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,21 +22,9 @@ fn program() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_keymaster"))
 }
 
-/// Writes a new cluster key to `dir/cluster.key`.
-fn cluster_key(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("cluster.key");
-    let output = run(Command::new(program())
-        .args(["cluster", "new-key", "-o"])
-        .arg(&path));
-    assert!(output.status.success(), "{}", output_text(&output));
-    path
-}
-
 /// Starts a member and waits until it joined the cluster.
 fn start(dir: &Path, name: &str, etcd: &Etcd, key: Option<&Path>) -> Member {
-    let member = Member::start(program(), dir, name, &etcd.endpoint(), key, LEASE_TTL);
-    member.wait_joined(Duration::from_secs(20));
-    member
+    Member::join(program(), dir, name, &etcd.endpoint(), key, "")
 }
 
 /// Runs the CLI on `member` and returns its output; panics with the
@@ -117,13 +101,9 @@ fn wait_role_agreed(members: &[&Member], zone: &str, key_master: &str, epoch: u6
 /// Waits until `observer` lists `name` as offline.
 fn wait_offline(observer: &Member, name: &str) {
     let offline = wait_until(OFFLINE_TIMEOUT, || {
-        let output = observer.cli(&["server", "list", "--json"]);
-        output.status.success()
-            && json(&output)
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|server| server["name"] == name && server["online"] == false)
+        observer.servers().is_some_and(|servers| {
+            server(&servers, name).is_some_and(|entry| entry["online"] == false)
+        })
     });
     assert!(offline, "{} never saw {name} offline", observer.name);
 }
@@ -140,7 +120,7 @@ fn cluster_role_assign_and_transfer() {
     let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
         return;
     };
-    let key = cluster_key(dir.path());
+    let key = cluster_key(program(), dir.path());
     let a = start(dir.path(), "ns-a", &etcd, Some(&key));
     let b = start(dir.path(), "ns-b", &etcd, Some(&key));
     let mut c = start(dir.path(), "ns-c", &etcd, None);
@@ -296,7 +276,7 @@ fn cluster_role_seize() {
     let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
         return;
     };
-    let key = cluster_key(dir.path());
+    let key = cluster_key(program(), dir.path());
     let a = start(dir.path(), "ns-a", &etcd, Some(&key));
     let b = start(dir.path(), "ns-b", &etcd, Some(&key));
     let mut c = start(dir.path(), "ns-c", &etcd, Some(&key));
@@ -355,7 +335,7 @@ fn cluster_role_fences_a_frozen_key_master() {
     let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
         return;
     };
-    let key = cluster_key(dir.path());
+    let key = cluster_key(program(), dir.path());
     let a = start(dir.path(), "ns-a", &etcd, Some(&key));
     let c = start(dir.path(), "ns-c", &etcd, Some(&key));
     add_zone(&a, dir.path(), "fenced.test");

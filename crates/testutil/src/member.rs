@@ -23,6 +23,13 @@ const FILE_ZONE: &str =
 /// How long [`Member::start`] waits for the file zone to be served.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long [`Member::join`] waits for the member to join the cluster.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Lease of the test members: a killed or frozen member shows offline this
+/// long after it stopped, at most.
+pub const LEASE_TTL: &str = "2s";
+
 /// Policy `fast`, to append to a member's configuration: keys roll within
 /// seconds, signatures last a day, and the parent's DS is confirmed by hand
 /// with `key step` (`parent_ds_check = "manual"`), so a test plays the parent.
@@ -149,6 +156,22 @@ impl Member {
         member
     }
 
+    /// Starts a member with [`LEASE_TTL`] and `extra` appended to its
+    /// configuration, as [`Member::start_with`] does, and waits until it
+    /// joined the cluster; panics with the log when it does not within 20 s.
+    pub fn join(
+        program: &Path,
+        dir: &Path,
+        name: &str,
+        etcd: &str,
+        key: Option<&Path>,
+        extra: &str,
+    ) -> Self {
+        let member = Self::start_with(program, dir, name, etcd, key, LEASE_TTL, extra);
+        member.wait_joined(JOIN_TIMEOUT);
+        member
+    }
+
     /// Runs the CLI against this member's data directory.
     pub fn cli(&self, args: &[&str]) -> Output {
         run(Command::new(&self.program)
@@ -167,6 +190,16 @@ impl Member {
     pub fn wait_joined(&self, timeout: Duration) {
         let joined = wait_until(timeout, || self.log().contains("joined the cluster"));
         assert!(joined, "{} did not join: {}", self.name, self.log());
+    }
+
+    /// Returns `server list --json`, one value a server, or `None` when the
+    /// command fails or prints no JSON list.
+    pub fn servers(&self) -> Option<Vec<serde_json::Value>> {
+        let output = self.cli(&["server", "list", "--json"]);
+        if !output.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&output.stdout).ok()
     }
 
     /// Returns the process id while the member runs.
@@ -198,6 +231,22 @@ impl Member {
             output_text(&output)
         );
     }
+}
+
+/// Returns the entry of server `name` in a [`Member::servers`] list.
+pub fn server<'a>(servers: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
+    servers.iter().find(|server| server["name"] == name)
+}
+
+/// Writes a new cluster key to `dir/cluster.key` with `keymaster cluster
+/// new-key` (`program`) and returns its path; panics when the command fails.
+pub fn cluster_key(program: &Path, dir: &Path) -> PathBuf {
+    let path = dir.join("cluster.key");
+    let output = run(Command::new(program)
+        .args(["cluster", "new-key", "-o"])
+        .arg(&path));
+    assert!(output.status.success(), "{}", output_text(&output));
+    path
 }
 
 /// Transfers `zone` from the server `name` at 127.0.0.1:`port` with `dig`
