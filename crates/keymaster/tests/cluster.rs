@@ -2,12 +2,14 @@
 //! `keymaster serve` members sharing a private etcd on loopback.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use keymaster_testutil::dns::{dig_answer, serial_newer};
 use keymaster_testutil::etcd::Etcd;
-use keymaster_testutil::member::{server, transfer_canonical, Member, LEASE_TTL};
+use keymaster_testutil::member::{server, Member, LEASE_TTL};
+use keymaster_testutil::tools::Tools;
 use keymaster_testutil::{output_text, run, tool, wait_until, ChildGuard};
 
 fn program() -> &'static Path {
@@ -158,18 +160,6 @@ fn start(dir: &Path, name: &str, etcd: &Etcd, key: Option<&Path>) -> Member {
 /// Starts a private etcd in `dir/etcd`, or returns `None` to skip.
 fn start_etcd(test: &str, dir: &Path) -> Option<Etcd> {
     Etcd::start(test, &dir.join("etcd"))
-}
-
-/// Runs dig for `name` `rtype` at `port` and returns the answer section's
-/// data, or `None` without an answer.
-fn dig_answer(dig: &Path, port: u16, name: &str, rtype: &str) -> Option<String> {
-    let output = run(Command::new(dig)
-        .arg("@127.0.0.1")
-        .arg("-p")
-        .arg(port.to_string())
-        .args(["+time=1", "+tries=1", "+short", name, rtype]));
-    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    (output.status.success() && !text.is_empty() && !text.starts_with(';')).then_some(text)
 }
 
 #[test]
@@ -526,142 +516,6 @@ parent_ds_check = \"manual\"
 const SIGNED_ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
                            ns A 192.0.2.53\nwww A 192.0.2.80\n";
 
-/// The independent tools the signing test checks with.
-struct Tools {
-    dig: PathBuf,
-    delv: PathBuf,
-    compile: PathBuf,
-    verify: PathBuf,
-}
-
-impl Tools {
-    fn find(test: &str) -> Option<Self> {
-        Some(Self {
-            dig: tool(test, "dig")?,
-            delv: tool(test, "delv")?,
-            compile: tool(test, "named-compilezone")?,
-            verify: tool(test, "dnssec-verify")?,
-        })
-    }
-
-    /// Returns the SOA serial `member` serves for `zone`.
-    fn serial(&self, member: &Member, zone: &str) -> Option<u32> {
-        let soa = dig_answer(&self.dig, member.dns_port, zone, "SOA")?;
-        soa.split_whitespace().nth(2)?.parse().ok()
-    }
-
-    /// Transfers `zone` from `member` into `dir` and returns the file, its
-    /// serial and its records in named-compilezone's canonical text, sorted.
-    fn transfer(&self, member: &Member, zone: &str, dir: &Path) -> (PathBuf, u32, Vec<String>) {
-        transfer_canonical(
-            &self.dig,
-            &self.compile,
-            (&member.name, member.dns_port),
-            zone,
-            dir,
-        )
-    }
-
-    /// Transfers `zone` from every member. When all serve one serial,
-    /// checks that the record sets are identical and that dnssec-verify
-    /// accepts each, and returns the serial; `None` when a member was
-    /// between versions.
-    fn identical(&self, members: &[&Member], zone: &str, dir: &Path) -> Option<u32> {
-        let transfers: Vec<_> = members
-            .iter()
-            .map(|member| self.transfer(member, zone, dir))
-            .collect();
-        let serial = transfers[0].1;
-        if transfers.iter().any(|(_, other, _)| *other != serial) {
-            return None;
-        }
-        for (member, (file, _, lines)) in members.iter().zip(&transfers) {
-            assert_eq!(
-                lines, &transfers[0].2,
-                "{} and {} serve different records for {zone} serial {serial}",
-                member.name, members[0].name
-            );
-            let verified = run(Command::new(&self.verify).arg("-o").arg(zone).arg(file));
-            assert!(
-                verified.status.success(),
-                "dnssec-verify rejects the AXFR of {zone} serial {serial} from {}: {}",
-                member.name,
-                output_text(&verified)
-            );
-        }
-        Some(serial)
-    }
-
-    /// Waits up to `seconds` for every member to serve one serial above
-    /// `above` with identical records, and returns it.
-    fn wait_identical(
-        &self,
-        members: &[&Member],
-        zone: &str,
-        dir: &Path,
-        above: u32,
-        seconds: u64,
-    ) -> Option<u32> {
-        let mut found = None;
-        wait_until(Duration::from_secs(seconds), || {
-            found = self
-                .identical(members, zone, dir)
-                .filter(|serial| serial_newer(*serial, above));
-            found.is_some()
-        });
-        found
-    }
-
-    /// Writes a delv trust anchor for `zone` from `keymaster ds` on `member`.
-    fn anchor(&self, member: &Member, zone: &str, dir: &Path) -> PathBuf {
-        let output = member.cli(&["ds", zone]);
-        let text = output_text(&output);
-        assert!(output.status.success(), "keymaster ds {zone}: {text}");
-        let line = text
-            .lines()
-            .find(|line| line.contains(" DS "))
-            .unwrap_or_else(|| panic!("no DS record for {zone}: {text}"));
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let at = fields.iter().position(|field| *field == "DS").unwrap();
-        let anchor = format!(
-            "trust-anchors {{ \"{}\" static-ds {} {} {} \"{}\"; }};\n",
-            fields[0],
-            fields[at + 1],
-            fields[at + 2],
-            fields[at + 3],
-            fields[at + 4..].join("")
-        );
-        let file = dir.join(format!("{zone}anchor.conf"));
-        std::fs::write(&file, anchor).unwrap();
-        file
-    }
-
-    /// Asks `member` for `name` `rtype` through delv with `anchor`, and
-    /// asserts that the answer validates.
-    fn validates(&self, member: &Member, anchor: &Path, zone: &str, name: &str, rtype: &str) {
-        let output = run(Command::new(&self.delv)
-            .arg("@127.0.0.1")
-            .arg("-p")
-            .arg(member.dns_port.to_string())
-            .arg("-a")
-            .arg(anchor)
-            .arg(format!("+root={zone}"))
-            .args([name, rtype]));
-        let text = output_text(&output);
-        assert!(
-            text.contains("fully validated") && !text.contains("bogus"),
-            "delv does not validate {name} {rtype} from {}: {text}\n{}",
-            member.name,
-            member.log()
-        );
-    }
-}
-
-/// RFC 1982: whether `a` is newer than `b`.
-fn serial_newer(a: u32, b: u32) -> bool {
-    a != b && a.wrapping_sub(b) < 0x8000_0000
-}
-
 fn zone_json(member: &Member, zone: &str) -> serde_json::Value {
     let output = member.cli(&["zone", "show", zone, "--json"]);
     assert!(output.status.success(), "{}", output_text(&output));
@@ -804,8 +658,8 @@ fn signed_cluster_zone_is_identical_on_every_member() {
 
     let anchor = tools.anchor(&a, "shared.test.", dir.path());
     for member in all {
-        tools.validates(member, &anchor, "shared.test", "www.shared.test", "A");
-        tools.validates(member, &anchor, "shared.test", "nosuch.shared.test", "A");
+        tools.assert_validates(member, &anchor, "shared.test", "www.shared.test", "A");
+        tools.assert_validates(member, &anchor, "shared.test", "nosuch.shared.test", "A");
     }
 
     // Records imported on B, from a file whose serial is lower than the one
@@ -835,7 +689,7 @@ fn signed_cluster_zone_is_identical_on_every_member() {
         imported.elapsed()
     );
     for member in all {
-        tools.validates(member, &anchor, "shared.test", "www2.shared.test", "A");
+        tools.assert_validates(member, &anchor, "shared.test", "www2.shared.test", "A");
     }
     let reason = rejected(
         &b,
@@ -886,7 +740,7 @@ fn signed_cluster_zone_is_identical_on_every_member() {
         "a pre-publication rollover needs at least three new versions; compared {serials:?}"
     );
     for member in all {
-        tools.validates(member, &anchor, "shared.test", "www.shared.test", "A");
+        tools.assert_validates(member, &anchor, "shared.test", "www.shared.test", "A");
     }
 
     // A zone whose signatures last 20 s, with A as its Key Master. Once A
@@ -939,7 +793,7 @@ fn signed_cluster_zone_is_identical_on_every_member() {
         };
         refreshed = next;
         for member in survivors {
-            tools.validates(member, &anchor, "short.test", "www.short.test", "A");
+            tools.assert_validates(member, &anchor, "short.test", "www.short.test", "A");
         }
     }
     assert!(

@@ -7,14 +7,16 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keymaster_testutil::dns::{delv_validates, static_ds_entries};
 use keymaster_testutil::etcd::Etcd;
 use keymaster_testutil::member::{cluster_key, Member, FAST_POLICY, FAST_ZONE};
-use keymaster_testutil::{output_text, run, tool, wait_until};
+use keymaster_testutil::tools::Tools;
+use keymaster_testutil::{output_text, wait_until};
 
 /// How long a member may take to notice a change made on another one.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,115 +26,6 @@ const ROLLOVER_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn program() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_keymaster"))
-}
-
-/// The independent tools the tests check with.
-struct Tools {
-    dig: PathBuf,
-    delv: PathBuf,
-    compile: PathBuf,
-    verify: PathBuf,
-}
-
-impl Tools {
-    fn find(test: &str) -> Option<Self> {
-        Some(Self {
-            dig: tool(test, "dig")?,
-            delv: tool(test, "delv")?,
-            compile: tool(test, "named-compilezone")?,
-            verify: tool(test, "dnssec-verify")?,
-        })
-    }
-
-    /// Transfers `zone` from the server on `port` into `file` and returns
-    /// its serial and its records in named-compilezone's canonical text,
-    /// sorted.
-    fn transfer(&self, port: u16, zone: &str, file: &Path) -> (u32, Vec<String>) {
-        let output = run(Command::new(&self.dig)
-            .arg("@127.0.0.1")
-            .arg("-p")
-            .arg(port.to_string())
-            .args(["+time=5", "+tries=1", "+onesoa", "+nocmd", zone, "AXFR"]));
-        let text = output_text(&output);
-        assert!(
-            output.status.success() && !text.contains("Transfer failed"),
-            "AXFR of {zone} from port {port} failed: {text}"
-        );
-        std::fs::write(file, &text).unwrap();
-        let canonical = file.with_extension("canonical");
-        let compiled = run(Command::new(&self.compile)
-            .args(["-i", "local", "-k", "ignore", "-s", "full", "-o"])
-            .arg(&canonical)
-            .arg(zone)
-            .arg(file));
-        assert!(
-            compiled.status.success(),
-            "named-compilezone rejected the AXFR from port {port}: {}",
-            output_text(&compiled)
-        );
-        let mut lines: Vec<String> = std::fs::read_to_string(&canonical)
-            .unwrap()
-            .lines()
-            .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
-            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        lines.sort();
-        let serial = lines
-            .iter()
-            .find_map(|line| {
-                let fields: Vec<&str> = line.split(' ').collect();
-                (fields.get(3) == Some(&"SOA"))
-                    .then(|| fields.get(6)?.parse().ok())
-                    .flatten()
-            })
-            .unwrap_or_else(|| panic!("no SOA in the AXFR from port {port}: {text}"));
-        (serial, lines)
-    }
-
-    /// Transfers `zone` from every member. When all serve one serial,
-    /// asserts that their records are identical and that dnssec-verify
-    /// accepts each, and returns the serial; `None` while a member is
-    /// between versions.
-    fn identical(&self, members: &[&Member], zone: &str, dir: &Path) -> Option<u32> {
-        let transfers: Vec<_> = members
-            .iter()
-            .map(|member| {
-                let file = dir.join(format!("{}.{zone}axfr", member.name));
-                let (serial, lines) = self.transfer(member.dns_port, zone, &file);
-                (file, serial, lines)
-            })
-            .collect();
-        let serial = transfers[0].1;
-        if transfers.iter().any(|(_, other, _)| *other != serial) {
-            return None;
-        }
-        for (member, (file, _, lines)) in members.iter().zip(&transfers) {
-            assert_eq!(
-                lines, &transfers[0].2,
-                "{} and {} serve different records for {zone} serial {serial}",
-                member.name, members[0].name
-            );
-            let verified = run(Command::new(&self.verify).arg("-o").arg(zone).arg(file));
-            assert!(
-                verified.status.success(),
-                "dnssec-verify rejects the AXFR of {zone} serial {serial} from {}: {}",
-                member.name,
-                output_text(&verified)
-            );
-        }
-        Some(serial)
-    }
-
-    /// Waits up to 20 s for every member to serve one serial with identical
-    /// records, and returns it.
-    fn wait_identical(&self, members: &[&Member], zone: &str, dir: &Path) -> u32 {
-        let mut found = None;
-        wait_until(Duration::from_secs(20), || {
-            found = self.identical(members, zone, dir);
-            found.is_some()
-        });
-        found.unwrap_or_else(|| panic!("the members do not serve one version of {zone}"))
-    }
 }
 
 /// The parent's DS RRset of a zone as a delv trust-anchor file, replaced
@@ -148,22 +41,11 @@ impl Anchor {
         let output = member.cli(&["ds", zone]);
         let text = output_text(&output);
         assert!(output.status.success(), "keymaster ds {zone}: {text}");
-        let mut anchors = String::new();
-        for line in text.lines().filter(|line| line.contains(" DS ")) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let at = fields.iter().position(|field| *field == "DS").unwrap();
-            if fields[at + 1] != tag.to_string() {
-                continue;
-            }
-            anchors.push_str(&format!(
-                "\"{}\" static-ds {} {} {} \"{}\";\n",
-                fields[0],
-                fields[at + 1],
-                fields[at + 2],
-                fields[at + 3],
-                fields[at + 4..].join("")
-            ));
-        }
+        let anchors: String = static_ds_entries(&text)
+            .into_iter()
+            .filter(|(key_tag, _)| *key_tag == tag.to_string())
+            .map(|(_, entry)| entry + "\n")
+            .collect();
         assert!(!anchors.is_empty(), "no DS record for tag {tag}: {text}");
         let staged = self.path.with_extension("new");
         std::fs::write(&staged, format!("trust-anchors {{\n{anchors}}};\n")).unwrap();
@@ -213,8 +95,7 @@ impl Validator {
         let changes = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (delv, anchor) = (delv.to_path_buf(), anchor.to_path_buf());
-        let name = format!("www.{zone}");
-        let root = format!("+root={zone}");
+        let (zone, name) = (zone.to_string(), format!("www.{zone}"));
         let thread = {
             let (targets, changes, stop) = (targets.clone(), changes.clone(), stop.clone());
             std::thread::spawn(move || {
@@ -231,25 +112,18 @@ impl Validator {
                             continue;
                         }
                         asked += 1;
-                        let output = run(Command::new("timeout")
-                            .arg("10")
-                            .arg(&delv)
-                            .arg("@127.0.0.1")
-                            .arg("-p")
-                            .arg(target.port.to_string())
-                            .arg("-a")
-                            .arg(&anchor)
-                            .arg(&root)
-                            .args([name.as_str(), "A"]));
-                        let text = output_text(&output);
-                        if text.contains("fully validated") && !text.contains("bogus") {
-                            *report.validated.entry(target.name.clone()).or_default() += 1;
-                        } else if changes.load(Ordering::SeqCst) == before {
-                            report.failures.push(format!(
-                                "{} at {:.1} s: {text}",
-                                target.name,
-                                started.elapsed().as_secs_f64()
-                            ));
+                        match delv_validates(&delv, target.port, &anchor, &zone, &name, "A") {
+                            Ok(()) => {
+                                *report.validated.entry(target.name.clone()).or_default() += 1;
+                            }
+                            Err(text) if changes.load(Ordering::SeqCst) == before => {
+                                report.failures.push(format!(
+                                    "{} at {:.1} s: {text}",
+                                    target.name,
+                                    started.elapsed().as_secs_f64()
+                                ));
+                            }
+                            Err(_) => {}
                         }
                     }
                     std::thread::sleep(Duration::from_millis(100));
@@ -484,7 +358,7 @@ fn transfer_during_zsk_rollover() {
     let (a, b, c) = start_members(dir.path(), &etcd);
     let all = [&a, &b, &c];
     let ksk_tag = sign_zone(&a, &a, zone, dir.path());
-    let first = tools.wait_identical(&all, zone, dir.path());
+    let first = tools.wait_one_version(&all, zone, dir.path());
     let anchor = Anchor {
         path: dir.path().join("anchor.conf"),
     };
@@ -526,7 +400,7 @@ fn transfer_during_zsk_rollover() {
     let serials = wait_rollover_done(&tools, &b, &all, zone, &old_zsk, dir.path());
     let (new_zsk, _) = key_of_role(&keys(&b, zone), "zsk");
     assert_ne!(new_zsk, old_zsk);
-    let last = tools.wait_identical(&all, zone, dir.path());
+    let last = tools.wait_one_version(&all, zone, dir.path());
     assert!(
         serials.len() >= 2 && last != first,
         "too few versions compared during the rollover: {serials:?}, last {last}"
@@ -597,7 +471,7 @@ fn seize_during_ksk_rollover() {
     let (a, b, c) = start_members(dir.path(), &etcd);
     let all = [&a, &b, &c];
     let old_tag = sign_zone(&a, &b, zone, dir.path());
-    tools.wait_identical(&all, zone, dir.path());
+    tools.wait_one_version(&all, zone, dir.path());
     let anchor = Anchor {
         path: dir.path().join("anchor.conf"),
     };
@@ -668,7 +542,7 @@ fn seize_during_ksk_rollover() {
         c.log()
     );
     let new_tag = new_ksk(&c).unwrap()["key_tag"].as_u64().unwrap();
-    tools.wait_identical(&all, zone, dir.path());
+    tools.wait_one_version(&all, zone, dir.path());
     anchor.set(&c, zone, new_tag);
     ok(&c, &["key", "step", zone, &old_ksk]);
     let serials = wait_rollover_done(&tools, &c, &all, zone, &old_ksk, dir.path());
@@ -676,7 +550,7 @@ fn seize_during_ksk_rollover() {
         !serials.is_empty(),
         "no version compared after the DS change"
     );
-    tools.wait_identical(&all, zone, dir.path());
+    tools.wait_one_version(&all, zone, dir.path());
 
     // B lost the role once and wrote nothing after the seizure.
     std::thread::sleep(Duration::from_secs(1));

@@ -10,13 +10,15 @@
 //! every encoding a careless writer could use.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use data_encoding::{BASE64, BASE64_NOPAD, HEXLOWER, HEXUPPER};
+use keymaster_testutil::dns::serial_newer;
 use keymaster_testutil::etcd::Etcd;
-use keymaster_testutil::member::{cluster_key, transfer_canonical, Member, FAST_POLICY, FAST_ZONE};
-use keymaster_testutil::{output_text, run, tool, wait_until};
+use keymaster_testutil::member::{cluster_key, Member, FAST_POLICY, FAST_ZONE};
+use keymaster_testutil::tools::Tools;
+use keymaster_testutil::{output_text, wait_until};
 
 /// How long etcd stays away.
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -37,168 +39,6 @@ const KEY_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn program() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_keymaster"))
-}
-
-/// The independent tools the tests check with.
-struct Tools {
-    dig: PathBuf,
-    delv: PathBuf,
-    compile: PathBuf,
-    verify: PathBuf,
-}
-
-impl Tools {
-    fn find(test: &str) -> Option<Self> {
-        Some(Self {
-            dig: tool(test, "dig")?,
-            delv: tool(test, "delv")?,
-            compile: tool(test, "named-compilezone")?,
-            verify: tool(test, "dnssec-verify")?,
-        })
-    }
-
-    /// Asks `member` for `name` A with the DO bit and returns an error
-    /// unless the response is NOERROR with the A record and its RRSIG.
-    fn signed_answer(&self, member: &Member, name: &str) -> Result<(), String> {
-        let output = run(Command::new(&self.dig)
-            .arg("@127.0.0.1")
-            .arg("-p")
-            .arg(member.dns_port.to_string())
-            .args(["+dnssec", "+norec", "+time=2", "+tries=1"])
-            .args(["+noall", "+comments", "+answer", name, "A"]));
-        let text = output_text(&output);
-        let answer: Vec<&str> = text
-            .lines()
-            .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
-            .collect();
-        let has = |rtype: &str| {
-            answer
-                .iter()
-                .any(|line| line.split_whitespace().nth(3) == Some(rtype))
-        };
-        if text.contains("status: NOERROR") && has("A") && has("RRSIG") {
-            Ok(())
-        } else {
-            Err(format!("{}: {name} A: {text}", member.name))
-        }
-    }
-
-    /// Asks `member` for `name` A through delv with `anchor`, and returns
-    /// an error unless the response validates.
-    fn validates(
-        &self,
-        member: &Member,
-        anchor: &Path,
-        zone: &str,
-        name: &str,
-    ) -> Result<(), String> {
-        let output = run(Command::new("timeout")
-            .arg("10")
-            .arg(&self.delv)
-            .arg("@127.0.0.1")
-            .arg("-p")
-            .arg(member.dns_port.to_string())
-            .arg("-a")
-            .arg(anchor)
-            .arg(format!("+root={zone}"))
-            .args([name, "A"]));
-        let text = output_text(&output);
-        if text.contains("fully validated") && !text.contains("bogus") {
-            Ok(())
-        } else {
-            Err(format!("delv {name} A from {}: {text}", member.name))
-        }
-    }
-
-    /// Transfers `zone` from `member` into `dir` and returns the file, its
-    /// serial and its records in named-compilezone's canonical text, sorted.
-    fn transfer(&self, member: &Member, zone: &str, dir: &Path) -> (PathBuf, u32, Vec<String>) {
-        transfer_canonical(
-            &self.dig,
-            &self.compile,
-            (&member.name, member.dns_port),
-            zone,
-            dir,
-        )
-    }
-
-    /// Transfers `zone` from every member. When all serve one serial,
-    /// asserts that their records are identical and that dnssec-verify
-    /// accepts each, and returns the serial and the records; `None` while
-    /// a member is between versions.
-    fn identical(&self, members: &[&Member], zone: &str, dir: &Path) -> Option<(u32, Vec<String>)> {
-        let transfers: Vec<_> = members
-            .iter()
-            .map(|member| self.transfer(member, zone, dir))
-            .collect();
-        let serial = transfers[0].1;
-        if transfers.iter().any(|(_, other, _)| *other != serial) {
-            return None;
-        }
-        for (member, (file, _, lines)) in members.iter().zip(&transfers) {
-            assert_eq!(
-                lines, &transfers[0].2,
-                "{} and {} serve different records for {zone} serial {serial}",
-                member.name, members[0].name
-            );
-            let verified = run(Command::new(&self.verify).arg("-o").arg(zone).arg(file));
-            assert!(
-                verified.status.success(),
-                "dnssec-verify rejects the AXFR of {zone} serial {serial} from {}: {}",
-                member.name,
-                output_text(&verified)
-            );
-        }
-        Some((serial, transfers[0].2.clone()))
-    }
-
-    /// Waits up to `timeout` for every member to serve one serial for
-    /// which `expected` is true, with identical records.
-    fn wait_identical(
-        &self,
-        members: &[&Member],
-        zone: &str,
-        dir: &Path,
-        timeout: Duration,
-        expected: impl Fn(u32, &[String]) -> bool,
-    ) -> Option<u32> {
-        let mut found = None;
-        wait_until(timeout, || {
-            found = self
-                .identical(members, zone, dir)
-                .filter(|(serial, lines)| expected(*serial, lines))
-                .map(|(serial, _)| serial);
-            found.is_some()
-        });
-        found
-    }
-
-    /// Writes a delv trust anchor for `zone` from `keymaster ds` on `member`.
-    fn anchor(&self, member: &Member, zone: &str, dir: &Path) -> PathBuf {
-        let text = output_text(&ok(member, &["ds", zone]));
-        let line = text
-            .lines()
-            .find(|line| line.contains(" DS "))
-            .unwrap_or_else(|| panic!("no DS record for {zone}: {text}"));
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let at = fields.iter().position(|field| *field == "DS").unwrap();
-        let anchor = format!(
-            "trust-anchors {{ \"{}\" static-ds {} {} {} \"{}\"; }};\n",
-            fields[0],
-            fields[at + 1],
-            fields[at + 2],
-            fields[at + 3],
-            fields[at + 4..].join("")
-        );
-        let file = dir.join(format!("{zone}anchor.conf"));
-        std::fs::write(&file, anchor).unwrap();
-        file
-    }
-}
-
-/// RFC 1982: whether `a` is newer than `b`.
-fn serial_newer(a: u32, b: u32) -> bool {
-    a != b && a.wrapping_sub(b) < 0x8000_0000
 }
 
 /// Starts member `name` with the cluster key and the fast policy, and
@@ -324,13 +164,14 @@ fn etcd_outage_keeps_members_serving() {
     let c = start(dir.path(), "ns-c", &etcd, &key);
     let all = [&a, &b, &c];
     sign_zone(&a, zone, dir.path());
-    let first = tools.wait_identical(&all, zone, dir.path(), Duration::from_secs(20), |_, _| true);
+    let first =
+        tools.wait_identical_where(&all, zone, dir.path(), Duration::from_secs(20), |_, _| true);
     let first = first.unwrap_or_else(|| panic!("no common signed version: {}", a.log()));
     let anchor = tools.anchor(&a, zone, dir.path());
     for member in all {
         tools.signed_answer(member, "www.outage.test").unwrap();
         tools
-            .validates(member, &anchor, zone, "www.outage.test")
+            .validates(member, &anchor, zone, "www.outage.test", "A")
             .unwrap();
     }
 
@@ -347,7 +188,7 @@ fn etcd_outage_keeps_members_serving() {
             if rounds % 5 == 1 {
                 failures.extend(
                     tools
-                        .validates(member, &anchor, zone, "www.outage.test")
+                        .validates(member, &anchor, zone, "www.outage.test", "A")
                         .err(),
                 );
             }
@@ -398,12 +239,13 @@ fn etcd_outage_keeps_members_serving() {
     let import = ["zone", "import", zone, changed.to_str().unwrap()];
     let accepted = wait_until(RETURN_TIMEOUT, || b.cli(&import).status.success());
     assert!(accepted, "{}\n{}", output_text(&b.cli(&import)), b.log());
-    let second = tools.wait_identical(&all, zone, dir.path(), RETURN_TIMEOUT, |serial, lines| {
-        serial_newer(serial, first)
-            && lines
-                .iter()
-                .any(|line| line.starts_with("www2.outage.test."))
-    });
+    let second =
+        tools.wait_identical_where(&all, zone, dir.path(), RETURN_TIMEOUT, |serial, lines| {
+            serial_newer(serial, first)
+                && lines
+                    .iter()
+                    .any(|line| line.starts_with("www2.outage.test."))
+        });
     assert!(
         second.is_some(),
         "the import is not served alike {:?} after etcd returned:\n{}\n{}\n{}",
@@ -414,10 +256,10 @@ fn etcd_outage_keeps_members_serving() {
     );
     for member in all {
         tools
-            .validates(member, &anchor, zone, "www2.outage.test")
+            .validates(member, &anchor, zone, "www2.outage.test", "A")
             .unwrap();
         tools
-            .validates(member, &anchor, zone, "www.outage.test")
+            .validates(member, &anchor, zone, "www.outage.test", "A")
             .unwrap();
     }
 

@@ -5,9 +5,11 @@
 //! is absent; the skip is printed loudly so that a green run without the
 //! data is not mistaken for a full one.
 
+pub mod dns;
 pub mod etcd;
 pub mod member;
 pub mod named;
+pub mod tools;
 pub mod unbound;
 
 use std::collections::BTreeSet;
