@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use keymaster_testutil::cli::{keys_established, keys_json, rejected, zone_json};
 use keymaster_testutil::dns::{dig_answer, serial_newer};
 use keymaster_testutil::etcd::Etcd;
 use keymaster_testutil::member::{server, Member, LEASE_TTL};
@@ -515,39 +516,6 @@ parent_ds_check = \"manual\"
 /// The records of the signed cluster zones, with TTLs within `max_zone_ttl`.
 const SIGNED_ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
                            ns A 192.0.2.53\nwww A 192.0.2.80\n";
-
-fn zone_json(member: &Member, zone: &str) -> serde_json::Value {
-    let output = member.cli(&["zone", "show", zone, "--json"]);
-    assert!(output.status.success(), "{}", output_text(&output));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-fn keys_json(member: &Member, zone: &str) -> Vec<serde_json::Value> {
-    let output = member.cli(&["key", "list", zone, "--json"]);
-    assert!(output.status.success(), "{}", output_text(&output));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// Whether a zone has exactly a KSK and a ZSK, each fully in the zone.
-fn keys_established(keys: &[serde_json::Value]) -> bool {
-    keys.len() == 2
-        && keys.iter().all(|key| {
-            let wanted: &[&str] = if key["role"] == "zsk" {
-                &["dnskey_state", "zrrsig_state"]
-            } else {
-                &["dnskey_state", "krrsig_state"]
-            };
-            wanted.iter().all(|state| key[*state] == "omnipresent")
-        })
-}
-
-/// Runs `args` on `member` and returns the reason it was rejected.
-fn rejected(member: &Member, args: &[&str]) -> String {
-    let output = member.cli(args);
-    let text = output_text(&output);
-    assert!(!output.status.success(), "{args:?} was accepted: {text}");
-    text
-}
 
 #[test]
 fn signed_cluster_zone_is_identical_on_every_member() {

@@ -7,16 +7,16 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keymaster_testutil::cli::{json, key_of_role, keys_established, keys_json, ok};
 use keymaster_testutil::dns::{delv_validates, static_ds_entries};
 use keymaster_testutil::etcd::Etcd;
 use keymaster_testutil::member::{cluster_key, Member, FAST_POLICY, FAST_ZONE};
 use keymaster_testutil::tools::Tools;
-use keymaster_testutil::{output_text, wait_until};
+use keymaster_testutil::{lines_with, output_text, wait_until};
 
 /// How long a member may take to notice a change made on another one.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -205,53 +205,6 @@ fn start_members(dir: &Path, etcd: &Etcd) -> (Member, Member, Member) {
     (start("ns-a"), start("ns-b"), start("ns-c"))
 }
 
-/// Runs the CLI on `member`; panics with the member's log when it fails.
-fn ok(member: &Member, args: &[&str]) -> Output {
-    let output = member.cli(args);
-    assert!(
-        output.status.success(),
-        "{} {args:?} failed: {}\n{}",
-        member.name,
-        output_text(&output),
-        member.log()
-    );
-    output
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|error| panic!("{error}: {}", output_text(output)))
-}
-
-fn keys(member: &Member, zone: &str) -> Vec<serde_json::Value> {
-    let list = json(&ok(member, &["key", "list", zone, "--json"]));
-    list.as_array().cloned().unwrap_or_default()
-}
-
-/// Whether a zone has exactly one KSK and one ZSK, each fully in the zone.
-fn established(keys: &[serde_json::Value]) -> bool {
-    keys.len() == 2
-        && keys.iter().all(|key| {
-            let wanted: &[&str] = if key["role"] == "zsk" {
-                &["dnskey_state", "zrrsig_state"]
-            } else {
-                &["dnskey_state", "krrsig_state"]
-            };
-            wanted.iter().all(|state| key[*state] == "omnipresent")
-        })
-}
-
-fn key_of_role(keys: &[serde_json::Value], role: &str) -> (String, u64) {
-    let key = keys
-        .iter()
-        .find(|key| key["role"] == role)
-        .unwrap_or_else(|| panic!("no {role} in {keys:?}"));
-    (
-        key["id"].as_str().unwrap().to_string(),
-        key["key_tag"].as_u64().unwrap(),
-    )
-}
-
 /// Adds and signs the cluster zone on `on`, with `key_master` as its Key
 /// Master, waits until its first keys are established, and confirms the
 /// first DS by hand on the Key Master. Returns the first KSK's tag.
@@ -281,28 +234,25 @@ fn sign_zone(on: &Member, key_master: &Member, zone: &str, dir: &Path) -> u64 {
             &key_master.name,
         ],
     );
-    let ready = wait_until(ROLLOVER_TIMEOUT, || established(&keys(key_master, zone)));
+    let ready = wait_until(ROLLOVER_TIMEOUT, || {
+        keys_established(&keys_json(key_master, zone))
+    });
     assert!(
         ready,
         "the first keys never became omnipresent: {:?}\n{}",
-        keys(key_master, zone),
+        keys_json(key_master, zone),
         key_master.log()
     );
     // The parent publishes the first DS.
-    let (_, ksk_tag) = key_of_role(&keys(key_master, zone), "ksk");
+    let (_, ksk_tag) = key_of_role(&keys_json(key_master, zone), "ksk");
     ok(key_master, &["key", "step", zone, &ksk_tag.to_string()]);
     let confirmed = wait_until(ROLLOVER_TIMEOUT, || {
-        keys(key_master, zone)
+        keys_json(key_master, zone)
             .iter()
             .any(|key| key["role"] == "ksk" && key["ds_state"] == "omnipresent")
     });
     assert!(confirmed, "the first DS never became omnipresent");
     ksk_tag
-}
-
-/// Returns the lines of `log` that contain `text`.
-fn lines_with<'a>(log: &'a str, text: &str) -> Vec<&'a str> {
-    log.lines().filter(|line| line.contains(text)).collect()
 }
 
 /// Whether `key` is written by key management: role, keys, key states
@@ -331,14 +281,14 @@ fn wait_rollover_done(
                 serials.push(serial);
             }
         }
-        let keys = keys(member, zone);
-        keys.iter().all(|key| key["id"] != old) && established(&keys)
+        let keys = keys_json(member, zone);
+        keys.iter().all(|key| key["id"] != old) && keys_established(&keys)
     });
     assert!(
         finished,
         "the rollover did not finish on {}: {:?}\n{}",
         member.name,
-        keys(member, zone),
+        keys_json(member, zone),
         member.log()
     );
     serials
@@ -367,23 +317,27 @@ fn transfer_during_zsk_rollover() {
 
     // The ZSK rollover starts on A; while the new ZSK is rumoured, the
     // transfer is sent to C, which forwards it to A.
-    let (old_zsk, old_tag) = key_of_role(&keys(&a, zone), "zsk");
+    let (old_zsk, old_tag) = key_of_role(&keys_json(&a, zone), "zsk");
     ok(&a, &["key", "rollover", zone, &old_tag.to_string()]);
     let rumoured = wait_until(CHANGE_TIMEOUT, || {
-        keys(&a, zone).iter().any(|key| {
+        keys_json(&a, zone).iter().any(|key| {
             key["role"] == "zsk"
                 && key["id"] != old_zsk.as_str()
                 && key["dnskey_state"] == "rumoured"
         })
     });
-    assert!(rumoured, "no new ZSK was published: {:?}", keys(&a, zone));
+    assert!(
+        rumoured,
+        "no new ZSK was published: {:?}",
+        keys_json(&a, zone)
+    );
     let moved = json(&ok(&c, &["role", "transfer", zone, "ns-b", "--json"]));
     assert_eq!(moved["key_master"], "ns-b", "{moved}");
     assert_eq!(moved["epoch"], 2, "{moved}");
     let history = History::connect(&etcd.endpoint());
     let transfer = history.mod_revision(&format!("/keymaster/roles/{zone}"));
     assert!(
-        keys(&b, zone)
+        keys_json(&b, zone)
             .iter()
             .any(|key| key["id"] == old_zsk.as_str()),
         "the rollover finished before the transfer"
@@ -398,7 +352,7 @@ fn transfer_during_zsk_rollover() {
 
     // B finishes the rollover; every version on the way is alike on all.
     let serials = wait_rollover_done(&tools, &b, &all, zone, &old_zsk, dir.path());
-    let (new_zsk, _) = key_of_role(&keys(&b, zone), "zsk");
+    let (new_zsk, _) = key_of_role(&keys_json(&b, zone), "zsk");
     assert_ne!(new_zsk, old_zsk);
     let last = tools.wait_one_version(&all, zone, dir.path());
     assert!(
@@ -480,17 +434,21 @@ fn seize_during_ksk_rollover() {
 
     // A double-KSK rollover on B; B is frozen once the new KSK is
     // published, and C seizes the role when B's lease has run out.
-    let (old_ksk, _) = key_of_role(&keys(&b, zone), "ksk");
+    let (old_ksk, _) = key_of_role(&keys_json(&b, zone), "ksk");
     ok(&b, &["key", "rollover", zone, &old_ksk]);
     let new_ksk = |member: &Member| {
-        keys(member, zone)
+        keys_json(member, zone)
             .into_iter()
             .find(|key| key["role"] == "ksk" && key["id"] != old_ksk.as_str())
     };
     let published = wait_until(CHANGE_TIMEOUT, || {
         new_ksk(&b).is_some_and(|key| key["dnskey_state"] == "rumoured")
     });
-    assert!(published, "no new KSK was published: {:?}", keys(&b, zone));
+    assert!(
+        published,
+        "no new KSK was published: {:?}",
+        keys_json(&b, zone)
+    );
     validator.freeze("ns-b");
     b.pause();
     let offline = wait_until(Duration::from_secs(20), || {
@@ -538,7 +496,7 @@ fn seize_during_ksk_rollover() {
     assert!(
         requested,
         "C never asked for the new DS: {:?}\n{}",
-        keys(&c, zone),
+        keys_json(&c, zone),
         c.log()
     );
     let new_tag = new_ksk(&c).unwrap()["key_tag"].as_u64().unwrap();

@@ -10,10 +10,10 @@
 //! every encoding a careless writer could use.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use data_encoding::{BASE64, BASE64_NOPAD, HEXLOWER, HEXUPPER};
+use keymaster_testutil::cli::{keys_established, keys_json, ok};
 use keymaster_testutil::dns::serial_newer;
 use keymaster_testutil::etcd::Etcd;
 use keymaster_testutil::member::{cluster_key, Member, FAST_POLICY, FAST_ZONE};
@@ -54,42 +54,6 @@ fn start(dir: &Path, name: &str, etcd: &Etcd, key: &Path) -> Member {
     )
 }
 
-/// Runs the CLI on `member`; panics with the member's log when it fails.
-fn ok(member: &Member, args: &[&str]) -> Output {
-    let output = member.cli(args);
-    assert!(
-        output.status.success(),
-        "{} {args:?} failed: {}\n{}",
-        member.name,
-        output_text(&output),
-        member.log()
-    );
-    output
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|error| panic!("{error}: {}", output_text(output)))
-}
-
-fn keys(member: &Member, zone: &str) -> Vec<serde_json::Value> {
-    let list = json(&ok(member, &["key", "list", zone, "--json"]));
-    list.as_array().cloned().unwrap_or_default()
-}
-
-/// Returns whether a zone has exactly one KSK and one ZSK, each fully in the zone.
-fn established(keys: &[serde_json::Value]) -> bool {
-    keys.len() == 2
-        && keys.iter().all(|key| {
-            let wanted: &[&str] = if key["role"] == "zsk" {
-                &["dnskey_state", "zrrsig_state"]
-            } else {
-                &["dnskey_state", "krrsig_state"]
-            };
-            wanted.iter().all(|state| key[*state] == "omnipresent")
-        })
-}
-
 /// Adds cluster zone `zone` on `member` from [`FAST_ZONE`], signs it with the
 /// fast policy with `member` as Key Master, and waits until its first keys
 /// are established.
@@ -102,11 +66,11 @@ fn sign_zone(member: &Member, zone: &str, dir: &Path) {
         &["zone", "add", zone, "--cluster", "--from-file", path],
     );
     ok(member, &["zone", "sign", zone, "--policy", "fast"]);
-    let ready = wait_until(KEY_TIMEOUT, || established(&keys(member, zone)));
+    let ready = wait_until(KEY_TIMEOUT, || keys_established(&keys_json(member, zone)));
     assert!(
         ready,
         "the first keys never became omnipresent: {:?}\n{}",
-        keys(member, zone),
+        keys_json(member, zone),
         member.log()
     );
 }
@@ -408,11 +372,16 @@ fn etcd_holds_no_private_key_in_clear() {
     sign_zone(&a, zone, dir.path());
 
     // A ZSK rollover: its successor joins the KSK and the old ZSK.
-    let list = keys(&a, zone);
+    let list = keys_json(&a, zone);
     let zsk = list.iter().find(|key| key["role"] == "zsk").unwrap();
     ok(&a, &["key", "rollover", zone, &zsk["key_tag"].to_string()]);
-    let three = wait_until(KEY_TIMEOUT, || keys(&a, zone).len() == 3);
-    assert!(three, "no successor ZSK: {:?}\n{}", keys(&a, zone), a.log());
+    let three = wait_until(KEY_TIMEOUT, || keys_json(&a, zone).len() == 3);
+    assert!(
+        three,
+        "no successor ZSK: {:?}\n{}",
+        keys_json(&a, zone),
+        a.log()
+    );
 
     // The product's own export gives each private key in clear.
     let exported = dir.path().join("exported");
@@ -434,7 +403,7 @@ fn etcd_holds_no_private_key_in_clear() {
         ],
     );
     let clear = exported_keys(&exported);
-    assert_eq!(clear.len(), 3, "{:?}", keys(&a, zone));
+    assert_eq!(clear.len(), 3, "{:?}", keys_json(&a, zone));
 
     // Without the cluster key, the export names what is missing.
     let denied = a.cli(&[

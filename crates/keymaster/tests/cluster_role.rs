@@ -4,12 +4,12 @@
 //! another member seized its role.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
+use keymaster_testutil::cli::{json, ok, rejected};
 use keymaster_testutil::etcd::Etcd;
 use keymaster_testutil::member::{cluster_key, server, Member};
-use keymaster_testutil::{output_text, wait_until};
+use keymaster_testutil::{lines_with, output_text, wait_until};
 
 /// How long a member may take to notice a change made on another one.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,37 +25,6 @@ fn program() -> &'static Path {
 /// Starts a member and waits until it joined the cluster.
 fn start(dir: &Path, name: &str, etcd: &Etcd, key: Option<&Path>) -> Member {
     Member::join(program(), dir, name, &etcd.endpoint(), key, "")
-}
-
-/// Runs the CLI on `member` and returns its output; panics with the
-/// member's log when the command fails.
-fn ok(member: &Member, args: &[&str]) -> Output {
-    let output = member.cli(args);
-    assert!(
-        output.status.success(),
-        "{} {args:?} failed: {}\n{}",
-        member.name,
-        output_text(&output),
-        member.log()
-    );
-    output
-}
-
-/// Runs the CLI on `member`, expects it to fail and returns its message.
-fn rejected(member: &Member, args: &[&str]) -> String {
-    let output = member.cli(args);
-    let message = output_text(&output);
-    assert!(
-        !output.status.success(),
-        "{} {args:?} succeeded: {message}",
-        member.name
-    );
-    message
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|error| panic!("{error}: {}", output_text(output)))
 }
 
 /// Adds cluster zone `zone` on `member` from a small master file.
@@ -106,11 +75,6 @@ fn wait_offline(observer: &Member, name: &str) {
         })
     });
     assert!(offline, "{} never saw {name} offline", observer.name);
-}
-
-/// Returns the lines of `log` that contain `text`.
-fn lines_with<'a>(log: &'a str, text: &str) -> Vec<&'a str> {
-    log.lines().filter(|line| line.contains(text)).collect()
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use keymaster_testutil::cli::{key_of_role, keys_established};
 use keymaster_testutil::{free_port, output_text, tool, wait_until, ChildGuard};
 
 fn keymaster() -> Command {
@@ -243,30 +244,6 @@ fn wait_checking(
     false
 }
 
-fn all_established(keys: &[serde_json::Value]) -> bool {
-    keys.len() == 2
-        && keys.iter().all(|key| {
-            let wanted: &[&str] = match role(key) {
-                "zsk" => &["dnskey", "zrrsig"],
-                _ => &["dnskey", "krrsig"],
-            };
-            wanted
-                .iter()
-                .all(|record| state(key, record) == "omnipresent")
-        })
-}
-
-fn key_of_role(keys: &[serde_json::Value], wanted: &str) -> (String, u64) {
-    let key = keys
-        .iter()
-        .find(|key| role(key) == wanted)
-        .unwrap_or_else(|| panic!("no {wanted} in {keys:?}"));
-    (
-        key["id"].as_str().unwrap().to_string(),
-        key["key_tag"].as_u64().unwrap(),
-    )
-}
-
 #[test]
 fn zsk_rollover_by_command() {
     let test = "zsk_rollover_by_command";
@@ -274,7 +251,7 @@ fn zsk_rollover_by_command() {
     let server = Server::start(dir.path(), "parent_ds_check = \"manual\"\n");
     let mut checker = VersionChecker::new(test);
     assert!(
-        wait_checking(&server, &mut checker, 60, all_established),
+        wait_checking(&server, &mut checker, 60, keys_established),
         "the first keys never became omnipresent: {:?}\n{}",
         server.keys(),
         server.log()
@@ -283,7 +260,7 @@ fn zsk_rollover_by_command() {
     server.succeed(&["key", "rollover", "roll.test", &old_tag.to_string()]);
 
     let finished = wait_checking(&server, &mut checker, 120, |keys| {
-        keys.iter().all(|key| key["id"] != old_id.as_str()) && all_established(keys)
+        keys.iter().all(|key| key["id"] != old_id.as_str()) && keys_established(keys)
     });
     assert!(
         finished,
@@ -319,7 +296,7 @@ fn ksk_rollover_waits_for_manual_step() {
     );
     let server = Server::start(dir.path(), &extra);
     let mut checker = VersionChecker::new(test);
-    assert!(wait_checking(&server, &mut checker, 60, all_established));
+    assert!(wait_checking(&server, &mut checker, 60, keys_established));
     // The first KSK's DS is waiting for the parent: confirm it.
     let (old_id, old_tag) = key_of_role(&server.keys(), "ksk");
     server.succeed(&["key", "step", "roll.test", &old_tag.to_string()]);
@@ -387,7 +364,7 @@ fn ksk_rollover_waits_for_manual_step() {
 
     server.succeed(&["key", "step", "roll.test", &old_id]);
     let finished = wait_checking(&server, &mut checker, 120, |keys| {
-        keys.iter().all(|key| key["id"] != old_id.as_str()) && all_established(keys)
+        keys.iter().all(|key| key["id"] != old_id.as_str()) && keys_established(keys)
     });
     assert!(
         finished,
@@ -403,7 +380,7 @@ fn retire_removes_a_standby_key_only() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), "parent_ds_check = \"manual\"\n");
     let mut checker = VersionChecker::new(test);
-    assert!(wait_checking(&server, &mut checker, 60, all_established));
+    assert!(wait_checking(&server, &mut checker, 60, keys_established));
     let (_, ksk_tag) = key_of_role(&server.keys(), "ksk");
     let only = server.cli(&["key", "retire", "roll.test", &ksk_tag.to_string()]);
     assert!(!only.status.success(), "retiring the only KSK succeeded");
@@ -455,7 +432,7 @@ fn operator_mistakes_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), "parent_ds_check = \"manual\"\n");
     let mut checker = VersionChecker::new(test);
-    assert!(wait_checking(&server, &mut checker, 60, all_established));
+    assert!(wait_checking(&server, &mut checker, 60, keys_established));
     let (ksk_id, ksk_tag) = key_of_role(&server.keys(), "ksk");
     let (_, zsk_tag) = key_of_role(&server.keys(), "zsk");
 
@@ -561,7 +538,7 @@ fn hung_parent_ds_command_delays_no_rollover() {
     );
     let server = Server::start(dir.path(), &extra);
     let mut checker = VersionChecker::new(test);
-    assert!(wait_checking(&server, &mut checker, 60, all_established));
+    assert!(wait_checking(&server, &mut checker, 60, keys_established));
     assert!(
         wait_until(Duration::from_secs(20), || started.exists()),
         "parent_ds_command never ran:\n{}",
@@ -573,7 +550,7 @@ fn hung_parent_ds_command_delays_no_rollover() {
     // A ZSK rollover under the fast policy takes about ten seconds; a
     // blocked maintenance loop would wait for the command first.
     let finished = wait_checking(&server, &mut checker, 40, |keys| {
-        keys.iter().all(|key| key["id"] != old_id.as_str()) && all_established(keys)
+        keys.iter().all(|key| key["id"] != old_id.as_str()) && keys_established(keys)
     });
     assert!(
         finished,
@@ -589,7 +566,7 @@ fn rollover_resumes_after_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), "parent_ds_check = \"manual\"\n");
     let mut checker = VersionChecker::new(test);
-    assert!(wait_checking(&server, &mut checker, 60, all_established));
+    assert!(wait_checking(&server, &mut checker, 60, keys_established));
     let (old_id, _) = key_of_role(&server.keys(), "zsk");
     server.succeed(&["key", "rollover", "roll.test", &old_id]);
     // Kill the server three times while the rollover runs.
@@ -600,7 +577,7 @@ fn rollover_resumes_after_kill_9() {
         server.launch();
     }
     let finished = wait_checking(&server, &mut checker, 180, |keys| {
-        keys.iter().all(|key| key["id"] != old_id.as_str()) && all_established(keys)
+        keys.iter().all(|key| key["id"] != old_id.as_str()) && keys_established(keys)
     });
     assert!(
         finished,
@@ -626,7 +603,7 @@ fn unsign_publishes_cds_delete_first() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), "parent_ds_check = \"manual\"\n");
     let mut checker = VersionChecker::new(test);
-    assert!(wait_checking(&server, &mut checker, 60, all_established));
+    assert!(wait_checking(&server, &mut checker, 60, keys_established));
     let (_, ksk_tag) = key_of_role(&server.keys(), "ksk");
     // The parent holds the DS: confirm it, so the zone has a secure delegation.
     assert!(server

@@ -5,6 +5,7 @@
 //! is absent; the skip is printed loudly so that a green run without the
 //! data is not mistaken for a full one.
 
+pub mod cli;
 pub mod dns;
 pub mod etcd;
 pub mod member;
@@ -131,4 +132,9 @@ pub fn output_text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Returns the lines of `log` that contain `text`.
+pub fn lines_with<'a>(log: &'a str, text: &str) -> Vec<&'a str> {
+    log.lines().filter(|line| line.contains(text)).collect()
 }
