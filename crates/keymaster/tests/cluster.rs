@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use keymaster_testutil::cli::{keys_established, keys_json, rejected, zone_json};
 use keymaster_testutil::dns::{dig_answer, serial_newer};
-use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::etcd::{start_etcd, Etcd};
 use keymaster_testutil::member::{server, Member, LEASE_TTL};
 use keymaster_testutil::tools::Tools;
 use keymaster_testutil::{output_text, run, tool, wait_until, ChildGuard};
@@ -156,11 +156,6 @@ fn cluster_config_is_checked() {
 /// `key` if given and `etcd` as its cluster store.
 fn start(dir: &Path, name: &str, etcd: &Etcd, key: Option<&Path>) -> Member {
     Member::start(program(), dir, name, &etcd.endpoint(), key, LEASE_TTL)
-}
-
-/// Starts a private etcd in `dir/etcd`, or returns `None` to skip.
-fn start_etcd(test: &str, dir: &Path) -> Option<Etcd> {
-    Etcd::start(test, &dir.join("etcd"))
 }
 
 #[test]

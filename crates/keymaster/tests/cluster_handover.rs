@@ -8,12 +8,13 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keymaster_testutil::cli::{json, key_of_role, keys_established, keys_json, ok};
 use keymaster_testutil::dns::{delv_validates, static_ds_entries};
-use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::etcd::{start_etcd, Etcd};
+use keymaster_testutil::history::History;
 use keymaster_testutil::member::{cluster_key, Member, FAST_POLICY, FAST_ZONE};
 use keymaster_testutil::tools::Tools;
 use keymaster_testutil::{lines_with, output_text, wait_until};
@@ -302,7 +303,7 @@ fn transfer_during_zsk_rollover() {
     let Some(tools) = Tools::find(test) else {
         return;
     };
-    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+    let Some(etcd) = start_etcd(test, dir.path()) else {
         return;
     };
     let (a, b, c) = start_members(dir.path(), &etcd);
@@ -419,7 +420,7 @@ fn seize_during_ksk_rollover() {
     let Some(tools) = Tools::find(test) else {
         return;
     };
-    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+    let Some(etcd) = start_etcd(test, dir.path()) else {
         return;
     };
     let (a, b, c) = start_members(dir.path(), &etcd);
@@ -549,86 +550,4 @@ fn seize_during_ksk_rollover() {
 
     let report = validator.finish();
     assert_always_valid(&report, &all);
-}
-
-/// Reads the history of the private etcd.
-struct History {
-    runtime: tokio::runtime::Runtime,
-    client: Mutex<etcd_client::Client>,
-}
-
-impl History {
-    fn connect(endpoint: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = runtime
-            .block_on(etcd_client::Client::connect([endpoint], None))
-            .unwrap();
-        Self {
-            runtime,
-            client: Mutex::new(client),
-        }
-    }
-
-    fn client(&self) -> etcd_client::Client {
-        self.client.lock().unwrap().clone()
-    }
-
-    /// Returns the revision `key` was last written at.
-    fn mod_revision(&self, key: &str) -> i64 {
-        let mut client = self.client();
-        let response = self.runtime.block_on(client.get(key, None)).unwrap();
-        response.kvs()[0].mod_revision()
-    }
-
-    /// Returns the store's current revision.
-    fn current_revision(&self) -> i64 {
-        use etcd_client::GetOptions;
-        let mut client = self.client();
-        let options = GetOptions::new().with_prefix().with_keys_only();
-        let response = self
-            .runtime
-            .block_on(client.get("/keymaster/", Some(options)))
-            .unwrap();
-        response.header().unwrap().revision()
-    }
-
-    /// Returns every key put or deleted after `revision`, in order, up to
-    /// the current revision.
-    fn keys_written_after(&self, revision: i64) -> Vec<String> {
-        self.keys_written_between(revision, self.current_revision())
-    }
-
-    /// Returns every key put or deleted after revision `from` up to and
-    /// including revision `to`, in order.
-    fn keys_written_between(&self, from: i64, to: i64) -> Vec<String> {
-        use etcd_client::WatchOptions;
-        let mut client = self.client();
-        self.runtime.block_on(async move {
-            let options = WatchOptions::new()
-                .with_prefix()
-                .with_start_revision(from + 1);
-            let mut stream = client.watch("/keymaster/", Some(options)).await.unwrap();
-            let mut keys = Vec::new();
-            let mut seen = from;
-            while seen < to {
-                let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
-                    .await
-                    .unwrap_or_else(|_| panic!("no etcd history after revision {seen} of {to}"))
-                    .unwrap()
-                    .expect("the watch ended");
-                for event in message.events() {
-                    if let Some(kv) = event.kv() {
-                        seen = seen.max(kv.mod_revision());
-                        if kv.mod_revision() <= to {
-                            keys.push(kv.key_str().unwrap().to_string());
-                        }
-                    }
-                }
-            }
-            keys
-        })
-    }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use data_encoding::{BASE64, BASE64_NOPAD, HEXLOWER, HEXUPPER};
 use keymaster_testutil::cli::{keys_established, keys_json, ok};
 use keymaster_testutil::dns::serial_newer;
-use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::etcd::{start_etcd, Etcd};
 use keymaster_testutil::member::{cluster_key, Member, FAST_POLICY, FAST_ZONE};
 use keymaster_testutil::tools::Tools;
 use keymaster_testutil::{output_text, wait_until};
@@ -119,7 +119,7 @@ fn etcd_outage_keeps_members_serving() {
     let Some(tools) = Tools::find(test) else {
         return;
     };
-    let Some(mut etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+    let Some(mut etcd) = start_etcd(test, dir.path()) else {
         return;
     };
     let key = cluster_key(program(), dir.path());
@@ -364,7 +364,7 @@ fn etcd_holds_no_private_key_in_clear() {
     let test = "etcd_holds_no_private_key_in_clear";
     let zone = "secret.test.";
     let dir = tempfile::tempdir().unwrap();
-    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+    let Some(etcd) = start_etcd(test, dir.path()) else {
         return;
     };
     let key = cluster_key(program(), dir.path());

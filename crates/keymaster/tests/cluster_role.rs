@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use keymaster_testutil::cli::{json, ok, rejected};
-use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::etcd::{start_etcd, Etcd};
+use keymaster_testutil::history::History;
 use keymaster_testutil::member::{cluster_key, server, Member};
 use keymaster_testutil::{lines_with, output_text, wait_until};
 
@@ -81,7 +82,7 @@ fn wait_offline(observer: &Member, name: &str) {
 fn cluster_role_assign_and_transfer() {
     let test = "cluster_role_assign_and_transfer";
     let dir = tempfile::tempdir().unwrap();
-    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+    let Some(etcd) = start_etcd(test, dir.path()) else {
         return;
     };
     let key = cluster_key(program(), dir.path());
@@ -237,7 +238,7 @@ fn cluster_role_assign_and_transfer() {
 fn cluster_role_seize() {
     let test = "cluster_role_seize";
     let dir = tempfile::tempdir().unwrap();
-    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+    let Some(etcd) = start_etcd(test, dir.path()) else {
         return;
     };
     let key = cluster_key(program(), dir.path());
@@ -296,7 +297,7 @@ fn cluster_role_seize() {
 fn cluster_role_fences_a_frozen_key_master() {
     let test = "cluster_role_fences_a_frozen_key_master";
     let dir = tempfile::tempdir().unwrap();
-    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+    let Some(etcd) = start_etcd(test, dir.path()) else {
         return;
     };
     let key = cluster_key(program(), dir.path());
@@ -350,71 +351,4 @@ fn cluster_role_fences_a_frozen_key_master() {
         [&format!("/keymaster/keys/fenced.test./{id}")],
         "all writes since revision {seizure}: {written:?}"
     );
-}
-
-/// Reads the history of the private etcd.
-struct History {
-    runtime: tokio::runtime::Runtime,
-    client: etcd_client::Client,
-}
-
-impl History {
-    fn connect(endpoint: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = runtime
-            .block_on(etcd_client::Client::connect([endpoint], None))
-            .unwrap();
-        Self { runtime, client }
-    }
-
-    /// Returns the revision `key` was last written at.
-    fn mod_revision(&self, key: &str) -> i64 {
-        let mut client = self.client.clone();
-        let response = self.runtime.block_on(client.get(key, None)).unwrap();
-        response.kvs()[0].mod_revision()
-    }
-
-    /// Returns every key put or deleted after `revision`, in order, up to
-    /// the current revision.
-    fn keys_written_after(&self, revision: i64) -> Vec<String> {
-        use etcd_client::{GetOptions, WatchOptions};
-        let mut client = self.client.clone();
-        self.runtime.block_on(async move {
-            let now = client
-                .get(
-                    "/keymaster/",
-                    Some(GetOptions::new().with_prefix().with_keys_only()),
-                )
-                .await
-                .unwrap()
-                .header()
-                .unwrap()
-                .revision();
-            let options = WatchOptions::new()
-                .with_prefix()
-                .with_start_revision(revision + 1);
-            let mut stream = client.watch("/keymaster/", Some(options)).await.unwrap();
-            let mut keys = Vec::new();
-            let mut seen = revision;
-            while seen < now {
-                let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
-                    .await
-                    .unwrap_or_else(|_| panic!("no etcd history after revision {seen} of {now}"))
-                    .unwrap()
-                    .expect("the watch ended");
-                for event in message.events() {
-                    if let Some(kv) = event.kv() {
-                        seen = seen.max(kv.mod_revision());
-                        if kv.mod_revision() <= now {
-                            keys.push(kv.key_str().unwrap().to_string());
-                        }
-                    }
-                }
-            }
-            keys
-        })
-    }
 }

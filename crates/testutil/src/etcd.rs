@@ -211,6 +211,12 @@ impl Etcd {
     }
 }
 
+/// Starts a private etcd in `dir/etcd` as [`Etcd::start`] does, or prints
+/// a skip notice for `test` and returns `None` when etcd is not installed.
+pub fn start_etcd(test: &str, dir: &Path) -> Option<Etcd> {
+    Etcd::start(test, &dir.join("etcd"))
+}
+
 /// Makes a CA, a server certificate for IP address 127.0.0.1 and a client
 /// certificate, all ECDSA P-256, valid for two days.
 fn make_certificates(openssl: &Path, dir: &Path) -> TlsFiles {

@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod dns;
 pub mod etcd;
+#[cfg(feature = "history")]
+pub mod history;
 pub mod member;
 pub mod named;
 pub mod tools;
