@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use keymaster_testutil::cli::{keys_established, keys_json, rejected, zone_json};
 use keymaster_testutil::dns::{dig_answer, serial_newer};
 use keymaster_testutil::etcd::{start_etcd, Etcd};
+// The records of the signed cluster zones, with TTLs within `max_zone_ttl`.
+use keymaster_testutil::member::FAST_ZONE as SIGNED_ZONE;
 use keymaster_testutil::member::{server, Member, LEASE_TTL};
 use keymaster_testutil::tools::Tools;
 use keymaster_testutil::{output_text, run, tool, wait_until, ChildGuard};
@@ -507,10 +509,6 @@ signature_jitter = \"2s\"
 signature_inception_offset = \"1m\"
 parent_ds_check = \"manual\"
 ";
-
-/// The records of the signed cluster zones, with TTLs within `max_zone_ttl`.
-const SIGNED_ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
-                           ns A 192.0.2.53\nwww A 192.0.2.80\n";
 
 #[test]
 fn signed_cluster_zone_is_identical_on_every_member() {
