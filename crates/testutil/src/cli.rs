@@ -60,17 +60,17 @@ pub fn keys_json(member: &Member, zone: &str) -> Vec<Value> {
     }
 }
 
-/// Whether a zone has exactly one KSK and one ZSK, each fully in the zone
-/// (every record of the key omnipresent).
+/// Returns whether a zone has exactly one KSK and one ZSK, each fully in
+/// the zone (every record of the key omnipresent).
 pub fn keys_established(keys: &[Value]) -> bool {
     keys.len() == 2
         && keys.iter().all(|key| {
-            let wanted: &[&str] = if key["role"] == "zsk" {
+            let records: &[&str] = if key["role"] == "zsk" {
                 &["dnskey_state", "zrrsig_state"]
             } else {
                 &["dnskey_state", "krrsig_state"]
             };
-            wanted.iter().all(|state| key[*state] == "omnipresent")
+            records.iter().all(|state| key[*state] == "omnipresent")
         })
 }
 

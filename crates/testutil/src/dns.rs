@@ -115,7 +115,8 @@ pub fn static_ds_entries(text: &str) -> Vec<(String, String)> {
 
 /// Asks 127.0.0.1:`port` for `name` `rtype` through `delv` with the trust
 /// anchors in `anchor` and `zone` as its root, stopping delv after 10 s.
-/// Returns delv's text as the error unless the answer fully validates.
+/// Returns delv's output as the error unless delv fully validates the
+/// response.
 pub fn delv_validates(
     delv: &Path,
     port: u16,

@@ -6,8 +6,9 @@
 //! starts at an old revision, every key put or deleted under `/keymaster/`
 //! since. Each watch waits at most 10 s for the next event.
 //!
-//! Limitations: the history is only there until etcd compacts it, which a
-//! test's private etcd never does by itself.
+//! Limitations: etcd keeps the history only until it is compacted.
+//! Automatic compaction is off by default, and [`crate::etcd::Etcd`] does
+//! not turn it on.
 
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ impl History {
         let mut client = self.client.clone();
         let response = self.runtime.block_on(client.get(key, None)).unwrap();
         let kv = response.kvs().first();
-        kv.unwrap_or_else(|| panic!("no key {key} in etcd"))
+        kv.unwrap_or_else(|| panic!("key {key} not found in etcd"))
             .mod_revision()
     }
 

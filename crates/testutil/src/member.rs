@@ -157,8 +157,9 @@ impl Member {
     }
 
     /// Starts a member with [`LEASE_TTL`] and `extra` appended to its
-    /// configuration, as [`Member::start_with`] does, and waits until it
-    /// joined the cluster; panics with the log when it does not within 20 s.
+    /// configuration, as [`Member::start_with`] does. Then waits until it
+    /// joined the cluster, and panics with the log when it does not within
+    /// 20 s.
     pub fn join(
         program: &Path,
         dir: &Path,

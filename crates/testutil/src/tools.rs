@@ -2,7 +2,7 @@
 //!
 //! [`Tools::find`] looks up `dig`, `delv`, `named-compilezone` and
 //! `dnssec-verify`, and returns `None` after a loud skip notice when one is
-//! missing. Its methods ask [`Member`]s on loopback: the SOA serial a member
+//! missing. Its methods query [`Member`]s on loopback: the SOA serial a member
 //! serves, whether every member serves one version of a zone with the same
 //! records (compared by AXFR in `named-compilezone`'s canonical text, each
 //! transfer accepted by `dnssec-verify`), and whether answers validate with
@@ -57,10 +57,10 @@ impl Tools {
         )
     }
 
-    /// Transfers `zone` from every member. When all serve one serial,
+    /// Transfers `zone` from every member and, when all serve one serial,
     /// asserts that their records are identical and that dnssec-verify
-    /// accepts each, and returns the serial and the records; `None` while
-    /// a member is between versions.
+    /// accepts each. Returns the serial and the records, or `None` while a
+    /// member is between versions.
     pub fn identical_records(
         &self,
         members: &[&Member],
@@ -162,8 +162,8 @@ impl Tools {
         file
     }
 
-    /// Asks `member` for `name` `rtype` through delv with `anchor`, and
-    /// returns an error naming the member unless the answer validates.
+    /// Queries `member` for `name` `rtype` through delv with `anchor`.
+    /// Returns an error naming the member unless the response validates.
     pub fn validates(
         &self,
         member: &Member,
@@ -191,7 +191,7 @@ impl Tools {
         }
     }
 
-    /// Asks `member` for `name` A with the DO bit and returns an error
+    /// Queries `member` for `name` A with the DO bit and returns an error
     /// unless the response is NOERROR with the A record and its RRSIG.
     pub fn signed_answer(&self, member: &Member, name: &str) -> Result<(), String> {
         let output = run(Command::new(&self.dig)
