@@ -761,6 +761,36 @@ impl Tools {
 }
 
 /// RFC 1982: whether `a` is newer than `b`.
+/// Returns how many signatures a member's log says it made and took over
+/// for the version with `serial`.
+fn signing_counts(log: &str, serial: u32) -> (usize, usize) {
+    let marker = format!("signed with serial {serial} ");
+    let Some(line) = log.lines().find(|line| line.contains(&marker)) else {
+        panic!("no signing of serial {serial} in the log:\n{log}");
+    };
+    let number_before = |word: &str| {
+        let end = line
+            .find(word)
+            .unwrap_or_else(|| panic!("{word:?} missing in {line}"));
+        let digits: String = line[..end]
+            .trim_end()
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .chars()
+            .rev()
+            .collect::<String>()
+            .parse::<usize>()
+            .unwrap()
+    };
+    (
+        number_before(" new signatures"),
+        number_before(" taken over"),
+    )
+}
+
 fn serial_newer(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000_0000
 }
@@ -931,6 +961,17 @@ fn signed_cluster_zone_is_identical_on_every_member() {
     );
     for member in all {
         tools.validates(member, &anchor, "shared.test", "www2.shared.test", "A");
+    }
+    // The import changed one name: each member signs the SOA, the new
+    // RRset and the denial records around it, and takes the other
+    // signatures over from the version before.
+    for member in all {
+        let (made, taken) = signing_counts(&member.log(), second);
+        assert!(
+            (1..=6).contains(&made) && taken >= 4,
+            "{}: {made} new signatures, {taken} taken over for serial {second}",
+            member.name
+        );
     }
     let reason = rejected(
         &b,

@@ -39,6 +39,8 @@
 //!   version it has or saved earlier while its signatures are valid. It
 //!   does not serve the zone otherwise, and never serves it unsigned.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use keymaster_api::Storage;
 use keymaster_store::{Operation, RoleRecord, SigningRecord, StoreError, Transaction, ZoneRecord};
@@ -238,6 +240,7 @@ impl Daemon {
             options.dnskey_ttl = ttl;
         }
         options.deterministic = true;
+        options.previous = self.served_signed_zone(&zone);
         let version = signing::sign_version(
             unsigned,
             &plan.keys,
@@ -257,20 +260,24 @@ impl Daemon {
             serial = signing.serial,
             reason = %signing.reason,
             signatures = version.signatures,
+            reused = version.reused,
             seconds = format!("{:.2}", version.seconds),
-            "zone {zone} signed with serial {} ({}): {} signatures over {} RRsets in {:.2} s",
+            "zone {zone} signed with serial {} ({}): {} new signatures over {} RRsets, {} taken over from the previous version, in {:.2} s",
             signing.serial,
             signing.reason,
             version.signatures,
             version.rrsets_signed,
+            version.reused,
             version.seconds
         );
         let mut record = record;
         record.last_signed = Some(signing.time);
         let expiry = version.earliest_expiration;
+        let signed_zone = Arc::new(version.zone.clone());
         self.publish(record, version.zone, Some(expiry))?;
         self.update_runtime(&zone, |runtime| {
             runtime.signed_from = Some(signing);
+            runtime.signed_zone = Some(signed_zone);
             runtime.refresh_wait = None;
         });
         // The maintenance task may sleep past this version's refresh time.
@@ -287,6 +294,40 @@ impl Daemon {
         zones
             .get(zone)
             .and_then(|runtime| runtime.signed_from.clone())
+    }
+
+    /// Returns the signed version this server serves of a cluster zone it
+    /// signed itself.
+    fn served_signed_zone(&self, zone: &str) -> Option<Arc<Zone>> {
+        let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+        zones
+            .get(zone)
+            .and_then(|runtime| runtime.signed_zone.clone())
+    }
+
+    /// Returns the time a new version of a signed cluster zone counts its
+    /// signatures from: that of the version before while the refresh of
+    /// its signatures is not yet due, so that the signatures of unchanged
+    /// RRsets stay the same and are taken over, else `now`.
+    fn signing_time(&self, record: &ZoneRecord, previous: Option<&SigningRecord>, now: u64) -> u64 {
+        let Some(previous) = previous else {
+            return now;
+        };
+        let policy = self.policy_for(record);
+        let validity = policy
+            .signature_validity
+            .as_secs()
+            .min(policy.signature_validity_dnskey.as_secs());
+        // The earliest expiration any RRSIG of the version can have, less
+        // the refresh margin, with a minute to spare for the signing.
+        let refresh_due = (previous.time + validity)
+            .saturating_sub(policy.signature_jitter.as_secs())
+            .saturating_sub(policy.signature_refresh.as_secs());
+        if previous.time <= now && now + 60 < refresh_due {
+            previous.time
+        } else {
+            now
+        }
     }
 
     /// Serves a signed cluster zone on a member without the cluster key:
@@ -360,6 +401,7 @@ impl Daemon {
             runtime.records = None;
             runtime.next_expiry = None;
             runtime.signed_from = None;
+            runtime.signed_zone = None;
         });
     }
 
@@ -491,12 +533,12 @@ impl Daemon {
                 .as_ref()
                 .map(|signing| signing.nsec3_salt.clone())
                 .unwrap_or_default();
-            // TODO: re-sign only the records that changed; every member
-            // signs the whole zone again for each new version.
+            // Every member signs the new version from the one it serves,
+            // so with the time kept only the changed RRsets are signed.
             let next = SigningRecord {
                 zone: name.clone(),
                 serial,
-                time: unix_now(),
+                time: self.signing_time(&record, signing.as_ref(), unix_now()),
                 nsec3_salt: salt,
                 reason: "records imported".to_string(),
             };

@@ -37,6 +37,9 @@ pub struct ZoneRuntime {
     pub engine_due: Option<u64>,
     /// The signing record of the signed cluster zone version being served.
     pub signed_from: Option<keymaster_store::SigningRecord>,
+    /// The signed cluster zone version being served, whose signatures the
+    /// next version takes over where its data is unchanged.
+    pub signed_zone: Option<Arc<Zone>>,
     /// When a member whose turn it is not looks again whether a due
     /// signature refresh of a cluster zone happened.
     pub refresh_wait: Option<u64>,
