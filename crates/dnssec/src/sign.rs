@@ -456,7 +456,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, other: Tally) {
+    fn add(&mut self, other: Self) {
         self.rrsets_signed += other.rrsets_signed;
         self.signatures += other.signatures;
         self.reused += other.reused;
