@@ -845,7 +845,19 @@ fn signed_cluster_zone_is_identical_on_every_member() {
     };
     let mut a = start("ns-a", Some(&key));
     let b = start("ns-b", Some(&key));
-    let c = start("ns-c", Some(&key));
+    // C defines the policy `fast` with longer signatures; the definition
+    // stored with the zone when A signs it is what counts.
+    let c = Member::start_with(
+        dir.path(),
+        "ns-c",
+        &etcd.endpoint(),
+        Some(&key),
+        &SIGNING_POLICIES.replacen(
+            "signature_validity = \"1d\"",
+            "signature_validity = \"2d\"",
+            1,
+        ),
+    );
     // D has no cluster key.
     let d = start("ns-d", None);
     let all = [&a, &b, &c];
@@ -898,6 +910,9 @@ fn signed_cluster_zone_is_identical_on_every_member() {
             c.log()
         );
     };
+    let note = "differs in signature_validity and is not used";
+    assert!(c.log().contains(note), "{}", c.log());
+    assert!(!a.log().contains(note), "{}", a.log());
     for member in all {
         let info = zone_json(member, "shared.test");
         assert_eq!(info["is_signed"], true, "{info}");

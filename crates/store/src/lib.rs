@@ -56,6 +56,11 @@ pub struct ZoneRecord {
     /// than from `zone add`.
     #[serde(default)]
     pub from_config: bool,
+    /// The policy a signed cluster zone is signed with, as JSON, written
+    /// by `zone sign` so that every member signs with the same settings
+    /// whatever its own configuration says. `None` for file zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_definition: Option<String>,
 }
 
 /// Location of a private key.

@@ -320,6 +320,7 @@ mod tests {
             last_signed: None,
             parent_has_ds: None,
             from_config: false,
+            policy_definition: None,
         }
     }
 

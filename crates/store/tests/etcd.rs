@@ -56,6 +56,7 @@ fn zone(name: &str, serial: u32) -> ZoneRecord {
         last_signed: Some(1_700_000_000),
         parent_has_ds: Some(true),
         from_config: false,
+        policy_definition: None,
     }
 }
 

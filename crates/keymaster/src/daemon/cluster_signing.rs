@@ -611,20 +611,21 @@ impl Daemon {
                 Some(_) => {}
             }
         }
-        if let Some(policy) = &policy {
-            if !self.config.policies.contains_key(policy) {
-                return Err(ZoneError::UnknownPolicy(policy.clone()));
-            }
-        }
+        // The policy is stored with the zone as this member defines it, and
+        // every member signs with that definition.
+        let policy_name = match policy {
+            Some(policy) => policy,
+            None => self.record(&name)?.policy,
+        };
+        let definition = self.policy_definition(&policy_name)?;
 
         let role = {
             let lock = self.runtime_lock(&name);
             let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
             let mut record = self.record(&name)?;
             record.signed = true;
-            if let Some(policy) = policy {
-                record.policy = policy;
-            }
+            record.policy = policy_name;
+            record.policy_definition = Some(definition);
             let mut transaction = Transaction::new().push(Operation::PutZone(record));
             let role = match self.store.role(&name)? {
                 Some(role) if role.key_master == target => role,

@@ -165,6 +165,7 @@ impl Daemon {
                 last_signed: stored.as_ref().and_then(|s| s.last_signed),
                 parent_has_ds: stored.as_ref().and_then(|s| s.parent_has_ds),
                 from_config: true,
+                policy_definition: None,
             };
             if let Err(error) = self
                 .store
@@ -233,8 +234,84 @@ impl Daemon {
             .ok_or_else(|| ZoneError::NotFound(zone.to_string()))
     }
 
+    /// Returns the policy a zone is signed with: for a cluster zone the
+    /// definition `zone sign` stored with it, so that every member signs
+    /// alike, else this server's own definition of the policy's name.
     pub(super) fn policy_for(&self, record: &ZoneRecord) -> Policy {
-        self.config.policy(&record.policy).clone()
+        let local = self.config.policy(&record.policy);
+        let stored = match (&record.storage, &record.policy_definition) {
+            (Storage::Cluster, Some(text)) => text,
+            _ => return local.clone(),
+        };
+        let mut shared = match serde_json::from_str::<Policy>(stored) {
+            Ok(shared) => shared,
+            Err(error) => {
+                self.note_policy(
+                    &record.name,
+                    format!(
+                        "zone {}: the policy stored with it in the cluster store cannot be read ({error}); \
+                         this member signs with its own definition of policy {:?} instead; run \
+                         `keymaster zone sign {} --policy NAME` on a member of this version to store it again",
+                        record.name, record.policy, record.name
+                    ),
+                );
+                return local.clone();
+            }
+        };
+        // A program to run is this server's own business: the cluster
+        // store never names one.
+        shared.parent_ds_command = self
+            .config
+            .policies
+            .get(&record.policy)
+            .map(|own| own.parent_ds_command.clone())
+            .unwrap_or_default();
+        let differing = policy_differences(&shared, local);
+        if differing.is_empty() {
+            self.note_policy(&record.name, String::new());
+        } else {
+            self.note_policy(
+                &record.name,
+                format!(
+                    "zone {}: signed with policy {:?} as stored in the cluster store; this member's own \
+                     definition differs in {} and is not used for it; to change the zone's policy, run \
+                     `keymaster zone sign {} --policy NAME` on a member with the intended definition",
+                    record.name,
+                    shared.name,
+                    differing.join(", "),
+                    record.name
+                ),
+            );
+        }
+        shared
+    }
+
+    /// Logs a note about a zone's policy once, until the note changes; an
+    /// empty note clears it.
+    fn note_policy(&self, zone: &str, note: String) {
+        let mut notes = self.policy_notes.lock().unwrap_or_else(|p| p.into_inner());
+        if notes.get(zone) == Some(&note) || (note.is_empty() && !notes.contains_key(zone)) {
+            return;
+        }
+        if note.is_empty() {
+            notes.remove(zone);
+        } else {
+            tracing::warn!(zone = %zone, "{note}");
+            notes.insert(zone.to_string(), note);
+        }
+    }
+
+    /// Returns the JSON of this server's definition of `name`, to store
+    /// with a cluster zone that is signed with it.
+    pub(super) fn policy_definition(&self, name: &str) -> Result<String, ZoneError> {
+        let policy = self
+            .config
+            .policies
+            .get(name)
+            .ok_or_else(|| ZoneError::UnknownPolicy(name.to_string()))?;
+        serde_json::to_string(policy).map_err(|error| {
+            ZoneError::BadRequest(format!("policy {name:?} cannot be stored: {error}"))
+        })
     }
 
     /// Loads the zone's source, signs it if it should be signed and this
@@ -835,6 +912,7 @@ impl Daemon {
             last_signed: None,
             parent_has_ds: None,
             from_config: false,
+            policy_definition: None,
         };
         // Load first so a broken file adds nothing.
         let (_, origin) = zone_name(&name)?;
@@ -899,6 +977,7 @@ impl Daemon {
             last_signed: None,
             parent_has_ds: None,
             from_config: false,
+            policy_definition: None,
         };
         let transaction =
             Transaction::new()
@@ -1561,4 +1640,20 @@ impl Daemon {
         }
         Ok(info)
     }
+}
+
+/// Returns the names of the settings in which two policies differ, other
+/// than the name and the parent DS command.
+fn policy_differences(shared: &Policy, local: &Policy) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(shared)), Ok(serde_json::Value::Object(local))) =
+        (serde_json::to_value(shared), serde_json::to_value(local))
+    else {
+        return Vec::new();
+    };
+    shared
+        .iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "name" | "parent_ds_command"))
+        .filter(|(key, value)| local.get(key.as_str()) != Some(value))
+        .map(|(key, _)| key.clone())
+        .collect()
 }
