@@ -30,11 +30,15 @@
 //! after signing that the record has not moved meanwhile, so that it never
 //! publishes a serial with inputs read from two versions.
 //!
+//! Every member signs with the policy stored with the zone by `zone sign`
+//! ([`ZoneRecord::policy_definition`]), not with its own definition of the
+//! policy's name. A member takes over the signatures of the version it
+//! serves wherever the data and RRSIG fields are unchanged
+//! (`SignOptions::previous`); `zone import` keeps the signing time while
+//! no refresh is due, so that only the changed RRsets are signed again.
+//!
 //! # Limitations
 //!
-//! - Every member must define the zone's policy identically: the
-//!   signature validity, jitter, TTLs and digests come from the member's
-//!   own configuration.
 //! - A member without the cluster key cannot sign. It serves the signed
 //!   version it has or saved earlier while its signatures are valid. It
 //!   does not serve the zone otherwise, and never serves it unsigned.
