@@ -34,8 +34,8 @@
 //! ([`ZoneRecord::policy_definition`]), not with its own definition of the
 //! policy's name. A member takes over the signatures of the version it
 //! serves wherever the data and RRSIG fields are unchanged
-//! (`SignOptions::previous`); `zone import` keeps the signing time while
-//! no refresh is due, so that only the changed RRsets are signed again.
+//! (`SignOptions::previous`). `zone import` keeps the signing time while
+//! no refresh is due, so only the changed RRsets are signed again.
 //!
 //! # Limitations
 //!
@@ -310,9 +310,9 @@ impl Daemon {
     }
 
     /// Returns the time a new version of a signed cluster zone counts its
-    /// signatures from: that of the version before while the refresh of
-    /// its signatures is not yet due, so that the signatures of unchanged
-    /// RRsets stay the same and are taken over, else `now`.
+    /// signatures from. That is the previous version's time while its
+    /// refresh is not yet due, so unchanged RRsets keep their signatures,
+    /// and `now` otherwise.
     fn signing_time(&self, record: &ZoneRecord, previous: Option<&SigningRecord>, now: u64) -> u64 {
         let Some(previous) = previous else {
             return now;

@@ -258,8 +258,8 @@ impl Daemon {
                 return local.clone();
             }
         };
-        // A program to run is this server's own business: the cluster
-        // store never names one.
+        // The parent DS command runs on this server, so it comes from this
+        // server's configuration and never from the cluster store.
         shared.parent_ds_command = self
             .config
             .policies
