@@ -555,6 +555,34 @@ fn cluster_zone_added_on_one_member_is_served_by_all() {
     assert!(message.contains("octets"), "{message}");
     assert!(a.cli(&["zone", "show", "large.test"]).status.code() != Some(0));
 
+    // A cluster zone named like B's file zone: B keeps serving its file
+    // zone and says in the log and in `zone show` that it hides the
+    // cluster zone; A serves the cluster zone.
+    let output = a.cli(&[
+        "zone",
+        "add",
+        "ns-b.file.test",
+        "--cluster",
+        "--from-file",
+        zone_file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let reported = wait_until(Duration::from_secs(5), || {
+        b.log().contains("which this member does not serve")
+    });
+    assert!(reported, "{}", b.log());
+    let show = b.cli(&["zone", "show", "ns-b.file.test", "--json"]);
+    let info: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(info["storage"], "file", "{info}");
+    let error = info["error"].as_str().unwrap_or_default();
+    assert!(error.contains("remove the file zone"), "{info}");
+    let soa = dig_answer(&dig, b.dns_port, "ns-b.file.test", "SOA").unwrap();
+    assert!(soa.contains(" 1 7200 "), "B serves the cluster zone: {soa}");
+    let served = wait_until(Duration::from_secs(5), || {
+        dig_answer(&dig, a.dns_port, "www.ns-b.file.test", "A").as_deref() == Some("192.0.2.80")
+    });
+    assert!(served, "A does not serve the cluster zone: {}", a.log());
+
     // Without a file, a cluster zone has no records to serve yet.
     let output = a.cli(&["zone", "add", "empty.test", "--cluster"]);
     assert!(!output.status.success());

@@ -48,6 +48,9 @@ pub struct ZoneRuntime {
     /// The last role record of a cluster zone this server saw, to tell a
     /// role it lost from one it never held.
     pub known_role: Option<RoleRecord>,
+    /// Why this file zone hides a cluster zone of the same name, when it
+    /// does.
+    pub hides_cluster_zone: Option<String>,
 }
 
 /// Error of a zone operation requested by an operator.
@@ -781,7 +784,12 @@ impl Daemon {
         let (serial, records, next_expiry, error) = {
             let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
             match zones.get(zone) {
-                Some(r) => (r.serial, r.records, r.next_expiry, r.error.clone()),
+                Some(r) => (
+                    r.serial,
+                    r.records,
+                    r.next_expiry,
+                    r.error.clone().or_else(|| r.hides_cluster_zone.clone()),
+                ),
                 None => (None, None, None, None),
             }
         };
