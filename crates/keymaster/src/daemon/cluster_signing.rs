@@ -518,15 +518,7 @@ impl Daemon {
         }
         let serial = next_serial(file_serial, last);
         content.set_serial(serial);
-        let mut text = Vec::new();
-        write_zone(&content, &mut text).map_err(|error| ZoneError::Rejected {
-            zone: name.clone(),
-            reason: format!("cannot render its records as text: {error}"),
-        })?;
-        let text = String::from_utf8(text).map_err(|error| ZoneError::Rejected {
-            zone: name.clone(),
-            reason: format!("its records are not valid text: {error}"),
-        })?;
+        let text = zone_text(&name, &content)?;
 
         let mut transaction = Transaction::new().push(Operation::PutZoneContent {
             zone: name.clone(),
@@ -663,4 +655,18 @@ impl Daemon {
         self.refresh_zone(&name)?;
         self.zone_info(&name)
     }
+}
+
+/// Renders a cluster zone's records as the master-file text the cluster
+/// store keeps.
+pub(super) fn zone_text(name: &str, content: &Zone) -> Result<String, ZoneError> {
+    let mut text = Vec::new();
+    write_zone(content, &mut text).map_err(|error| ZoneError::Rejected {
+        zone: name.to_string(),
+        reason: format!("cannot render its records as text: {error}"),
+    })?;
+    String::from_utf8(text).map_err(|error| ZoneError::Rejected {
+        zone: name.to_string(),
+        reason: format!("its records are not valid text: {error}"),
+    })
 }

@@ -507,6 +507,20 @@ impl Daemon {
         let mut version = unsigned;
         version.set_serial(serial);
         let zone = record.name.clone();
+        if record.storage == Storage::Cluster && serial != file_serial {
+            // Were each member to raise the serial by itself, every raise
+            // would wake the others into raising it again. The raised
+            // serial goes into the shared content instead, and every member
+            // publishes that. Members that race write the same text.
+            let text = super::cluster_signing::zone_text(&zone, &version)?;
+            self.store
+                .commit(Transaction::new().push(Operation::PutZoneContent {
+                    zone: zone.clone(),
+                    text,
+                }))?;
+            tracing::info!(zone = %zone, serial,
+                "zone {zone}: records stored with serial {serial}, above the last one served");
+        }
         self.publish(record, version, None)?;
         self.update_runtime(&zone, |runtime| runtime.signed_from = None);
         Ok(())
