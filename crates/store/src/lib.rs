@@ -156,6 +156,13 @@ pub struct Fence {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Operation {
     PutZone(ZoneRecord),
+    /// Replaces a zone record that must still be `expected`, so that a
+    /// writer that changes some fields never undoes a concurrent change of
+    /// the others.
+    ReplaceZone {
+        record: ZoneRecord,
+        expected: ZoneRecord,
+    },
     DeleteZone(String),
     PutKey(StoredKey),
     DeleteKey {
@@ -277,6 +284,9 @@ pub enum StoreError {
         "cluster store {endpoints}: commit conflicted with concurrent writes {attempts} times"
     )]
     Contended { endpoints: String, attempts: u32 },
+    /// The zone record changed since the writer read it.
+    #[error("zone {zone}: its record changed concurrently; read it again and retry")]
+    ZoneMoved { zone: String },
     /// The signing record changed since the writer read it.
     #[error("zone {zone}: the signing record changed concurrently (expected serial {expected:?}, found {found:?})")]
     SigningMoved {

@@ -625,18 +625,7 @@ impl Daemon {
             && self.cluster.is_some()
             && !self.has_cluster_key();
         if !shared_by_signers {
-            // Only the publication's own fields change: an operator may have
-            // changed the zone's settings since `record` was read.
-            let existing = self.store.zone(&record.name)?;
-            let mut stored = existing.clone().unwrap_or_else(|| record.clone());
-            stored.last_serial = serial.or(record.last_serial);
-            stored.last_signed = record.last_signed.or(stored.last_signed);
-            // Writing an unchanged record would wake every cluster member
-            // watching the zone, and their publications would wake this one.
-            if existing.as_ref() != Some(&stored) {
-                self.store
-                    .commit(Transaction::new().push(Operation::PutZone(stored)))?;
-            }
+            self.record_publication(&record, serial)?;
         }
         tracing::info!(zone = %name, serial = ?serial, records, "zone {name} published with serial {}", serial.unwrap_or(0));
         self.update_runtime(&name, |runtime| {
@@ -644,6 +633,46 @@ impl Daemon {
             runtime.records = Some(records);
             runtime.next_expiry = expiry;
         });
+        Ok(())
+    }
+
+    /// Stores the serial and signing time of a published version in the
+    /// zone's record. Only those fields change, compared against the record
+    /// read, so that an operator's or another member's concurrent change
+    /// of the zone's settings is never undone; a lost race is retried.
+    fn record_publication(
+        &self,
+        record: &ZoneRecord,
+        serial: Option<u32>,
+    ) -> Result<(), ZoneError> {
+        const ATTEMPTS: u32 = 5;
+        for attempt in 1..=ATTEMPTS {
+            let existing = self.store.zone(&record.name)?;
+            let mut stored = existing.clone().unwrap_or_else(|| record.clone());
+            // The highest serial any member published stays.
+            stored.last_serial = match (stored.last_serial, serial.or(record.last_serial)) {
+                (Some(last), Some(new)) if serial_gt(last, new) => Some(last),
+                (last, new) => new.or(last),
+            };
+            stored.last_signed = record.last_signed.or(stored.last_signed);
+            // Writing an unchanged record would wake every cluster member
+            // watching the zone, and their publications would wake this one.
+            let operation = match existing {
+                Some(expected) if expected == stored => return Ok(()),
+                Some(expected) => Operation::ReplaceZone {
+                    record: stored,
+                    expected,
+                },
+                None => Operation::PutZone(stored),
+            };
+            match self.store.commit(Transaction::new().push(operation)) {
+                Err(StoreError::ZoneMoved { .. }) if attempt < ATTEMPTS => {
+                    tracing::debug!(zone = %record.name, attempt,
+                        "zone {}: its record changed while the publication was recorded; retrying", record.name);
+                }
+                result => return result.map_err(ZoneError::from),
+            }
+        }
         Ok(())
     }
 
