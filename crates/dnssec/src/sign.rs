@@ -122,13 +122,22 @@ pub struct SignOptions {
     /// data and times always give the same signatures (RFC 6979 for
     /// ECDSA). Keys that cannot sign deterministically fail the run.
     pub deterministic: bool,
+    /// An earlier signed version of the zone whose signatures are taken
+    /// over wherever a new one would cover the same data with the same
+    /// RRSIG fields and key, so that only the changed RRsets are signed
+    /// again. With [`SignOptions::deterministic`] the result is the same
+    /// byte for byte as without it; it is only faster.
+    pub previous: Option<Arc<Zone>>,
 }
 
 /// Counts from one signing run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SignStats {
     pub rrsets_signed: usize,
+    /// Signatures made in this run.
     pub signatures: usize,
+    /// Signatures taken over from [`SignOptions::previous`].
+    pub reused: usize,
     /// NSEC or NSEC3 records added.
     pub nsec_records: usize,
     pub duration: Duration,
@@ -188,10 +197,11 @@ pub fn sign_zone(
 ) -> Result<SignedZone, SignError> {
     let start = Instant::now();
     let nsec_records = prepare(&mut zone, keys, options)?;
-    let (rrsets_signed, signatures) = sign_rrsets(&mut zone, keys, options, None, progress)?;
+    let tally = sign_rrsets(&mut zone, keys, options, None, progress)?;
     let stats = SignStats {
-        rrsets_signed,
-        signatures,
+        rrsets_signed: tally.rrsets_signed,
+        signatures: tally.signatures,
+        reused: tally.reused,
         nsec_records,
         duration: start.elapsed(),
     };
@@ -239,7 +249,7 @@ pub fn sign_zone_streamed(
     let mut nodes: Vec<&mut Node> = zone.nodes_mut().collect();
     let total: usize = nodes.iter().map(|node| node.rrsets.len()).sum();
 
-    let (mut rrsets_signed, mut signatures, mut done, mut first) = (0, 0, 0, 0);
+    let (mut tally, mut done, mut first) = (Tally::default(), 0, 0);
     while first < nodes.len() {
         // Whole nodes, up to about one batch of RRsets.
         let mut end = first;
@@ -255,9 +265,7 @@ pub fn sign_zone_streamed(
         for (node, &kind) in batch.iter_mut().zip(batch_kinds) {
             collect_signable(node, signing_kind(node, kind), &mut rrsets);
         }
-        let (signed, made) = sign_batch(&mut rrsets, &plan)?;
-        rrsets_signed += signed;
-        signatures += made;
+        tally.add(sign_batch(&mut rrsets, &plan)?);
         drop(rrsets);
 
         let view: Vec<(&Node, NodeKind)> = batch
@@ -282,8 +290,9 @@ pub fn sign_zone_streamed(
     drop(nodes);
 
     let stats = SignStats {
-        rrsets_signed,
-        signatures,
+        rrsets_signed: tally.rrsets_signed,
+        signatures: tally.signatures,
+        reused: tally.reused,
         nsec_records,
         duration: start.elapsed(),
     };
@@ -334,8 +343,8 @@ pub fn resign_expiring(
     options: &SignOptions,
     refresh_before: u32,
 ) -> Result<usize, SignError> {
-    let (_, signatures) = sign_rrsets(zone, keys, options, Some(refresh_before), None)?;
-    Ok(signatures)
+    let tally = sign_rrsets(zone, keys, options, Some(refresh_before), None)?;
+    Ok(tally.signatures)
 }
 
 /// Returns the TTL of NSEC and NSEC3 records: the smaller of the SOA TTL
@@ -428,6 +437,54 @@ struct Plan<'a> {
     options: &'a SignOptions,
     /// Keep signatures that expire at or after this time; `None` re-signs all.
     refresh_before: Option<u32>,
+    /// Key tags whose signatures in [`SignOptions::previous`] may be taken
+    /// over: keys published there under a tag and algorithm no other key
+    /// of that version has, so a signature there with that tag was made
+    /// by this key.
+    reusable: Vec<u16>,
+}
+
+/// Counts of a batch or run of [`sign_rrset`] calls.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    /// RRsets that got at least one new signature.
+    rrsets_signed: usize,
+    /// Signatures made.
+    signatures: usize,
+    /// Signatures taken over from the previous version.
+    reused: usize,
+}
+
+impl Tally {
+    fn add(&mut self, other: Self) {
+        self.rrsets_signed += other.rrsets_signed;
+        self.signatures += other.signatures;
+        self.reused += other.reused;
+    }
+}
+
+/// Returns the tags of `keys` whose signatures in `previous` can be taken
+/// over: the key's DNSKEY is published at its apex, and no other DNSKEY
+/// there has the same tag and algorithm.
+fn reusable_tags(apex: &Name, keys: &[SigningKey], previous: Option<&Zone>) -> Vec<u16> {
+    let Some(published) = previous.and_then(|zone| zone.rrset(apex, Rtype::DNSKEY)) else {
+        return Vec::new();
+    };
+    keys.iter()
+        .filter(|key| {
+            let algorithm = key.algorithm();
+            let same_tag = published
+                .rdatas
+                .iter()
+                .filter(|rdata| {
+                    rdata.get(3) == Some(&algorithm)
+                        && keymaster_keys::key_tag(rdata) == key.key_tag
+                })
+                .count();
+            same_tag == 1 && published.rdatas.contains(&key.dnskey)
+        })
+        .map(|key| key.key_tag)
+        .collect()
 }
 
 impl<'a> Plan<'a> {
@@ -443,6 +500,7 @@ impl<'a> Plan<'a> {
             zsks: keys.iter().filter(|key| key.signs_zone).collect(),
             options,
             refresh_before,
+            reusable: reusable_tags(apex, keys, options.previous.as_deref()),
         }
     }
 }
@@ -459,15 +517,14 @@ fn collect_signable<'n>(node: &'n mut Node, kind: NodeKind, rrsets: &mut Vec<&'n
     }
 }
 
-/// Signs the authoritative RRsets of `zone` in batches and returns the
-/// number of RRsets that got new signatures and of signatures made.
+/// Signs the authoritative RRsets of `zone` in batches.
 fn sign_rrsets(
     zone: &mut Zone,
     keys: &[SigningKey],
     options: &SignOptions,
     refresh_before: Option<u32>,
     progress: Option<&dyn Fn(usize, usize)>,
-) -> Result<(usize, usize), SignError> {
+) -> Result<Tally, SignError> {
     let apex = zone.origin().clone();
     let plan = Plan::new(&apex, keys, options, refresh_before);
 
@@ -483,41 +540,68 @@ fn sign_rrsets(
     }
 
     let total = rrsets.len();
-    let (mut rrsets_signed, mut signatures, mut done) = (0, 0, 0);
+    let (mut tally, mut done) = (Tally::default(), 0);
     for batch in rrsets.chunks_mut(BATCH) {
-        let (signed, made) = sign_batch(batch, &plan)?;
-        rrsets_signed += signed;
-        signatures += made;
+        tally.add(sign_batch(batch, &plan)?);
         done += batch.len();
         if let Some(report) = progress {
             report(done, total);
         }
     }
-    Ok((rrsets_signed, signatures))
+    Ok(tally)
 }
 
-/// Signs a batch of RRsets in parallel and returns the number of RRsets
-/// that got new signatures and of signatures made.
-fn sign_batch(batch: &mut [&mut Rrset], plan: &Plan<'_>) -> Result<(usize, usize), SignError> {
-    let made: Vec<usize> = batch
+/// Signs a batch of RRsets in parallel.
+fn sign_batch(batch: &mut [&mut Rrset], plan: &Plan<'_>) -> Result<Tally, SignError> {
+    let counts: Vec<Tally> = batch
         .par_iter_mut()
         .map_init(
             || (Vec::with_capacity(64), Vec::with_capacity(1024)),
             |(header, data), rrset| sign_rrset(rrset, plan, header, data),
         )
         .collect::<Result<_, _>>()?;
-    let signed = made.iter().filter(|&&count| count > 0).count();
-    Ok((signed, made.iter().sum()))
+    let mut tally = Tally::default();
+    for count in counts {
+        tally.add(count);
+    }
+    Ok(tally)
+}
+
+/// Returns the signature of the previous version over the same RRset
+/// with the RRSIG fields `header` describes, if there is one.
+fn previous_signature(
+    plan: &Plan<'_>,
+    rrset: &Rrset,
+    header: &[u8],
+    key_tag: u16,
+) -> Option<Bytes> {
+    if !plan.reusable.contains(&key_tag) {
+        return None;
+    }
+    let before = plan
+        .options
+        .previous
+        .as_ref()?
+        .rrset(&rrset.owner, rrset.rtype)?;
+    if before.ttl != rrset.ttl || before.class != rrset.class || before.rdatas != rrset.rdatas {
+        return None;
+    }
+    before
+        .signatures
+        .iter()
+        .find(|rdata| rdata.len() > header.len() && rdata.starts_with(header))
+        .cloned()
 }
 
 /// Signs one RRset with every key of its role that has no signature worth
-/// keeping, and returns the number of signatures made.
+/// keeping. The RRset counts as signed when it got at least one new
+/// signature.
 fn sign_rrset(
     rrset: &mut Rrset,
     plan: &Plan<'_>,
     header: &mut Vec<u8>,
     data: &mut Vec<u8>,
-) -> Result<usize, SignError> {
+) -> Result<Tally, SignError> {
     let by_ksk = signed_by_ksk(rrset, plan.apex);
     let keys = if by_ksk { &plan.ksks } else { &plan.zsks };
     let expiration = if by_ksk {
@@ -541,7 +625,7 @@ fn sign_rrset(
     }
 
     let labels = rrsig_labels(&rrset.owner);
-    let mut made = 0;
+    let mut tally = Tally::default();
     for key in keys {
         let algorithm = key.algorithm();
         let kept = rrset.signatures.iter().any(|rdata| {
@@ -570,6 +654,11 @@ fn sign_rrset(
         };
         header.clear();
         fields.write(header);
+        if let Some(rdata) = previous_signature(plan, rrset, header, key.key_tag) {
+            rrset.push_signature(rdata);
+            tally.reused += 1;
+            continue;
+        }
         let signed = SignedRrset {
             owner: &rrset.owner,
             class: rrset.class,
@@ -592,7 +681,8 @@ fn sign_rrset(
         rdata.extend_from_slice(header);
         rdata.extend_from_slice(&signature);
         rrset.push_signature(rdata.freeze());
-        made += 1;
+        tally.signatures += 1;
     }
-    Ok(made)
+    tally.rrsets_signed = usize::from(tally.signatures > 0);
+    Ok(tally)
 }

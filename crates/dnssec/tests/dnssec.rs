@@ -408,6 +408,7 @@ fn options(denial: Denial) -> SignOptions {
         cdnskey: Vec::new(),
         extra_dnskeys: Vec::new(),
         deterministic: false,
+        previous: None,
     }
 }
 
@@ -1085,6 +1086,98 @@ fn deterministic_signing_gives_identical_zones() -> Result<()> {
         let first = sign_as_primary(zone, &documents, &options)?;
         let second = sign_as_primary(zone, &documents, &options)?;
         assert!(first != second, "{label}: random ECDSA runs agree");
+    }
+    Ok(())
+}
+
+/// Writes a zone of `hosts` A records named h0 upwards with serial
+/// `serial`, where host `changed` gets another address and host `dropped`
+/// is left out, and loads it.
+fn hosts_version(dir: &Path, serial: u32, changed: usize, dropped: usize) -> Result<Zone> {
+    let mut text = format!(
+        "$TTL 3600\n@ SOA ns hostmaster {serial} 7200 3600 1209600 3600\n@ NS ns\nns A 192.0.2.1\n"
+    );
+    for host in (0..300).filter(|&host| host != dropped) {
+        let last = if host == changed { 255 } else { host % 200 };
+        text.push_str(&format!("h{host} A 10.0.{}.{last}\n", host / 200));
+    }
+    let path = dir.join(format!("hosts-{serial}.zone"));
+    std::fs::write(&path, text)?;
+    load(&path, "example", false)
+}
+
+#[test]
+fn previous_signatures_are_reused_only_where_identical() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let algorithm = Algorithm::EcdsaP256Sha256;
+    let documents = [
+        (
+            algorithm,
+            KeyPair::generate(algorithm, None)?.to_pkcs8().to_vec(),
+        ),
+        (
+            algorithm,
+            KeyPair::generate(algorithm, None)?.to_pkcs8().to_vec(),
+        ),
+    ];
+    // Version 1 has every host; version 2 changes h7 and drops h9.
+    let first = hosts_version(dir.path(), 1, usize::MAX, usize::MAX)?;
+    let second = hosts_version(dir.path(), 2, 7, 9)?;
+
+    for denial in [Denial::Nsec, nsec3(false)] {
+        let mut options = options(denial.clone());
+        options.deterministic = true;
+        let keys = primary_keys(&documents)?;
+        let before = sign_zone(first.clone(), &keys, &options, None)?;
+        let total = before.stats.signatures;
+
+        // Signing version 2 from version 1 gives what a full signing gives.
+        let full = sign_as_primary(&second, &documents, &options)?;
+        let mut reusing = options.clone();
+        reusing.previous = Some(Arc::new(before.zone.clone()));
+        let after = sign_zone(second.clone(), &keys, &reusing, None)?;
+        let mut text = Vec::new();
+        write_zone(&after.zone, &mut text)?;
+        assert!(
+            text == full,
+            "{denial:?}: signing with reuse differs from a full signing at {}",
+            first_difference(&text, &full)
+        );
+
+        // Only the changed RRsets are signed again: the SOA, h7's A RRset,
+        // and the NSEC or NSEC3 records next to h9, which is gone. The
+        // rest is taken over.
+        let stats = &after.stats;
+        assert!(
+            stats.signatures <= 6,
+            "{denial:?}: {} signatures made, {} reused",
+            stats.signatures,
+            stats.reused
+        );
+        assert_eq!(
+            stats.signatures + stats.reused,
+            total - 2,
+            "{denial:?}: h9's A RRset and its NSEC or NSEC3 record drop out"
+        );
+
+        // With other signature times, nothing of version 1 fits.
+        let mut later = reusing.clone();
+        later.inception += 3600;
+        later.expiration += 3600;
+        later.dnskey_expiration += 3600;
+        let moved = sign_zone(second.clone(), &keys, &later, None)?;
+        assert_eq!(moved.stats.reused, 0, "{denial:?}: reused across times");
+
+        // Another ZSK takes over none of the old ZSK's signatures, and
+        // the KSK's DNSKEY signature is made again because the DNSKEY
+        // RRset changed.
+        let zsk = KeyPair::generate(algorithm, None)?;
+        let rolled = vec![keys[0].clone(), signing_key(zsk, flags::ZONE, false, true)];
+        let rolled = sign_zone(second.clone(), &rolled, &reusing, None)?;
+        assert_eq!(
+            rolled.stats.reused, 0,
+            "{denial:?}: reused another key's signatures"
+        );
     }
     Ok(())
 }

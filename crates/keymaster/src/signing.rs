@@ -47,7 +47,10 @@ pub struct SignedVersion {
     pub zone: Zone,
     pub serial: u32,
     pub rrsets_signed: usize,
+    /// Signatures made.
     pub signatures: usize,
+    /// Signatures taken over from [`SignOptions::previous`].
+    pub reused: usize,
     pub seconds: f64,
     /// Earliest signature expiration, UNIX seconds.
     pub earliest_expiration: u64,
@@ -98,6 +101,7 @@ pub fn sign_options(
         cdnskey,
         extra_dnskeys: Vec::new(),
         deterministic: false,
+        previous: None,
     }
 }
 
@@ -183,6 +187,7 @@ pub fn sign_version(
         serial,
         rrsets_signed: signed.stats.rrsets_signed,
         signatures: signed.stats.signatures,
+        reused: signed.stats.reused,
         seconds,
         earliest_expiration,
     })
@@ -304,6 +309,7 @@ pub fn sign_version_to(
         serial,
         rrsets_signed: signed.stats.rrsets_signed,
         signatures: signed.stats.signatures,
+        reused: signed.stats.reused,
         seconds,
         earliest_expiration: sink.earliest.unwrap_or(now),
     })

@@ -440,6 +440,34 @@ fn cluster_zone_added_on_one_member_is_served_by_all() {
     assert!(message.contains("octets"), "{message}");
     assert!(a.cli(&["zone", "show", "large.test"]).status.code() != Some(0));
 
+    // A cluster zone named like B's file zone: B keeps serving its file
+    // zone and says in the log and in `zone show` that it hides the
+    // cluster zone; A serves the cluster zone.
+    let output = a.cli(&[
+        "zone",
+        "add",
+        "ns-b.file.test",
+        "--cluster",
+        "--from-file",
+        zone_file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", output_text(&output));
+    let reported = wait_until(Duration::from_secs(5), || {
+        b.log().contains("which this member does not serve")
+    });
+    assert!(reported, "{}", b.log());
+    let show = b.cli(&["zone", "show", "ns-b.file.test", "--json"]);
+    let info: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(info["storage"], "file", "{info}");
+    let error = info["error"].as_str().unwrap_or_default();
+    assert!(error.contains("remove the file zone"), "{info}");
+    let soa = dig_answer(&dig, b.dns_port, "ns-b.file.test", "SOA").unwrap();
+    assert!(soa.contains(" 1 7200 "), "B serves the cluster zone: {soa}");
+    let served = wait_until(Duration::from_secs(5), || {
+        dig_answer(&dig, a.dns_port, "www.ns-b.file.test", "A").as_deref() == Some("192.0.2.80")
+    });
+    assert!(served, "A does not serve the cluster zone: {}", a.log());
+
     // Without a file, a cluster zone has no records to serve yet.
     let output = a.cli(&["zone", "add", "empty.test", "--cluster"]);
     assert!(!output.status.success());
@@ -510,6 +538,36 @@ signature_inception_offset = \"1m\"
 parent_ds_check = \"manual\"
 ";
 
+/// Returns how many signatures a member's log says it made and took over
+/// for the version with `serial`.
+fn signing_counts(log: &str, serial: u32) -> (usize, usize) {
+    let marker = format!("signed with serial {serial} ");
+    let Some(line) = log.lines().find(|line| line.contains(&marker)) else {
+        panic!("no signing of serial {serial} in the log:\n{log}");
+    };
+    let number_before = |word: &str| {
+        let end = line
+            .find(word)
+            .unwrap_or_else(|| panic!("{word:?} missing in {line}"));
+        let digits: String = line[..end]
+            .trim_end()
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .chars()
+            .rev()
+            .collect::<String>()
+            .parse::<usize>()
+            .unwrap()
+    };
+    (
+        number_before(" new signatures"),
+        number_before(" taken over"),
+    )
+}
+
 #[test]
 fn signed_cluster_zone_is_identical_on_every_member() {
     let test = "signed_cluster_zone_is_identical_on_every_member";
@@ -535,7 +593,21 @@ fn signed_cluster_zone_is_identical_on_every_member() {
     };
     let mut a = start("ns-a", Some(&key));
     let b = start("ns-b", Some(&key));
-    let c = start("ns-c", Some(&key));
+    // C defines the policy `fast` with longer signatures; the definition
+    // stored with the zone when A signs it is what counts.
+    let c = Member::start_with(
+        program(),
+        dir.path(),
+        "ns-c",
+        &etcd.endpoint(),
+        Some(&key),
+        LEASE_TTL,
+        &SIGNING_POLICIES.replacen(
+            "signature_validity = \"1d\"",
+            "signature_validity = \"2d\"",
+            1,
+        ),
+    );
     // D has no cluster key.
     let d = start("ns-d", None);
     let all = [&a, &b, &c];
@@ -588,6 +660,9 @@ fn signed_cluster_zone_is_identical_on_every_member() {
             c.log()
         );
     };
+    let note = "differs in signature_validity and is not used";
+    assert!(c.log().contains(note), "{}", c.log());
+    assert!(!a.log().contains(note), "{}", a.log());
     for member in all {
         let info = zone_json(member, "shared.test");
         assert_eq!(info["is_signed"], true, "{info}");
@@ -651,6 +726,17 @@ fn signed_cluster_zone_is_identical_on_every_member() {
     );
     for member in all {
         tools.assert_validates(member, &anchor, "shared.test", "www2.shared.test", "A");
+    }
+    // The import changed one name: each member signs the SOA, the new
+    // RRset and the denial records around it, and takes the other
+    // signatures over from the version before.
+    for member in all {
+        let (made, taken) = signing_counts(&member.log(), second);
+        assert!(
+            (1..=6).contains(&made) && taken >= 4,
+            "{}: {made} new signatures, {taken} taken over for serial {second}",
+            member.name
+        );
     }
     let reason = rejected(
         &b,

@@ -352,3 +352,67 @@ fn cluster_role_fences_a_frozen_key_master() {
         "all writes since revision {seizure}: {written:?}"
     );
 }
+
+/// Returns the serial `member` serves for `zone`, from `zone show`.
+fn served_serial(member: &Member, zone: &str) -> Option<u64> {
+    let output = member.cli(&["zone", "show", zone, "--json"]);
+    if !output.status.success() {
+        return None;
+    }
+    json(&output)["serial"].as_u64()
+}
+
+#[test]
+fn unsigned_cluster_zone_keeps_one_serial() {
+    let test = "unsigned_cluster_zone_keeps_one_serial";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = start_etcd(test, dir.path()) else {
+        return;
+    };
+    let key = cluster_key(program(), dir.path());
+    let start_fast = |name: &str| {
+        Member::join(
+            program(),
+            dir.path(),
+            name,
+            &etcd.endpoint(),
+            Some(&key),
+            keymaster_testutil::member::FAST_POLICY,
+        )
+    };
+    let a = start_fast("ns-a");
+    let b = start_fast("ns-b");
+    add_zone(&a, dir.path(), "one.test");
+    ok(&a, &["zone", "sign", "one.test", "--policy", "fast"]);
+    // Signed versions count past the content's serial 1.
+    let signed = wait_until(CHANGE_TIMEOUT, || {
+        [&a, &b]
+            .iter()
+            .all(|member| served_serial(member, "one.test").is_some_and(|serial| serial > 1))
+    });
+    assert!(signed, "{}", a.log());
+
+    // Unsigned while the parent never had a DS: once both members serve
+    // the records unsigned, with a serial above every signed one, the
+    // serial stays put and is the same on both.
+    ok(&a, &["zone", "unsign", "one.test", "--no-parent-ds"]);
+    let unsigned = wait_until(Duration::from_secs(60), || {
+        [&a, &b].iter().all(|member| {
+            let output = member.cli(&["zone", "show", "one.test", "--json"]);
+            output.status.success() && json(&output)["is_signed"] == false
+        })
+    });
+    assert!(unsigned, "{}", a.log());
+    std::thread::sleep(Duration::from_secs(2));
+    let first = (served_serial(&a, "one.test"), served_serial(&b, "one.test"));
+    std::thread::sleep(Duration::from_secs(3));
+    let later = (served_serial(&a, "one.test"), served_serial(&b, "one.test"));
+    assert_eq!(first.0, first.1, "members disagree: {first:?}");
+    assert_eq!(
+        first,
+        later,
+        "the serial kept moving\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+}

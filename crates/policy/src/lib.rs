@@ -277,7 +277,7 @@ impl<'de> Deserialize<'de> for Lifetime {
 }
 
 /// A checked policy with every default filled in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     pub name: String,
     /// DNSSEC algorithm number.
@@ -556,6 +556,20 @@ mod tests {
         assert_eq!(parse("algorithm = 15").unwrap().algorithm, 15);
         assert_eq!(parse("algorithm = \"rsasha256\"").unwrap().algorithm, 8);
         assert!(parse("algorithm = 99").is_err());
+    }
+
+    #[test]
+    fn policy_survives_a_json_round_trip() {
+        let policy = parse(
+            "algorithm = 8\nrsa_bits = 3072\nzsk_lifetime = \"unlimited\"\n\
+             ksk_lifetime = \"400d\"\ndenial = \"nsec3\"\nnsec3_iterations = 0\n\
+             signature_validity = \"10d\"\ncds_digests = [\"sha256\", \"sha384\"]\n\
+             parent_ds_command = [\"/bin/true\", \"-x\"]",
+        )
+        .unwrap();
+        let text = serde_json::to_string(&policy).unwrap();
+        let back: Policy = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, policy, "{text}");
     }
 
     #[test]

@@ -891,6 +891,36 @@ impl<'a> CommitPlan<'a> {
             Operation::PutZone(zone) => {
                 self.put(layout.key("zones", &zone.name), to_json(zone));
             }
+            Operation::ReplaceZone { record, expected } => {
+                let key = layout.key("zones", &record.name);
+                let response = client.get(key.clone(), None).await?;
+                let (found, revision) = match response.kvs().first() {
+                    Some(kv) => {
+                        let found: ZoneRecord =
+                            serde_json::from_slice(kv.value()).map_err(|source| {
+                                StoreError::ClusterCorrupt {
+                                    endpoints: self.endpoints.to_string(),
+                                    key: key.clone(),
+                                    what: "zone record",
+                                    source: Box::new(source),
+                                }
+                            })?;
+                        (Some(found), kv.mod_revision())
+                    }
+                    None => (None, 0),
+                };
+                if found.as_ref() != Some(expected) {
+                    return Err(CallError::Store(StoreError::ZoneMoved {
+                        zone: record.name.clone(),
+                    }));
+                }
+                self.compares.push(Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    revision,
+                ));
+                self.put(key, to_json(record));
+            }
             Operation::DeleteZone(name) => {
                 self.delete_zone(client, name).await?;
             }

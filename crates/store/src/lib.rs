@@ -56,6 +56,11 @@ pub struct ZoneRecord {
     /// than from `zone add`.
     #[serde(default)]
     pub from_config: bool,
+    /// The policy a signed cluster zone is signed with, as JSON, written
+    /// by `zone sign` so that every member signs with the same settings
+    /// whatever its own configuration says. `None` for file zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_definition: Option<String>,
 }
 
 /// Location of a private key.
@@ -151,6 +156,13 @@ pub struct Fence {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Operation {
     PutZone(ZoneRecord),
+    /// Replaces a zone record that must still be `expected`, so that a
+    /// writer that changes some fields never undoes a concurrent change of
+    /// the others.
+    ReplaceZone {
+        record: ZoneRecord,
+        expected: ZoneRecord,
+    },
     DeleteZone(String),
     PutKey(StoredKey),
     DeleteKey {
@@ -272,6 +284,9 @@ pub enum StoreError {
         "cluster store {endpoints}: commit conflicted with concurrent writes {attempts} times"
     )]
     Contended { endpoints: String, attempts: u32 },
+    /// The zone record changed since the writer read it.
+    #[error("zone {zone}: its record changed concurrently; read it again and retry")]
+    ZoneMoved { zone: String },
     /// The signing record changed since the writer read it.
     #[error("zone {zone}: the signing record changed concurrently (expected serial {expected:?}, found {found:?})")]
     SigningMoved {

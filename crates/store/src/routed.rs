@@ -107,7 +107,7 @@ impl RoutedStore {
             zones.push(&fence.zone);
         }
         for operation in &transaction.operations {
-            if let Operation::PutZone(record) = operation {
+            if let Operation::PutZone(record) | Operation::ReplaceZone { record, .. } = operation {
                 let backend = match record.storage {
                     Storage::Cluster => Backend::Cluster,
                     Storage::File => Backend::Local,
@@ -144,7 +144,7 @@ impl RoutedStore {
 /// Returns the zone an operation writes.
 fn operation_zone(operation: &Operation) -> &str {
     match operation {
-        Operation::PutZone(record) => &record.name,
+        Operation::PutZone(record) | Operation::ReplaceZone { record, .. } => &record.name,
         Operation::DeleteZone(zone)
         | Operation::DeleteKey { zone, .. }
         | Operation::PutEngineState { zone, .. }

@@ -111,6 +111,23 @@ impl SqliteStore {
                     )
                     .map_err(self.database_error("write zone"))?;
             }
+            Operation::ReplaceZone { record, expected } => {
+                let json: Option<String> = connection
+                    .query_row(
+                        "SELECT data FROM zones WHERE name = ?1",
+                        [&record.name],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(self.database_error("read zone"))?;
+                let found: Option<ZoneRecord> = json
+                    .map(|json| self.decode(&format!("zone {}", record.name), &json))
+                    .transpose()?;
+                if found.as_ref() != Some(&expected) {
+                    return Err(StoreError::ZoneMoved { zone: record.name });
+                }
+                return self.apply(connection, Operation::PutZone(record));
+            }
             Operation::DeleteZone(name) => {
                 for table in ["zones WHERE name", "keys WHERE zone", "engine WHERE zone"] {
                     connection
@@ -320,6 +337,7 @@ mod tests {
             last_signed: None,
             parent_has_ds: None,
             from_config: false,
+            policy_definition: None,
         }
     }
 

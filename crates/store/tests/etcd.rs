@@ -56,6 +56,7 @@ fn zone(name: &str, serial: u32) -> ZoneRecord {
         last_signed: Some(1_700_000_000),
         parent_has_ds: Some(true),
         from_config: false,
+        policy_definition: None,
     }
 }
 
@@ -359,9 +360,47 @@ fn check_epochs(store: &dyn Store) {
     assert_eq!(store.zone("example.").unwrap(), Some(zone("example.", 4)));
 }
 
+/// A replacement of a zone record lands only while the record is still the
+/// one the writer read, and changes nothing otherwise.
+fn check_replace_zone(store: &dyn Store) {
+    let read = zone("c.example.", 3);
+    store
+        .commit(Transaction::new().push(Operation::PutZone(read.clone())))
+        .unwrap();
+
+    // Another writer changes the zone's policy after `read` was taken.
+    let mut signed = read.clone();
+    signed.policy = "other".to_string();
+    store
+        .commit(Transaction::new().push(Operation::PutZone(signed.clone())))
+        .unwrap();
+
+    let mut published = read.clone();
+    published.last_serial = Some(4);
+    let stale = Operation::ReplaceZone {
+        record: published.clone(),
+        expected: read,
+    };
+    let error = store.commit(Transaction::new().push(stale)).unwrap_err();
+    assert!(
+        matches!(&error, StoreError::ZoneMoved { zone } if zone == "c.example."),
+        "{error}"
+    );
+    assert_eq!(store.zone("c.example.").unwrap(), Some(signed.clone()));
+
+    let mut fresh = signed.clone();
+    fresh.last_serial = Some(4);
+    let current = Operation::ReplaceZone {
+        record: fresh.clone(),
+        expected: signed,
+    };
+    store.commit(Transaction::new().push(current)).unwrap();
+    assert_eq!(store.zone("c.example.").unwrap(), Some(fresh));
+}
+
 #[test]
 fn sqlite_store_meets_the_shared_contract() {
-    for check in [check_round_trip, check_epochs] {
+    for check in [check_round_trip, check_epochs, check_replace_zone] {
         let dir = tempfile::tempdir().unwrap();
         check(&sqlite(&dir));
     }
@@ -376,6 +415,7 @@ fn every_record_kind_round_trips() {
     };
     let store = connect(&etcd);
     check_round_trip(&store);
+    check_replace_zone(&store);
 
     // The layout under the prefix, as another client sees it.
     let scanned = scan(&etcd.endpoint());
@@ -385,6 +425,7 @@ fn every_record_kind_round_trips() {
             "/keymaster-test/meta/serial-base",
             "/keymaster-test/roles/a.example.",
             "/keymaster-test/zones/b.example.",
+            "/keymaster-test/zones/c.example.",
         ]
     );
     let zone_json: serde_json::Value = serde_json::from_slice(&scanned[2].1).unwrap();

@@ -51,6 +51,7 @@ fn zone(name: &str, storage: Storage) -> ZoneRecord {
         last_signed: None,
         parent_has_ds: None,
         from_config: false,
+        policy_definition: None,
     }
 }
 

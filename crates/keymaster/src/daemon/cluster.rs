@@ -313,8 +313,7 @@ impl Daemon {
                 }
                 self.schedule_key_master_step(&record);
             }
-            // A file zone of the same name hides the cluster zone here.
-            Ok(Some(_)) => {}
+            Ok(Some(record)) => self.report_hidden_cluster_zone(&record),
             Ok(None) => tracing::debug!(zone = %zone, "cluster zone record is gone"),
             Err(error) => tracing::error!(zone = %zone, %error, "cannot read cluster zone {zone}"),
         }
@@ -322,6 +321,26 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// Records and logs once that the file zone `record` hides the cluster
+    /// zone of the same name on this member.
+    fn report_hidden_cluster_zone(&self, record: &keymaster_store::ZoneRecord) {
+        let zone = &record.name;
+        let file = record.file.as_deref().unwrap_or("its master file");
+        let reason = format!(
+            "the cluster store has a zone {zone} too, which this member does not serve because its own \
+             file zone {zone} (from {file}) has the same name; remove the file zone from this member \
+             to serve the cluster zone, or rename one of them"
+        );
+        let mut first = false;
+        self.update_runtime(zone, |runtime| {
+            first = runtime.hides_cluster_zone.is_none();
+            runtime.hides_cluster_zone = Some(reason.clone());
+        });
+        if first {
+            tracing::error!(zone = %zone, file = %file, "zone {zone}: {reason}");
+        }
+    }
+
     /// Has the maintenance task run the engine of a signed cluster zone
     /// this server is Key Master of, when no step is scheduled.
     fn schedule_key_master_step(&self, record: &keymaster_store::ZoneRecord) {

@@ -30,14 +30,20 @@
 //! after signing that the record has not moved meanwhile, so that it never
 //! publishes a serial with inputs read from two versions.
 //!
+//! Every member signs with the policy stored with the zone by `zone sign`
+//! ([`ZoneRecord::policy_definition`]), not with its own definition of the
+//! policy's name. A member takes over the signatures of the version it
+//! serves wherever the data and RRSIG fields are unchanged
+//! (`SignOptions::previous`). `zone import` keeps the signing time while
+//! no refresh is due, so only the changed RRsets are signed again.
+//!
 //! # Limitations
 //!
-//! - Every member must define the zone's policy identically: the
-//!   signature validity, jitter, TTLs and digests come from the member's
-//!   own configuration.
 //! - A member without the cluster key cannot sign. It serves the signed
 //!   version it has or saved earlier while its signatures are valid. It
 //!   does not serve the zone otherwise, and never serves it unsigned.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use keymaster_api::Storage;
@@ -238,6 +244,7 @@ impl Daemon {
             options.dnskey_ttl = ttl;
         }
         options.deterministic = true;
+        options.previous = self.served_signed_zone(&zone);
         let version = signing::sign_version(
             unsigned,
             &plan.keys,
@@ -257,20 +264,24 @@ impl Daemon {
             serial = signing.serial,
             reason = %signing.reason,
             signatures = version.signatures,
+            reused = version.reused,
             seconds = format!("{:.2}", version.seconds),
-            "zone {zone} signed with serial {} ({}): {} signatures over {} RRsets in {:.2} s",
+            "zone {zone} signed with serial {} ({}): {} new signatures over {} RRsets, {} taken over from the previous version, in {:.2} s",
             signing.serial,
             signing.reason,
             version.signatures,
             version.rrsets_signed,
+            version.reused,
             version.seconds
         );
         let mut record = record;
         record.last_signed = Some(signing.time);
         let expiry = version.earliest_expiration;
+        let signed_zone = Arc::new(version.zone.clone());
         self.publish(record, version.zone, Some(expiry))?;
         self.update_runtime(&zone, |runtime| {
             runtime.signed_from = Some(signing);
+            runtime.signed_zone = Some(signed_zone);
             runtime.refresh_wait = None;
         });
         // The maintenance task may sleep past this version's refresh time.
@@ -287,6 +298,40 @@ impl Daemon {
         zones
             .get(zone)
             .and_then(|runtime| runtime.signed_from.clone())
+    }
+
+    /// Returns the signed version this server serves of a cluster zone it
+    /// signed itself.
+    fn served_signed_zone(&self, zone: &str) -> Option<Arc<Zone>> {
+        let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+        zones
+            .get(zone)
+            .and_then(|runtime| runtime.signed_zone.clone())
+    }
+
+    /// Returns the time a new version of a signed cluster zone counts its
+    /// signatures from. That is the previous version's time while its
+    /// refresh is not yet due, so unchanged RRsets keep their signatures,
+    /// and `now` otherwise.
+    fn signing_time(&self, record: &ZoneRecord, previous: Option<&SigningRecord>, now: u64) -> u64 {
+        let Some(previous) = previous else {
+            return now;
+        };
+        let policy = self.policy_for(record);
+        let validity = policy
+            .signature_validity
+            .as_secs()
+            .min(policy.signature_validity_dnskey.as_secs());
+        // The earliest expiration any RRSIG of the version can have, less
+        // the refresh margin, with a minute to spare for the signing.
+        let refresh_due = (previous.time + validity)
+            .saturating_sub(policy.signature_jitter.as_secs())
+            .saturating_sub(policy.signature_refresh.as_secs());
+        if previous.time <= now && now + 60 < refresh_due {
+            previous.time
+        } else {
+            now
+        }
     }
 
     /// Serves a signed cluster zone on a member without the cluster key:
@@ -360,6 +405,7 @@ impl Daemon {
             runtime.records = None;
             runtime.next_expiry = None;
             runtime.signed_from = None;
+            runtime.signed_zone = None;
         });
     }
 
@@ -472,15 +518,7 @@ impl Daemon {
         }
         let serial = next_serial(file_serial, last);
         content.set_serial(serial);
-        let mut text = Vec::new();
-        write_zone(&content, &mut text).map_err(|error| ZoneError::Rejected {
-            zone: name.clone(),
-            reason: format!("cannot render its records as text: {error}"),
-        })?;
-        let text = String::from_utf8(text).map_err(|error| ZoneError::Rejected {
-            zone: name.clone(),
-            reason: format!("its records are not valid text: {error}"),
-        })?;
+        let text = zone_text(&name, &content)?;
 
         let mut transaction = Transaction::new().push(Operation::PutZoneContent {
             zone: name.clone(),
@@ -491,12 +529,12 @@ impl Daemon {
                 .as_ref()
                 .map(|signing| signing.nsec3_salt.clone())
                 .unwrap_or_default();
-            // TODO: re-sign only the records that changed; every member
-            // signs the whole zone again for each new version.
+            // Every member signs the new version from the one it serves,
+            // so with the time kept only the changed RRsets are signed.
             let next = SigningRecord {
                 zone: name.clone(),
                 serial,
-                time: unix_now(),
+                time: self.signing_time(&record, signing.as_ref(), unix_now()),
                 nsec3_salt: salt,
                 reason: "records imported".to_string(),
             };
@@ -569,20 +607,21 @@ impl Daemon {
                 Some(_) => {}
             }
         }
-        if let Some(policy) = &policy {
-            if !self.config.policies.contains_key(policy) {
-                return Err(ZoneError::UnknownPolicy(policy.clone()));
-            }
-        }
+        // The policy is stored with the zone as this member defines it, and
+        // every member signs with that definition.
+        let policy_name = match policy {
+            Some(policy) => policy,
+            None => self.record(&name)?.policy,
+        };
+        let definition = self.policy_definition(&policy_name)?;
 
         let role = {
             let lock = self.runtime_lock(&name);
             let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
             let mut record = self.record(&name)?;
             record.signed = true;
-            if let Some(policy) = policy {
-                record.policy = policy;
-            }
+            record.policy = policy_name;
+            record.policy_definition = Some(definition);
             let mut transaction = Transaction::new().push(Operation::PutZone(record));
             let role = match self.store.role(&name)? {
                 Some(role) if role.key_master == target => role,
@@ -616,4 +655,18 @@ impl Daemon {
         self.refresh_zone(&name)?;
         self.zone_info(&name)
     }
+}
+
+/// Renders a cluster zone's records as the master-file text the cluster
+/// store keeps.
+pub(super) fn zone_text(name: &str, content: &Zone) -> Result<String, ZoneError> {
+    let mut text = Vec::new();
+    write_zone(content, &mut text).map_err(|error| ZoneError::Rejected {
+        zone: name.to_string(),
+        reason: format!("cannot render its records as text: {error}"),
+    })?;
+    String::from_utf8(text).map_err(|error| ZoneError::Rejected {
+        zone: name.to_string(),
+        reason: format!("its records are not valid text: {error}"),
+    })
 }

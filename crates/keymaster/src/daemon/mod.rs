@@ -71,6 +71,10 @@ pub struct Daemon {
     pub zones: Mutex<BTreeMap<String, zones::ZoneRuntime>>,
     /// Wakes the maintenance task when an operator request is queued.
     pub wake: tokio::sync::Notify,
+    /// The last difference logged between a cluster zone's stored policy
+    /// and this server's own definition of it, by zone, so it is logged
+    /// once per change.
+    pub policy_notes: Mutex<BTreeMap<String, String>>,
 }
 
 /// Creates the data directory with mode 0700 if it does not exist.
@@ -235,6 +239,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         started: unix_now(),
         zones: Mutex::new(BTreeMap::new()),
         wake: tokio::sync::Notify::new(),
+        policy_notes: Mutex::new(BTreeMap::new()),
     });
     let token = control::write_endpoint(&daemon.config.data_dir, daemon.config.control)?;
     tracing::info!(

@@ -37,6 +37,9 @@ pub struct ZoneRuntime {
     pub engine_due: Option<u64>,
     /// The signing record of the signed cluster zone version being served.
     pub signed_from: Option<keymaster_store::SigningRecord>,
+    /// The signed cluster zone version being served, whose signatures the
+    /// next version takes over where its data is unchanged.
+    pub signed_zone: Option<Arc<Zone>>,
     /// When a member whose turn it is not looks again whether a due
     /// signature refresh of a cluster zone happened.
     pub refresh_wait: Option<u64>,
@@ -45,6 +48,9 @@ pub struct ZoneRuntime {
     /// The last role record of a cluster zone this server saw, to tell a
     /// role it lost from one it never held.
     pub known_role: Option<RoleRecord>,
+    /// Why this file zone hides a cluster zone of the same name, when it
+    /// does.
+    pub hides_cluster_zone: Option<String>,
 }
 
 /// Error of a zone operation requested by an operator.
@@ -162,6 +168,7 @@ impl Daemon {
                 last_signed: stored.as_ref().and_then(|s| s.last_signed),
                 parent_has_ds: stored.as_ref().and_then(|s| s.parent_has_ds),
                 from_config: true,
+                policy_definition: None,
             };
             if let Err(error) = self
                 .store
@@ -230,8 +237,84 @@ impl Daemon {
             .ok_or_else(|| ZoneError::NotFound(zone.to_string()))
     }
 
+    /// Returns the policy a zone is signed with: for a cluster zone the
+    /// definition `zone sign` stored with it, so that every member signs
+    /// alike, else this server's own definition of the policy's name.
     pub(super) fn policy_for(&self, record: &ZoneRecord) -> Policy {
-        self.config.policy(&record.policy).clone()
+        let local = self.config.policy(&record.policy);
+        let stored = match (&record.storage, &record.policy_definition) {
+            (Storage::Cluster, Some(text)) => text,
+            _ => return local.clone(),
+        };
+        let mut shared = match serde_json::from_str::<Policy>(stored) {
+            Ok(shared) => shared,
+            Err(error) => {
+                self.note_policy(
+                    &record.name,
+                    format!(
+                        "zone {}: the policy stored with it in the cluster store cannot be read ({error}); \
+                         this member signs with its own definition of policy {:?} instead; run \
+                         `keymaster zone sign {} --policy NAME` on a member of this version to store it again",
+                        record.name, record.policy, record.name
+                    ),
+                );
+                return local.clone();
+            }
+        };
+        // The parent DS command runs on this server, so it comes from this
+        // server's configuration and never from the cluster store.
+        shared.parent_ds_command = self
+            .config
+            .policies
+            .get(&record.policy)
+            .map(|own| own.parent_ds_command.clone())
+            .unwrap_or_default();
+        let differing = policy_differences(&shared, local);
+        if differing.is_empty() {
+            self.note_policy(&record.name, String::new());
+        } else {
+            self.note_policy(
+                &record.name,
+                format!(
+                    "zone {}: signed with policy {:?} as stored in the cluster store; this member's own \
+                     definition differs in {} and is not used for it; to change the zone's policy, run \
+                     `keymaster zone sign {} --policy NAME` on a member with the intended definition",
+                    record.name,
+                    shared.name,
+                    differing.join(", "),
+                    record.name
+                ),
+            );
+        }
+        shared
+    }
+
+    /// Logs a note about a zone's policy once, until the note changes; an
+    /// empty note clears it.
+    fn note_policy(&self, zone: &str, note: String) {
+        let mut notes = self.policy_notes.lock().unwrap_or_else(|p| p.into_inner());
+        if notes.get(zone) == Some(&note) || (note.is_empty() && !notes.contains_key(zone)) {
+            return;
+        }
+        if note.is_empty() {
+            notes.remove(zone);
+        } else {
+            tracing::warn!(zone = %zone, "{note}");
+            notes.insert(zone.to_string(), note);
+        }
+    }
+
+    /// Returns the JSON of this server's definition of `name`, to store
+    /// with a cluster zone that is signed with it.
+    pub(super) fn policy_definition(&self, name: &str) -> Result<String, ZoneError> {
+        let policy = self
+            .config
+            .policies
+            .get(name)
+            .ok_or_else(|| ZoneError::UnknownPolicy(name.to_string()))?;
+        serde_json::to_string(policy).map_err(|error| {
+            ZoneError::BadRequest(format!("policy {name:?} cannot be stored: {error}"))
+        })
     }
 
     /// Loads the zone's source, signs it if it should be signed and this
@@ -424,6 +507,20 @@ impl Daemon {
         let mut version = unsigned;
         version.set_serial(serial);
         let zone = record.name.clone();
+        if record.storage == Storage::Cluster && serial != file_serial {
+            // Were each member to raise the serial by itself, every raise
+            // would wake the others into raising it again. The raised
+            // serial goes into the shared content instead, and every member
+            // publishes that. Members that race write the same text.
+            let text = super::cluster_signing::zone_text(&zone, &version)?;
+            self.store
+                .commit(Transaction::new().push(Operation::PutZoneContent {
+                    zone: zone.clone(),
+                    text,
+                }))?;
+            tracing::info!(zone = %zone, serial,
+                "zone {zone}: records stored with serial {serial}, above the last one served");
+        }
         self.publish(record, version, None)?;
         self.update_runtime(&zone, |runtime| runtime.signed_from = None);
         Ok(())
@@ -528,18 +625,7 @@ impl Daemon {
             && self.cluster.is_some()
             && !self.has_cluster_key();
         if !shared_by_signers {
-            // Only the publication's own fields change: an operator may have
-            // changed the zone's settings since `record` was read.
-            let existing = self.store.zone(&record.name)?;
-            let mut stored = existing.clone().unwrap_or_else(|| record.clone());
-            stored.last_serial = serial.or(record.last_serial);
-            stored.last_signed = record.last_signed.or(stored.last_signed);
-            // Writing an unchanged record would wake every cluster member
-            // watching the zone, and their publications would wake this one.
-            if existing.as_ref() != Some(&stored) {
-                self.store
-                    .commit(Transaction::new().push(Operation::PutZone(stored)))?;
-            }
+            self.record_publication(&record, serial)?;
         }
         tracing::info!(zone = %name, serial = ?serial, records, "zone {name} published with serial {}", serial.unwrap_or(0));
         self.update_runtime(&name, |runtime| {
@@ -547,6 +633,46 @@ impl Daemon {
             runtime.records = Some(records);
             runtime.next_expiry = expiry;
         });
+        Ok(())
+    }
+
+    /// Stores the serial and signing time of a published version in the
+    /// zone's record. Only those fields change, compared against the record
+    /// read, so that an operator's or another member's concurrent change
+    /// of the zone's settings is never undone; a lost race is retried.
+    fn record_publication(
+        &self,
+        record: &ZoneRecord,
+        serial: Option<u32>,
+    ) -> Result<(), ZoneError> {
+        const ATTEMPTS: u32 = 5;
+        for attempt in 1..=ATTEMPTS {
+            let existing = self.store.zone(&record.name)?;
+            let mut stored = existing.clone().unwrap_or_else(|| record.clone());
+            // The highest serial any member published stays.
+            stored.last_serial = match (stored.last_serial, serial.or(record.last_serial)) {
+                (Some(last), Some(new)) if serial_gt(last, new) => Some(last),
+                (last, new) => new.or(last),
+            };
+            stored.last_signed = record.last_signed.or(stored.last_signed);
+            // Writing an unchanged record would wake every cluster member
+            // watching the zone, and their publications would wake this one.
+            let operation = match existing {
+                Some(expected) if expected == stored => return Ok(()),
+                Some(expected) => Operation::ReplaceZone {
+                    record: stored,
+                    expected,
+                },
+                None => Operation::PutZone(stored),
+            };
+            match self.store.commit(Transaction::new().push(operation)) {
+                Err(StoreError::ZoneMoved { .. }) if attempt < ATTEMPTS => {
+                    tracing::debug!(zone = %record.name, attempt,
+                        "zone {}: its record changed while the publication was recorded; retrying", record.name);
+                }
+                result => return result.map_err(ZoneError::from),
+            }
+        }
         Ok(())
     }
 
@@ -701,7 +827,12 @@ impl Daemon {
         let (serial, records, next_expiry, error) = {
             let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
             match zones.get(zone) {
-                Some(r) => (r.serial, r.records, r.next_expiry, r.error.clone()),
+                Some(r) => (
+                    r.serial,
+                    r.records,
+                    r.next_expiry,
+                    r.error.clone().or_else(|| r.hides_cluster_zone.clone()),
+                ),
                 None => (None, None, None, None),
             }
         };
@@ -832,6 +963,7 @@ impl Daemon {
             last_signed: None,
             parent_has_ds: None,
             from_config: false,
+            policy_definition: None,
         };
         // Load first so a broken file adds nothing.
         let (_, origin) = zone_name(&name)?;
@@ -896,6 +1028,7 @@ impl Daemon {
             last_signed: None,
             parent_has_ds: None,
             from_config: false,
+            policy_definition: None,
         };
         let transaction =
             Transaction::new()
@@ -1558,4 +1691,20 @@ impl Daemon {
         }
         Ok(info)
     }
+}
+
+/// Returns the names of the settings in which two policies differ, other
+/// than the name and the parent DS command.
+fn policy_differences(shared: &Policy, local: &Policy) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(shared)), Ok(serde_json::Value::Object(local))) =
+        (serde_json::to_value(shared), serde_json::to_value(local))
+    else {
+        return Vec::new();
+    };
+    shared
+        .iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "name" | "parent_ds_command"))
+        .filter(|(key, value)| local.get(key.as_str()) != Some(value))
+        .map(|(key, _)| key.clone())
+        .collect()
 }
