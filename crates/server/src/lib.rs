@@ -30,5 +30,5 @@ pub mod zoneset;
 pub use answer::{answer, answer_into, Protocol, Transport, DEFAULT_UDP_PAYLOAD};
 pub use transfer::{Network, NetworkError, TransferAccess};
 pub use transport::{BindError, Server, ServerConfig};
-pub use tsig::{TsigAlgorithm, TsigKey, UnknownTsigAlgorithm};
+pub use tsig::{sign_request, TsigAlgorithm, TsigKey, UnknownTsigAlgorithm};
 pub use zoneset::{PublishError, PublishedZone, ZoneSet};

@@ -8,8 +8,9 @@
 //! glue and occluded data. Records go into as many messages as needed, each
 //! below 64 KiB, with names compressed within each message.
 //!
-//! Access: a request signed with a configured [`TsigKey`] is allowed from
-//! any address; an unsigned one only from the networks of
+//! Access: a request signed with a configured [`TsigKey`], or with a key
+//! that the requested zone allows ([`PublishedZone::allow_transfer_key`]),
+//! is allowed from any address; an unsigned one only from the networks of
 //! [`TransferAccess::allow`]. Every message of the response to a signed
 //! request is signed (see [`tsig`](crate::tsig)).
 //!
@@ -319,9 +320,33 @@ impl Request<'_> {
         let zone_text = qname_text(self.query.qname);
         let question_end = HEADER_LEN + self.query.question.len();
 
+        // The zone is looked up first, because a zone may allow keys of its
+        // own beside the configured ones.
+        let mut lower = [0u8; MAX_NAME_LEN];
+        let qname = self.query.qname;
+        lower[..qname.len()].copy_from_slice(qname);
+        lower[..qname.len()].make_ascii_lowercase();
+        let zone = PublishedZone::zone_at_apex(&zones.snapshot(), &lower[..qname.len()]);
+        let with_zone_keys: Vec<TsigKey>;
+        let keys = match zone
+            .as_ref()
+            .filter(|zone| !zone.transfer_keys().is_empty())
+        {
+            Some(zone) => {
+                with_zone_keys = access
+                    .keys
+                    .iter()
+                    .chain(zone.transfer_keys())
+                    .cloned()
+                    .collect();
+                &with_zone_keys
+            }
+            None => &access.keys,
+        };
+
         // Authenticate: TSIG first, then the address.
         let header = self.query.header;
-        let signer = match check_request(&access.keys, message, header, question_end, self.now) {
+        let signer = match check_request(keys, message, header, question_end, self.now) {
             Ok(signer) => signer,
             Err(mut error) => {
                 let code = match error {
@@ -356,12 +381,7 @@ impl Request<'_> {
         let key_text = key_name.as_deref().unwrap_or("none");
 
         // RFC 5936 section 2.2.1: NOTAUTH for a zone this server does not serve.
-        let mut lower = [0u8; MAX_NAME_LEN];
-        let qname = self.query.qname;
-        lower[..qname.len()].copy_from_slice(qname);
-        lower[..qname.len()].make_ascii_lowercase();
-        let Some(zone) = PublishedZone::zone_at_apex(&zones.snapshot(), &lower[..qname.len()])
-        else {
+        let Some(zone) = zone else {
             tracing::info!(peer = %self.peer, zone = %zone_text, key = %key_text,
                 "refused a zone transfer: the zone is not served here");
             self.reply(out, rcode::NOTAUTH, None, signer.as_mut());
@@ -936,6 +956,35 @@ mod tests {
     }
 
     #[test]
+    fn a_zone_key_allows_transfers_of_that_zone_only() {
+        let key = test_key();
+        let access = TransferAccess {
+            allow: Vec::new(),
+            keys: Vec::new(),
+        };
+        let outside: SocketAddr = "192.0.2.99:5300".parse().unwrap();
+        let mut axfr = request(Rtype::AXFR, None);
+        crate::tsig::sign_request(&key, &mut axfr, unix_now());
+        let mut out = Vec::new();
+
+        // Without the key on the zone, the signature names an unknown key.
+        let (zones, _) = zone_set(1);
+        let result = start(&zones, &access, &axfr, Protocol::Tcp, outside, &mut out);
+        assert!(matches!(result, Start::Reply));
+        assert_eq!(rcode_of(&out), rcode::NOTAUTH);
+
+        // With it, the transfer starts from any address.
+        let text = "$TTL 300\n@ SOA ns hostmaster 7 3600 900 604800 300\n@ NS ns\nns A 192.0.2.1\n";
+        let origin = parse_name("example.", &Name::root()).unwrap();
+        let loaded = load_zone_str(text, &origin, &LoadOptions::default()).unwrap();
+        let mut keyed = PublishedZone::new(loaded.zone).unwrap();
+        keyed.allow_transfer_key(key);
+        zones.publish(Arc::new(keyed));
+        let result = start(&zones, &access, &axfr, Protocol::Tcp, outside, &mut out);
+        assert!(matches!(result, Start::Stream(_)));
+    }
+
+    #[test]
     fn malformed_tsig_on_a_query_gets_formerr() {
         let (zones, _) = zone_set(1);
         let key = test_key();
@@ -945,18 +994,18 @@ mod tests {
         };
         let now = unix_now();
         let mut good = request(Rtype::SOA, None);
-        crate::tsig::sign_request(&key, &mut good, now, 32);
+        crate::tsig::sign_request_cut(&key, &mut good, now, 32);
         let out = answer(&zones, &access, &good);
         assert_eq!(rcode_of(&out), 0);
         assert_eq!(answer_types(&out), [Rtype::SOA]);
 
         // A 5-octet MAC, below the minimum of RFC 8945 section 5.2.2.1.
         let mut short_mac = request(Rtype::SOA, None);
-        crate::tsig::sign_request(&key, &mut short_mac, now, 5);
+        crate::tsig::sign_request_cut(&key, &mut short_mac, now, 5);
         // TTL 1 instead of 0 (RFC 8945 section 4.2).
         let mut ttl = request(Rtype::SOA, None);
         let tsig_at = ttl.len();
-        crate::tsig::sign_request(&key, &mut ttl, now, 32);
+        crate::tsig::sign_request_cut(&key, &mut ttl, now, 32);
         ttl[tsig_at + key.name().as_wire().len() + 7] = 1;
         for message in [short_mac, ttl] {
             let out = answer(&zones, &access, &message);
@@ -994,7 +1043,7 @@ mod tests {
         // Signed, the TSIG record does not fit beside it: TC, and the
         // signed response stays within 512 octets.
         let mut signed = query.clone();
-        crate::tsig::sign_request(&key, &mut signed, unix_now(), 32);
+        crate::tsig::sign_request_cut(&key, &mut signed, unix_now(), 32);
         let out = answer(&zones, &access, &signed);
         assert!(out.len() <= 512, "{} octets", out.len());
         assert_eq!(out[2] & 0x02, 0x02, "no TC flag");
@@ -1004,7 +1053,7 @@ mod tests {
 
         // With room for both, the signed answer is complete.
         let mut roomy = edns_query(Rtype::TXT, 1232);
-        crate::tsig::sign_request(&key, &mut roomy, unix_now(), 32);
+        crate::tsig::sign_request_cut(&key, &mut roomy, unix_now(), 32);
         let out = answer(&zones, &access, &roomy);
         assert_eq!(answer_types(&out), [Rtype::TXT]);
         assert_eq!(out[2] & 0x02, 0);

@@ -536,10 +536,21 @@ impl Signer {
     }
 }
 
-/// Appends a TSIG record signing the request `message` as a client does,
-/// with the MAC cut to `mac_len` octets, for tests.
+/// Appends a TSIG record signing the request `message`, whose header
+/// counts are final, as a client does, with signing time `time` (RFC 8945
+/// section 5.1). A zone transfer client calls this on its request.
+pub fn sign_request(key: &TsigKey, message: &mut Vec<u8>, time: u64) {
+    append_request_tsig(key, message, time, key.algorithm.mac_len());
+}
+
+/// Appends a TSIG record as [`sign_request`] does, with the MAC cut to
+/// `mac_len` octets, for tests that send truncated MACs.
 #[cfg(test)]
-pub(crate) fn sign_request(key: &TsigKey, message: &mut Vec<u8>, time: u64, mac_len: usize) {
+pub(crate) fn sign_request_cut(key: &TsigKey, message: &mut Vec<u8>, time: u64, mac_len: usize) {
+    append_request_tsig(key, message, time, mac_len);
+}
+
+fn append_request_tsig(key: &TsigKey, message: &mut Vec<u8>, time: u64, mac_len: usize) {
     let rdata = TsigRdata {
         algorithm: key.algorithm.wire_name(),
         time_signed: time,
@@ -574,7 +585,7 @@ mod tests {
     fn signed_query(key: &TsigKey, time: u64) -> Vec<u8> {
         let mut message = vec![0xab, 0xcd, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         message.extend_from_slice(b"\x07example\x00\x00\xfc\x00\x01");
-        sign_request(key, &mut message, time, key.algorithm.mac_len());
+        sign_request(key, &mut message, time);
         message
     }
 

@@ -39,6 +39,7 @@ use keymaster_zone::zone::soa_minimum;
 use keymaster_zone::{Class, Name, Node, NodeKind, Rtype, Zone};
 
 use crate::nsec3::{Nsec3Params, MAX_ITERATIONS, NSEC3_SHA1, SHA1_LEN};
+use crate::tsig::TsigKey;
 use crate::wire::{append_node, WireNode};
 
 /// The start of a node region in [`PublishedZone`]'s wire buffer. The
@@ -143,6 +144,9 @@ pub struct PublishedZone {
     /// NSEC3 owner hashes in ascending order, each with its node.
     nsec3_chain: Vec<([u8; SHA1_LEN], NodeRef)>,
     nsec3_index: Nsec3Index,
+    /// Keys whose signed transfer requests are allowed for this zone alone,
+    /// beside the keys of [`TransferAccess`](crate::TransferAccess).
+    transfer_keys: Vec<TsigKey>,
 }
 
 impl std::fmt::Debug for PublishedZone {
@@ -300,7 +304,22 @@ impl PublishedZone {
             nsec3_params,
             nsec3_chain,
             nsec3_index,
+            transfer_keys: Vec::new(),
         })
+    }
+
+    /// Allows transfers of this zone to requests signed with `key`, from
+    /// any address, as a key of [`TransferAccess`](crate::TransferAccess)
+    /// allows them for every zone.
+    pub fn allow_transfer_key(&mut self, key: TsigKey) {
+        if !self.transfer_keys.contains(&key) {
+            self.transfer_keys.push(key);
+        }
+    }
+
+    /// Returns the keys that [`PublishedZone::allow_transfer_key`] added.
+    pub fn transfer_keys(&self) -> &[TsigKey] {
+        &self.transfer_keys
     }
 
     /// Returns the zone apex.
