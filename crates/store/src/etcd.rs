@@ -17,6 +17,7 @@
 //! | `content/<zone>` | a cluster zone's records as master-file text | none |
 //! | `signing/<zone>` | [`SigningRecord`] of a signed cluster zone | none |
 //! | `meta/<name>` | a setting | none |
+//! | `secrets/<name>` | a value written once ([`EtcdStore::create_once`]) | none |
 //! | `members/<server>` | [`Member`] | none: an offline member stays listed |
 //! | `online/<server>` | `{"lease": ID}` | the member's lease |
 //!
@@ -348,6 +349,49 @@ impl EtcdStore {
             Some(role) => self.member_online(&role.key_master).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Returns the value stored under `secrets/<name>`, writing `value`
+    /// there first when nothing is stored yet.
+    ///
+    /// The write is one transaction that puts only while the key does not
+    /// exist and reads it otherwise, so when several servers call this at
+    /// once, all of them get the value of the first.
+    pub fn create_once(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        let key = self.shared.layout.key("secrets", name);
+        let value = value.to_string();
+        let stored = self.call("create setting once", {
+            let key = key.clone();
+            move |mut client| {
+                let (key, value) = (key.clone(), value.clone());
+                async move {
+                    let txn = Txn::new()
+                        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                        .and_then([TxnOp::put(key.clone(), value.clone(), None)])
+                        .or_else([TxnOp::get(key, None)]);
+                    let response = client.txn(txn).await?;
+                    if response.succeeded() {
+                        return Ok(value.into_bytes());
+                    }
+                    let existing = response.op_responses().into_iter().find_map(|op| match op {
+                        TxnOpResponse::Get(get) => get.kvs().first().map(|kv| kv.value().to_vec()),
+                        _ => None,
+                    });
+                    // Deleted between the compare and the read: nothing to
+                    // return, and the caller tries again later.
+                    Ok(existing.unwrap_or_default())
+                }
+            }
+        })?;
+        if stored.is_empty() {
+            return Err(StoreError::ClusterCorrupt {
+                endpoints: self.shared.endpoints.clone(),
+                key,
+                what: "secret",
+                source: "the key exists but holds no value".into(),
+            });
+        }
+        self.decode_text(&key, "secret", stored)
     }
 
     /// Starts watching every key under the prefix and returns the receiving

@@ -579,6 +579,39 @@ fn signing_record_races_have_one_winner() {
 }
 
 #[test]
+fn create_once_keeps_the_first_value() {
+    let Some((_dir, etcd)) = start("create_once_keeps_the_first_value") else {
+        return;
+    };
+    let stores = [Arc::new(connect(&etcd)), Arc::new(connect(&etcd))];
+    let contenders = 4;
+    let barrier = Arc::new(Barrier::new(contenders));
+    let results: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..contenders)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                let barrier = barrier.clone();
+                scope.spawn(move || {
+                    barrier.wait();
+                    store.create_once("shared", &format!("value {i}")).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(results[0].starts_with("value "), "{results:?}");
+    assert!(results.iter().all(|r| *r == results[0]), "{results:?}");
+    // A later call reads it, and etcd holds that value alone.
+    assert_eq!(
+        stores[1].create_once("shared", "later").unwrap(),
+        results[0]
+    );
+    let scanned = scan(&etcd.endpoint());
+    assert_eq!(keys_of(&scanned), ["/keymaster-test/secrets/shared"]);
+    assert_eq!(scanned[0].1, results[0].as_bytes());
+}
+
+#[test]
 fn multi_operation_transactions_are_atomic() {
     let Some((_dir, etcd)) = start("multi_operation_transactions_are_atomic") else {
         return;
