@@ -83,6 +83,10 @@ pub struct ZoneInfo {
     /// Reason key management does not run, such as an offline Key Master.
     #[serde(default)]
     pub key_management: Option<String>,
+    /// The member a server without the cluster key transferred the served
+    /// signed version from; `None` for a version it signed itself or saved.
+    #[serde(default)]
+    pub fetched_from: Option<String>,
 }
 
 /// Something a zone's key management waits for.

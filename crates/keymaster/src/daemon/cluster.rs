@@ -13,7 +13,9 @@
 //! [`RoutedStore`], every cluster zone is loaded from it, and a watch on
 //! the store reloads a cluster zone whenever its record, content, role or
 //! signing record changes, normally within milliseconds; signed cluster
-//! zones are signed as `daemon::cluster_signing` describes. The member's lease is revoked at shutdown;
+//! zones are signed as `daemon::cluster_signing` describes, or on a member
+//! without the cluster key transferred from a signer as
+//! `daemon::cluster_fetch` describes. The member's lease is revoked at shutdown;
 //! a member that dies shows offline once its lease runs out.
 //!
 //! # Limitations
@@ -28,10 +30,12 @@ use std::time::Duration;
 
 use keymaster_api::{ServerInfo, Storage};
 use keymaster_keys::kek::KeyEncryptionKey;
+use keymaster_server::TsigKey;
 use keymaster_store::etcd::{Change, Member, Registration, ZonePart};
 use keymaster_store::{EtcdStore, RoutedStore, Store};
 use tokio::sync::watch;
 
+use super::cluster_fetch::{new_transfer_key_text, parse_transfer_key, TRANSFER_KEY_RECORD};
 use super::{Daemon, ZoneError};
 use crate::config::ClusterConfig;
 
@@ -50,6 +54,8 @@ pub struct ClusterLink {
     routed: Arc<RoutedStore>,
     etcd: RwLock<Option<Arc<EtcdStore>>>,
     registration: Mutex<Option<Registration>>,
+    /// The cluster transfer key, once read from the cluster store.
+    transfer_key: RwLock<Option<TsigKey>>,
 }
 
 impl ClusterLink {
@@ -65,6 +71,41 @@ impl ClusterLink {
             routed,
             etcd: RwLock::new(None),
             registration: Mutex::new(None),
+            transfer_key: RwLock::new(None),
+        }
+    }
+
+    /// Returns the key that signs and allows transfers of cluster zones
+    /// between members, reading it from the cluster store the first time,
+    /// where the first member to ask creates it (see
+    /// `daemon::cluster_fetch`). `None` while the store cannot be read.
+    pub fn transfer_key(&self) -> Option<TsigKey> {
+        if let Some(key) = self
+            .transfer_key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Some(key);
+        }
+        let etcd = self.etcd()?;
+        let text = match etcd.create_once(TRANSFER_KEY_RECORD, &new_transfer_key_text()) {
+            Ok(text) => text,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the cluster transfer key; members cannot transfer cluster zones from here until it is read");
+                return None;
+            }
+        };
+        match parse_transfer_key(&text) {
+            Ok(key) => {
+                *self.transfer_key.write().unwrap_or_else(|p| p.into_inner()) = Some(key.clone());
+                Some(key)
+            }
+            Err(reason) => {
+                tracing::error!(prefix = %etcd.prefix(), "the cluster transfer key under {}secrets/{TRANSFER_KEY_RECORD} cannot be read: {reason}; \
+                    delete it there and restart a member to create a new one", etcd.prefix());
+                None
+            }
         }
     }
 
@@ -144,6 +185,8 @@ fn join(
                 *link.registration.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration);
                 *link.etcd.write().unwrap_or_else(|p| p.into_inner()) = Some(etcd.clone());
                 link.routed.attach_cluster(etcd.clone());
+                // Read before the cluster zones are published, which allow it.
+                link.transfer_key();
                 tracing::info!(
                     server = %member.name,
                     endpoints = %link.endpoints(),

@@ -39,9 +39,12 @@
 //!
 //! # Limitations
 //!
-//! - A member without the cluster key cannot sign. It serves the signed
-//!   version it has or saved earlier while its signatures are valid. It
-//!   does not serve the zone otherwise, and never serves it unsigned.
+//! - A member without the cluster key cannot sign. It serves the version
+//!   of the current signing record transferred from a member that signs
+//!   and checked as `daemon::cluster_fetch` describes. While no such
+//!   member is online, it serves the signed version it has or saved
+//!   earlier while its signatures are valid. It does not serve the zone
+//!   otherwise, and never serves it unsigned.
 
 use std::sync::Arc;
 
@@ -188,7 +191,7 @@ impl Daemon {
         };
         let is_key_master = role.key_master == self.config.name;
         if !self.has_cluster_key() {
-            self.serve_without_key(&zone, origin, now);
+            self.serve_without_key(&record, origin, now);
             return Ok(());
         }
         self.update_runtime(&zone, |runtime| runtime.cannot_sign = None);
@@ -335,13 +338,17 @@ impl Daemon {
     }
 
     /// Serves a signed cluster zone on a member without the cluster key:
-    /// the signed version it serves or saved earlier, while its signatures
-    /// are valid, and nothing otherwise. Such a member never publishes the
-    /// records unsigned, which would be bogus below a DS, and never writes
-    /// the zone's record or a serial to the cluster store. Records why in
+    /// the version of the current signing record transferred from a member
+    /// that signs (see `daemon::cluster_fetch`), else the signed version it
+    /// serves or saved earlier while its signatures are valid, and nothing
+    /// otherwise. Such a member never publishes the records unsigned, which
+    /// would be bogus below a DS, and never writes the zone's record or a
+    /// serial to the cluster store. Records why it does not sign in
     /// `cannot_sign`, which `zone show` reports as the zone's error. Called
     /// with the zone's lock held.
-    fn serve_without_key(&self, zone: &str, origin: &Name, now: u64) {
+    fn serve_without_key(&self, record: &ZoneRecord, origin: &Name, now: u64) {
+        let zone = record.name.as_str();
+        self.follow_signers(record, origin, now);
         let (serial, expiry) = {
             let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
             zones.get(zone).map_or((None, None), |runtime| {
@@ -378,23 +385,94 @@ impl Daemon {
             }
         });
         let name = &self.config.name;
-        let reason = match valid {
-            Some((serial, expiry)) => format!(
+        let fetched_from = {
+            let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+            zones
+                .get(zone)
+                .and_then(|runtime| runtime.fetched_from.clone())
+        };
+        let reason = match (valid, fetched_from) {
+            (Some((serial, expiry)), Some(member)) => format!(
+                "{name} has no cluster key, so it does not sign this cluster zone; it serves the signed version \
+                 with serial {serial} transferred from member {member}, and follows newer versions from the \
+                 members with the cluster key; without them it stops serving the zone when the first signature \
+                 expires at {expiry} (Unix time)"
+            ),
+            (Some((serial, expiry)), None) => format!(
                 "{name} has no cluster key, so it cannot sign this cluster zone; it serves the signed version \
                  with serial {serial} it saved earlier until its first signature expires at {expiry} (Unix time), \
-                 and then stops serving the zone; give it the cluster key with --cluster-key FILE to follow newer versions"
+                 and then stops serving the zone; it serves newer versions once a member with the cluster key \
+                 is online to transfer them from, or give it the cluster key with --cluster-key FILE"
             ),
-            None => format!(
-                "{name} has no cluster key, so it cannot sign this signed cluster zone, and it has no saved \
-                 signed version whose signatures are still valid; the zone is not served here (queries get \
-                 REFUSED); give it the cluster key with --cluster-key FILE"
+            (None, _) => format!(
+                "{name} has no cluster key, so it cannot sign this signed cluster zone, no member with the \
+                 cluster key gave it a version that passed its checks, and it has no saved signed version whose \
+                 signatures are still valid; the zone is not served here (queries get REFUSED); start a member \
+                 with the cluster key, or give this one the key with --cluster-key FILE"
             ),
         };
         self.update_runtime(zone, |runtime| {
             runtime.cannot_sign = Some(reason);
-            // Look again when the served version expires, not before.
+            // Look again when the served version expires. A new signing
+            // record arrives through the watch before then.
             runtime.refresh_wait = valid.map(|(_, expiry)| expiry);
         });
+    }
+
+    /// Serves the version of the zone's current signing record on a member
+    /// without the cluster key, transferred from a member that signs, when
+    /// it does not serve that version yet. When no signer has it, tries
+    /// again later, with pauses that double up to a minute.
+    fn follow_signers(&self, record: &ZoneRecord, origin: &Name, now: u64) {
+        let zone = record.name.as_str();
+        let signing = match self.store.signing_record(zone) {
+            Ok(Some(signing)) => signing,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(zone = %zone, %error, "cannot read the signing record");
+                return;
+            }
+        };
+        let served = self.served_signing(zone);
+        if served
+            .as_ref()
+            .is_some_and(|served| !serial_gt(signing.serial, served.serial))
+        {
+            self.update_runtime(zone, |runtime| {
+                runtime.fetch_due = None;
+                runtime.fetch_attempts = 0;
+            });
+            return;
+        }
+        let Some(fetched) = self.fetch_signed_version(zone, origin, &signing) else {
+            self.update_runtime(zone, |runtime| {
+                runtime.fetch_attempts = runtime.fetch_attempts.saturating_add(1);
+                let pause = 1u64 << runtime.fetch_attempts.min(6);
+                runtime.fetch_due = Some(now + pause.min(super::cluster_fetch::MAX_FETCH_BACKOFF));
+            });
+            self.wake.notify_one();
+            return;
+        };
+        let expiry = signing::earliest_expiration(&fetched.zone, unix_now());
+        let serial = fetched.signing.serial;
+        let member = fetched.member;
+        let mut record = record.clone();
+        record.last_signed = Some(fetched.signing.time);
+        if let Err(error) = self.publish(record, fetched.zone, Some(expiry)) {
+            tracing::error!(zone = %zone, %error, member = %member,
+                "zone {zone}: cannot publish serial {serial} transferred from member {member}: {error}");
+            return;
+        }
+        tracing::info!(zone = %zone, serial, member = %member,
+            "zone {zone}: serving serial {serial} transferred from member {member}, checked against the cluster store's keys and signing record");
+        self.update_runtime(zone, |runtime| {
+            runtime.signed_from = Some(fetched.signing);
+            runtime.fetched_from = Some(member);
+            runtime.fetch_due = None;
+            runtime.fetch_attempts = 0;
+            runtime.fetch_error = None;
+        });
+        self.wake.notify_one();
     }
 
     /// Stops serving a zone here.
@@ -406,6 +484,7 @@ impl Daemon {
             runtime.next_expiry = None;
             runtime.signed_from = None;
             runtime.signed_zone = None;
+            runtime.fetched_from = None;
         });
     }
 
@@ -429,6 +508,10 @@ impl Daemon {
     pub(super) fn refresh_cluster_signatures(&self, zone: &str) -> Result<(), ZoneError> {
         let record = self.record(zone)?;
         let (_, origin) = zone_name(zone)?;
+        if !self.has_cluster_key() {
+            // It follows the signers' refreshes and withdraws at expiry.
+            return self.sign_cluster_zone(record, &origin, false);
+        }
         let (Some(role), Some(previous)) =
             (self.store.role(zone)?, self.store.signing_record(zone)?)
         else {

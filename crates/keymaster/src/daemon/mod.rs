@@ -13,6 +13,7 @@
 //! operator request wakes it, and at most a minute.
 
 pub mod cluster;
+pub mod cluster_fetch;
 pub mod cluster_signing;
 pub mod control;
 pub mod keyring;

@@ -51,6 +51,17 @@ pub struct ZoneRuntime {
     /// Why this file zone hides a cluster zone of the same name, when it
     /// does.
     pub hides_cluster_zone: Option<String>,
+    /// The member the served signed version was transferred from, on a
+    /// member without the cluster key.
+    pub fetched_from: Option<String>,
+    /// When a member without the cluster key tries again to transfer a
+    /// version that no signer had published yet.
+    pub fetch_due: Option<u64>,
+    /// Transfers tried in a row without a version accepted, for the
+    /// pause before the next.
+    pub fetch_attempts: u32,
+    /// The last reason a transfer failed, so it is logged once.
+    pub fetch_error: Option<String>,
 }
 
 /// Error of a zone operation requested by an operator.
@@ -609,10 +620,16 @@ impl Daemon {
             let mut text = Vec::with_capacity(records * 100);
             write_zone(&zone, &mut text).map(|()| text)
         });
-        let published = PublishedZone::new(zone).map_err(|error| ZoneError::Publish {
+        let mut published = PublishedZone::new(zone).map_err(|error| ZoneError::Publish {
             zone: record.name.clone(),
             message: error.to_string(),
         })?;
+        // Members transfer cluster zones from each other with this key.
+        if record.storage == Storage::Cluster {
+            if let Some(key) = self.cluster.as_ref().and_then(|link| link.transfer_key()) {
+                published.allow_transfer_key(key);
+            }
+        }
         self.published.publish(Arc::new(published));
         if let Some(text) = saved_text {
             self.save_signed(&record.name, text);
@@ -722,8 +739,9 @@ impl Daemon {
     /// earliest time anything is due next.
     pub fn maintain_due(&self) -> Option<u64> {
         let now = unix_now();
-        // Per zone: signature expiry, engine due time, refresh recheck time.
-        type Due = (String, Option<u64>, Option<u64>, Option<u64>);
+        // Per zone: signature expiry, engine due time, refresh recheck time,
+        // the next transfer from a signer.
+        type Due = (String, Option<u64>, Option<u64>, Option<u64>, Option<u64>);
         let zones: Vec<Due> = {
             let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
             zones
@@ -734,12 +752,13 @@ impl Daemon {
                         runtime.next_expiry,
                         runtime.engine_due,
                         runtime.refresh_wait,
+                        runtime.fetch_due,
                     )
                 })
                 .collect()
         };
         let mut next: Option<u64> = None;
-        for (zone, expiry, engine_due, refresh_wait) in zones {
+        for (zone, expiry, engine_due, refresh_wait, fetch_due) in zones {
             let Ok(Some(record)) = self.store.zone(&zone) else {
                 continue;
             };
@@ -753,7 +772,7 @@ impl Daemon {
             let cluster_signed = record.signed && record.storage == Storage::Cluster;
             let result = if due(engine_due) && record.signed {
                 self.step_zone(&zone)
-            } else if due(refresh_at) && cluster_signed {
+            } else if (due(refresh_at) || due(fetch_due)) && cluster_signed {
                 let lock = self.runtime_lock(&zone);
                 let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
                 self.refresh_cluster_signatures(&zone)
@@ -770,19 +789,24 @@ impl Daemon {
                     runtime.engine_due = runtime.engine_due.map(|_| now + super::RETRY_INTERVAL);
                 });
             }
-            let (expiry, engine_due, refresh_wait) = {
+            let (expiry, engine_due, refresh_wait, fetch_due) = {
                 let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
-                zones.get(&zone).map_or((None, None, None), |runtime| {
-                    (
-                        runtime.next_expiry,
-                        runtime.engine_due,
-                        runtime.refresh_wait,
-                    )
-                })
+                zones
+                    .get(&zone)
+                    .map_or((None, None, None, None), |runtime| {
+                        (
+                            runtime.next_expiry,
+                            runtime.engine_due,
+                            runtime.refresh_wait,
+                            runtime.fetch_due,
+                        )
+                    })
             };
             let refresh_at =
                 expiry.map(|e| e.saturating_sub(refresh).max(refresh_wait.unwrap_or(0)));
-            for at in [refresh_at, engine_due].into_iter().flatten() {
+            // A transfer is retried only while the zone is a signed cluster zone.
+            let fetch_due = fetch_due.filter(|_| cluster_signed);
+            for at in [refresh_at, engine_due, fetch_due].into_iter().flatten() {
                 next = Some(next.map_or(at, |current| current.min(at)));
             }
         }
@@ -824,7 +848,7 @@ impl Daemon {
         let record = self.record(zone)?;
         let role = self.store.role(zone)?;
         let policy = self.policy_for(&record);
-        let (serial, records, next_expiry, error) = {
+        let (serial, records, next_expiry, error, fetched_from) = {
             let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
             match zones.get(zone) {
                 Some(r) => (
@@ -832,8 +856,9 @@ impl Daemon {
                     r.records,
                     r.next_expiry,
                     r.error.clone().or_else(|| r.hides_cluster_zone.clone()),
+                    r.fetched_from.clone(),
                 ),
-                None => (None, None, None, None),
+                None => (None, None, None, None, None),
             }
         };
         let is_key_master = role
@@ -909,6 +934,7 @@ impl Daemon {
             next_key_event: engine.next_due,
             can_sign: cluster.then(|| self.has_cluster_key()),
             key_management,
+            fetched_from,
         })
     }
 
