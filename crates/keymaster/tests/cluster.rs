@@ -681,7 +681,7 @@ fn signed_cluster_zone_is_identical_on_every_member() {
     assert_eq!(shared["key_master_server"], "ns-a", "{shared}");
     assert_eq!(shared["key_master_status"], "online", "{shared}");
     // D cannot sign, so it serves the version it transferred from a member
-    // with the key, and says so.
+    // with the key, and its error names that member.
     let served = wait_until(Duration::from_secs(10), || {
         dig_answer(&tools.dig, d.dns_port, "www.shared.test", "A").is_some()
     });
@@ -996,8 +996,8 @@ fn member_without_cluster_key_never_serves_a_signed_zone_unsigned() {
         );
     };
 
-    // C has nothing saved: it serves the version it transferred from a
-    // member with the key, always signed, and says so.
+    // C has nothing saved, so it serves the version it transferred from a
+    // member with the key, always signed, and its error names that member.
     let fetched = wait_until(Duration::from_secs(10), || {
         zone_json(&c, "shared.test")["serial"] == saved
     });

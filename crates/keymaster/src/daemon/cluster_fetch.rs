@@ -29,7 +29,7 @@
 //!
 //! - its SOA serial equals the serial of the zone's signing record, read
 //!   again after the transfer;
-//! - its DNSKEY RRset holds exactly the DNSKEY records of the stored keys
+//! - its DNSKEY RRset contains exactly the DNSKEY records of the stored keys
 //!   that the signers publish, the keys whose DNSKEY state is rumoured or
 //!   omnipresent;
 //! - keymaster's validator finds no error in it, with every signature
