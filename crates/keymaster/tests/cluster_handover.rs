@@ -551,3 +551,103 @@ fn seize_during_ksk_rollover() {
     let report = validator.finish();
     assert_always_valid(&report, &all);
 }
+
+#[test]
+fn frozen_key_master_write_is_fenced() {
+    let test = "frozen_key_master_write_is_fenced";
+    let zone = "fenced.test.";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = start_etcd(test, dir.path()) else {
+        return;
+    };
+    let key = cluster_key(program(), dir.path());
+    let start = |name: &str| {
+        Member::join(
+            program(),
+            dir.path(),
+            name,
+            &etcd.endpoint(),
+            Some(&key),
+            FAST_POLICY,
+        )
+    };
+    let (a, b) = (start("ns-a"), start("ns-b"));
+    // C's lease outlives a freeze by 30 seconds, so that C still counts
+    // as online while it is frozen.
+    let c = Member::start_with(
+        program(),
+        dir.path(),
+        "ns-c",
+        &etcd.endpoint(),
+        Some(&key),
+        "30s",
+        FAST_POLICY,
+    );
+    c.wait_joined(Duration::from_secs(20));
+
+    // A zone large enough that signing a new version takes a while, so
+    // that A can be frozen between a rollover step and its last write.
+    let mut content = FAST_ZONE.to_string();
+    for host in 0..12_000 {
+        content.push_str(&format!("h{host} A 10.1.{}.{}\n", host / 250, host % 250));
+    }
+    let file = dir.path().join("fenced.db");
+    std::fs::write(&file, content).unwrap();
+    let path = file.to_str().unwrap();
+    ok(&a, &["zone", "add", zone, "--cluster", "--from-file", path]);
+    ok(&a, &["zone", "sign", zone, "--policy", "fast"]);
+    let ready = wait_until(ROLLOVER_TIMEOUT, || keys_established(&keys_json(&a, zone)));
+    assert!(
+        ready,
+        "the first keys never became omnipresent\n{}",
+        a.log()
+    );
+
+    // A ZSK rollover: A generates the new key, commits the step, reads the
+    // role again, signs the new version and then records it as published.
+    // A is frozen while it signs. B then forces the role onto C, which is
+    // frozen too, so that no new Key Master writes a newer version before
+    // A writes again.
+    let (old_zsk, _) = key_of_role(&keys_json(&a, zone), "zsk");
+    let before = a.log().len();
+    ok(&a, &["key", "rollover", zone, &old_zsk]);
+    let generated = wait_until(CHANGE_TIMEOUT, || {
+        a.log()
+            .get(before..)
+            .is_some_and(|new| new.contains("generated Zsk"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.pause();
+    assert!(generated, "A generated no new ZSK\n{}", a.log());
+    let published_line = format!("zone {zone} published with serial");
+    let published_before = lines_with(&a.log()[before..], &published_line).len();
+    c.pause();
+    let seized = json(&ok(
+        &b,
+        &["role", "seize", zone, "ns-c", "--force", "--json"],
+    ));
+    assert_eq!(seized["key_master"], "ns-c", "{seized}");
+    assert_eq!(seized["epoch"], 2, "{seized}");
+    a.resume();
+
+    // A's next key-management write finds the role moved: it stores
+    // nothing, reports the loss once, and stops key management.
+    let refused = "nothing was stored, and ns-a performs no more key management";
+    let fenced = wait_until(ROLLOVER_TIMEOUT, || a.log().contains(refused));
+    c.resume();
+    assert_eq!(
+        published_before, 0,
+        "A published the rollover's version before it was frozen, so its last write was not fenced"
+    );
+    assert!(fenced, "A's write was not fenced\n{}", a.log());
+    std::thread::sleep(Duration::from_secs(1));
+    let log = a.log();
+    assert_eq!(
+        lines_with(&log, "lost the Key Master role").len(),
+        1,
+        "{log}"
+    );
+    let role = json(&ok(&a, &["role", "show", zone, "--json"]));
+    assert_eq!(role["key_master"], "ns-c", "{role}");
+    assert_eq!(role["is_key_master"], false, "{role}");
+}

@@ -517,9 +517,6 @@ impl Daemon {
     /// Commits a key-management transaction fenced on the role this
     /// server read. When the role has moved, the loss is logged once and
     /// key management of the zone stops here; the write is not retried.
-    ///
-    /// NOTE: the tests reach the fenced branch only when a role change
-    /// lands between the role read and this commit, which they cannot time.
     pub(super) fn commit_key_management(&self, transaction: Transaction) -> Result<(), ZoneError> {
         self.store
             .commit(transaction)
