@@ -103,6 +103,8 @@ fn keyless_member_serves_transferred_versions() {
     ok(&a, &["zone", "sign", ZONE, "--policy", "fast"]);
 
     // C serves what A and B sign, byte for byte, and it validates.
+    let serving = wait_until(Duration::from_secs(30), || tools.serial(&c, ZONE).is_some());
+    assert!(serving, "C does not serve the zone:\n{}", c.log());
     let first = wait_identical(
         &tools,
         &[&a, &b, &c],

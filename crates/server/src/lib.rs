@@ -28,6 +28,7 @@ mod writer;
 pub mod zoneset;
 
 pub use answer::{answer, answer_into, Protocol, Transport, DEFAULT_UDP_PAYLOAD};
+pub use message::read_name_keeping_case;
 pub use transfer::{Network, NetworkError, TransferAccess};
 pub use transport::{BindError, Server, ServerConfig};
 pub use tsig::{sign_request, TsigAlgorithm, TsigKey, UnknownTsigAlgorithm};

@@ -175,6 +175,18 @@ pub(crate) fn skip_any_record(message: &[u8], start: usize) -> Option<(Rtype, us
 /// uncompressed wire format with ASCII letters in lower case, and the
 /// position after the name where it starts.
 pub(crate) fn read_name(message: &[u8], start: usize) -> Option<(Vec<u8>, usize)> {
+    read_name_as(message, start, true)
+}
+
+/// Reads the possibly compressed name at `start` as [`read_name`] does,
+/// but keeps the case of its letters, as a zone transfer client must.
+pub fn read_name_keeping_case(message: &[u8], start: usize) -> Option<(Vec<u8>, usize)> {
+    read_name_as(message, start, false)
+}
+
+/// Reads a name, following at most 128 compression pointers, each of
+/// which must point backward so that every name ends.
+fn read_name_as(message: &[u8], start: usize, lowercase: bool) -> Option<(Vec<u8>, usize)> {
     let mut name = Vec::with_capacity(64);
     let mut pos = start;
     let mut end = None;
@@ -190,7 +202,11 @@ pub(crate) fn read_name(message: &[u8], start: usize) -> Option<(Vec<u8>, usize)
                 if name.len() + label.len() > 254 {
                     return None;
                 }
-                name.extend(label.iter().map(u8::to_ascii_lowercase));
+                if lowercase {
+                    name.extend(label.iter().map(u8::to_ascii_lowercase));
+                } else {
+                    name.extend_from_slice(label);
+                }
                 pos += label.len();
             }
             0xc0 => {

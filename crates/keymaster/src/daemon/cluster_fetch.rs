@@ -57,7 +57,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use keymaster_server::{sign_request, TsigAlgorithm, TsigKey};
+use keymaster_server::{read_name_keeping_case, sign_request, TsigAlgorithm, TsigKey};
 use keymaster_store::{SigningRecord, StoredKey};
 use keymaster_zone::rdata::check_wire;
 use keymaster_zone::{canonical_rdata, Class, Name, Record, Rtype, Zone};
@@ -83,9 +83,6 @@ const ROUND_PAUSES: [Duration; 4] = [
 /// Maximum pause, in seconds, before a fetch that found nothing is tried
 /// again.
 pub const MAX_FETCH_BACKOFF: u64 = 60;
-
-/// Maximum number of compression pointers followed in one name.
-const MAX_POINTERS: usize = 128;
 
 /// Bounds of one zone transfer.
 #[derive(Clone, Copy, Debug)]
@@ -318,7 +315,8 @@ impl AxfrReader {
         }
         let mut pos = 12;
         for _ in 0..qdcount {
-            let (_, end) = read_name(message, pos).ok_or_else(|| self.malformed("bad question"))?;
+            let (_, end) = read_name_keeping_case(message, pos)
+                .ok_or_else(|| self.malformed("bad question"))?;
             pos = end + 4;
         }
         for _ in 0..ancount {
@@ -370,42 +368,6 @@ fn read_u16(message: &[u8], at: usize) -> Option<u16> {
     ]))
 }
 
-/// Reads the possibly compressed name at `start`, keeping its case.
-/// Returns it in uncompressed wire format and the position after it.
-fn read_name(message: &[u8], start: usize) -> Option<(Vec<u8>, usize)> {
-    let mut name = Vec::with_capacity(64);
-    let mut pos = start;
-    let mut end = None;
-    for _ in 0..MAX_POINTERS {
-        let len = *message.get(pos)?;
-        match len & 0xc0 {
-            0x00 if len == 0 => {
-                name.push(0);
-                return Some((name, end.unwrap_or(pos + 1)));
-            }
-            0x00 => {
-                let label = message.get(pos..pos + 1 + usize::from(len))?;
-                if name.len() + label.len() > 254 {
-                    return None;
-                }
-                name.extend_from_slice(label);
-                pos += label.len();
-            }
-            0xc0 => {
-                let target = (usize::from(len & 0x3f) << 8) | usize::from(*message.get(pos + 1)?);
-                end.get_or_insert(pos + 2);
-                // Only backward pointers, so every name ends.
-                if target >= pos {
-                    return None;
-                }
-                pos = target;
-            }
-            _ => return None,
-        }
-    }
-    None
-}
-
 /// Returns where the names sit in the RDATA of the types whose names a
 /// server may compress (RFC 3597 section 4): the octets before the first
 /// name and the number of names in a row.
@@ -423,7 +385,7 @@ fn compressed_names(rtype: Rtype) -> Option<(usize, usize)> {
 /// Reads the resource record at `start`, with the names in its RDATA
 /// written out uncompressed. Returns it and the position after it.
 fn read_record(message: &[u8], start: usize) -> Result<(Record, usize), String> {
-    let (owner, pos) = read_name(message, start).ok_or("a bad owner name")?;
+    let (owner, pos) = read_name_keeping_case(message, start).ok_or("a bad owner name")?;
     let owner = Name::from_wire(owner).map_err(|error| format!("a bad owner name: {error}"))?;
     let field = |at: usize| read_u16(message, pos + at).ok_or("a record cut short");
     let rtype = Rtype::from_int(field(0)?);
@@ -446,7 +408,7 @@ fn read_record(message: &[u8], start: usize) -> Result<(Record, usize), String> 
             }
             rdata.extend_from_slice(&message[rdata_start..at]);
             for _ in 0..names {
-                let (name, end) = read_name(message, at)
+                let (name, end) = read_name_keeping_case(message, at)
                     .filter(|(_, end)| *end <= rdata_end)
                     .ok_or_else(|| format!("{owner} {rtype}: a bad name in its RDATA"))?;
                 rdata.extend_from_slice(&name);
@@ -766,8 +728,8 @@ mod tests {
     #[test]
     fn forward_pointers_are_rejected() {
         let message = [0xc0, 2, 0xc0, 0];
-        assert!(read_name(&message, 0).is_none());
-        assert!(read_name(&message, 2).is_none());
+        assert!(read_name_keeping_case(&message, 0).is_none());
+        assert!(read_name_keeping_case(&message, 2).is_none());
     }
 
     #[test]
