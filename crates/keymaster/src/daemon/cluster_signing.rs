@@ -650,7 +650,17 @@ impl Daemon {
             zone: name.clone(),
             reason,
         };
-        let target = key_master.unwrap_or(&self.config.name).to_string();
+        // A zone that has a Key Master keeps it: signing never moves the
+        // role, which only `role transfer` and `role seize` do.
+        let current = self.store.role(&name)?;
+        let target = match (key_master, &current) {
+            (Some(server), _) => server.to_string(),
+            (None, Some(role)) => role.key_master.clone(),
+            (None, None) => self.config.name.clone(),
+        };
+        if let Some(role) = current.as_ref().filter(|role| role.key_master != target) {
+            return Err(rejected(kept_role(&name, role, &target)));
+        }
         if target == self.config.name {
             if !self.has_cluster_key() {
                 return Err(rejected(format!(
@@ -708,22 +718,34 @@ impl Daemon {
             let mut transaction = Transaction::new().push(Operation::PutZone(record));
             let role = match self.store.role(&name)? {
                 Some(role) if role.key_master == target => role,
-                current => {
+                Some(role) => return Err(rejected(kept_role(&name, &role, &target))),
+                None => {
                     let role = RoleRecord {
                         zone: name.clone(),
                         key_master: target.clone(),
-                        epoch: current.as_ref().map_or(1, |role| role.epoch + 1),
+                        epoch: 1,
                         changed: unix_now(),
                     };
                     transaction = transaction.push(Operation::PutRole {
                         role: role.clone(),
-                        expected_epoch: current.map(|role| role.epoch),
+                        expected_epoch: None,
                     });
                     tracing::info!(zone = %name, server = %target, epoch = role.epoch,
                         "{target} is now Key Master of cluster zone {name} (epoch {})", role.epoch);
                     role
                 }
             };
+            // Only the Key Master can queue the request that signs a zone
+            // again after `zone unsign`.
+            let state = self.load_engine(&name)?.state;
+            if role.key_master != self.config.name
+                && (state.is_unsigned() || state.going_insecure.is_some())
+            {
+                return Err(rejected(format!(
+                    "its Key Master {} (epoch {}) signs it again: run `keymaster zone sign {name}` there",
+                    role.key_master, role.epoch
+                )));
+            }
             self.store.commit(transaction)?;
             role
         };
@@ -752,4 +774,13 @@ pub(super) fn zone_text(name: &str, content: &Zone) -> Result<String, ZoneError>
         zone: name.to_string(),
         reason: format!("its records are not valid text: {error}"),
     })
+}
+
+/// Explains why `zone sign` keeps the Key Master a zone has.
+fn kept_role(zone: &str, role: &RoleRecord, target: &str) -> String {
+    format!(
+        "already has Key Master {} (epoch {}), and signing does not move the role; \
+         move it first with `keymaster role transfer {zone} {target}`, or sign without --key-master",
+        role.key_master, role.epoch
+    )
 }

@@ -125,7 +125,9 @@ impl ZoneError {
 
 /// Parses an operator's zone name into a normalized string and a `Name`.
 ///
-/// The root zone may be written `@`, because URL parsers remove a path
+/// The string is the name's presentation form in lower case, so that
+/// spellings of one name (`Example.`, `\069xample.`) give one zone. The
+/// root zone may be written `@`, because URL parsers remove a path
 /// segment of `.`.
 pub fn zone_name(text: &str) -> Result<(String, Name), ZoneError> {
     let text = if text == "@" { "." } else { text };
@@ -134,7 +136,8 @@ pub fn zone_name(text: &str) -> Result<(String, Name), ZoneError> {
         name: text.to_string(),
         reason: error.to_string(),
     })?;
-    Ok((normalized, name))
+    let name = name.to_lowercase();
+    Ok((name.to_string(), name))
 }
 
 /// Loads the records of a cluster zone sent as master-file text by the
@@ -1162,6 +1165,11 @@ impl Daemon {
         let role = self.ensure_role(&record)?;
         let engine = self.load_engine(&name)?;
         let has_keys = engine.state.keys.iter().any(|key| !key.is_gone());
+        // Only the Key Master takes a zone with keys out of signing; from
+        // another member the zone would go unsigned under the parent's DS.
+        if has_keys {
+            self.require_key_master(&role)?;
+        }
         if role.key_master == self.config.name && has_keys {
             if no_parent_ds {
                 // The engine's own belief overrides the operator's word:
