@@ -224,6 +224,14 @@ pub struct RoleRequest {
     pub server: Option<String>,
     #[serde(default)]
     pub force: bool,
+    /// UNIX time after which the requester no longer waits for the response, and
+    /// a request that gets its turn later changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
+    /// Epoch of the role record a forwarded transfer was decided on; the
+    /// Key Master rejects it once the role has moved since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// Body of `POST /zones`.

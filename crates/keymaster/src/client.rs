@@ -16,7 +16,7 @@ use crate::cli::{
     DigestArg, DsArgs, GlobalArgs, KeyCommand, PlanArgs, RoleArg, RoleCommand, ServerCommand,
     ZoneCommand,
 };
-use crate::daemon::{CONTROL_FILE, TOKEN_FILE};
+use crate::daemon::{unix_now, CONTROL_FILE, TOKEN_FILE};
 
 /// Longest wait for a connection to the control API. The server listens
 /// on loopback or a nearby host, so a connection that takes longer means a
@@ -492,7 +492,7 @@ pub fn role(global: &GlobalArgs, command: RoleCommand) -> anyhow::Result<()> {
             "assign",
             RoleRequest {
                 server: Some(target),
-                force: false,
+                ..RoleRequest::default()
             },
         ),
         RoleCommand::Transfer { zone, target } => (
@@ -500,7 +500,7 @@ pub fn role(global: &GlobalArgs, command: RoleCommand) -> anyhow::Result<()> {
             "transfer",
             RoleRequest {
                 server: Some(target),
-                force: false,
+                ..RoleRequest::default()
             },
         ),
         RoleCommand::Seize {
@@ -513,8 +513,14 @@ pub fn role(global: &GlobalArgs, command: RoleCommand) -> anyhow::Result<()> {
             RoleRequest {
                 server: target,
                 force,
+                ..RoleRequest::default()
             },
         ),
+    };
+    // The server changes nothing once this command has stopped waiting.
+    let request = RoleRequest {
+        deadline: Some(unix_now() + client.timeout.as_secs()),
+        ..request
     };
     let role: RoleInfo = client.post(
         &format!("/zones/{}/role/{action}", segment(&zone)),

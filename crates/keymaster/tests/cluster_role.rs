@@ -78,6 +78,13 @@ fn wait_offline(observer: &Member, name: &str) {
     assert!(offline, "{} never saw {name} offline", observer.name);
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 #[test]
 fn cluster_role_assign_and_transfer() {
     let test = "cluster_role_assign_and_transfer";
@@ -155,36 +162,109 @@ fn cluster_role_assign_and_transfer() {
     });
     assert!(noticed, "{}", b.log());
 
-    // The token members forward transfers with opens no other request.
+    // The token of a forwarded transfer opens that one request only: not
+    // another path, not another target, and not once the role has moved
+    // or the deadline has passed.
     let cluster_key = keymaster_keys::kek::KeyEncryptionKey::open_existing(&key).unwrap();
-    let token = keymaster::daemon::role::forward_token(&cluster_key);
-    let status = |method: &str, path: &str, token: &str| {
-        let request = ureq::request(method, &format!("{}/api/v1{path}", a.control_url))
-            .set("Authorization", &format!("Bearer {token}"));
-        let result = if method == "POST" {
-            request.send_json(serde_json::json!({"server": "ns-a", "force": true}))
-        } else {
-            request.call()
-        };
-        match result {
-            Ok(response) => response.status(),
-            Err(ureq::Error::Status(code, _)) => code,
-            Err(error) => panic!("{method} {path}: {error}"),
-        }
+    let transfer = "/api/v1/zones/one.test./role/transfer";
+    let forwarded = |server: &str, epoch: u64, deadline: u64| keymaster_api::RoleRequest {
+        server: Some(server.to_string()),
+        force: false,
+        deadline: Some(deadline),
+        epoch: Some(epoch),
     };
-    assert_eq!(status("GET", "/zones", &token), 401);
-    assert_eq!(status("POST", "/zones/one.test./role/seize", &token), 401);
-    assert_eq!(status("POST", "/zones/one.test./role/assign", &token), 401);
+    let token_for = |body: &keymaster_api::RoleRequest| {
+        keymaster::daemon::role::forward_token(&cluster_key, transfer, body).unwrap()
+    };
+    let send =
+        |url: &str, method: &str, path: &str, token: &str, body: &keymaster_api::RoleRequest| {
+            let request = ureq::request(method, &format!("{url}{path}"))
+                .set("Authorization", &format!("Bearer {token}"));
+            let result = if method == "POST" {
+                request.send_json(body)
+            } else {
+                request.call()
+            };
+            match result {
+                Ok(response) => (response.status(), String::new()),
+                Err(ureq::Error::Status(code, response)) => {
+                    (code, response.into_string().unwrap_or_default())
+                }
+                Err(error) => panic!("{method} {path}: {error}"),
+            }
+        };
+    let later = unix_now() + 60;
+    let body = forwarded("ns-a", 2, later);
+    let token = token_for(&body);
+    let status =
+        |url: &str, method: &str, path: &str, token: &str, body: &keymaster_api::RoleRequest| {
+            send(url, method, path, token, body).0
+        };
+    let url = a.control_url.as_str();
+    assert_eq!(status(url, "GET", "/api/v1/zones", &token, &body), 401);
     assert_eq!(
-        status("POST", "/zones/one.test./role/transfer", "0123"),
+        status(
+            url,
+            "POST",
+            "/api/v1/zones/one.test./role/seize",
+            &token,
+            &body
+        ),
         401
     );
+    assert_eq!(
+        status(
+            url,
+            "POST",
+            "/api/v1/zones/one.test./role/assign",
+            &token,
+            &body
+        ),
+        401
+    );
+    assert_eq!(
+        status(
+            url,
+            "POST",
+            "/api/v1/zones/two.test./role/transfer",
+            &token,
+            &body
+        ),
+        401
+    );
+    assert_eq!(status(url, "POST", transfer, "0123", &body), 401);
+    assert_eq!(
+        status(url, "POST", transfer, &token, &forwarded("ns-c", 2, later)),
+        401
+    );
+    assert_eq!(
+        status(
+            url,
+            "POST",
+            transfer,
+            &token,
+            &forwarded("ns-a", 2, later + 1)
+        ),
+        401
+    );
+    let unbound = keymaster_api::RoleRequest {
+        server: Some("ns-a".to_string()),
+        ..Default::default()
+    };
+    assert_eq!(status(url, "POST", transfer, &token, &unbound), 401);
     // Accepted, and refused by A, which is no longer the Key Master and
     // never forwards a request that came from a member.
-    assert_eq!(
-        status("POST", "/zones/one.test./role/transfer", &token),
-        409
-    );
+    assert_eq!(status(url, "POST", transfer, &token, &body), 409);
+    // B, the Key Master, rejects a token made for the epoch before the
+    // last transfer, and one whose deadline has passed.
+    let stale = forwarded("ns-a", 1, later);
+    let (code, text) = send(&b.control_url, "POST", transfer, &token_for(&stale), &stale);
+    assert_eq!(code, 409, "{text}");
+    assert!(text.contains("decided on the role at epoch 1"), "{text}");
+    let late = forwarded("ns-a", 2, unix_now() - 1);
+    let (code, text) = send(&b.control_url, "POST", transfer, &token_for(&late), &late);
+    assert_eq!(code, 409, "{text}");
+    assert!(text.contains("stopped waiting"), "{text}");
     wait_role_agreed(&[&a, &b], "one.test", "ns-b", 2);
 
     // Only the new Key Master manages the zone's keys.
@@ -232,6 +312,82 @@ fn cluster_role_assign_and_transfer() {
         let message = rejected(&a, args);
         assert!(message.contains("single primary (ns-a)"), "{message}");
     }
+}
+
+/// Returns the number of keys `member` lists for `zone`.
+fn key_count(member: &Member, zone: &str) -> usize {
+    let output = member.cli(&["key", "list", zone, "--json"]);
+    if !output.status.success() {
+        return 0;
+    }
+    json(&output).as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn cluster_role_kept_by_sign_unsign_timeouts() {
+    let test = "cluster_role_kept_by_sign_unsign_timeouts";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+        return;
+    };
+    let key = cluster_key(program(), dir.path());
+    let a = start(dir.path(), "ns-a", &etcd, Some(&key));
+    let b = start(dir.path(), "ns-b", &etcd, Some(&key));
+    add_zone(&a, dir.path(), "kept.test");
+
+    // Another spelling of the same name is the same zone.
+    let file = dir.path().join("kept.test.zone");
+    let message = rejected(
+        &a,
+        &[
+            "zone",
+            "add",
+            "\\075EPT.test",
+            "--cluster",
+            "--from-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(message.contains("kept.test. already exists"), "{message}");
+
+    // A Key Master assigned ahead of signing keeps the role when another
+    // member signs the zone, and it makes the keys.
+    ok(&a, &["role", "assign", "\\075EPT.TEST", "ns-b"]);
+    let message = rejected(&a, &["zone", "sign", "kept.test", "--key-master", "ns-a"]);
+    assert!(message.contains("already has Key Master ns-b"), "{message}");
+    ok(&a, &["zone", "sign", "kept.test"]);
+    wait_role_agreed(&[&a, &b], "kept.test", "ns-b", 1);
+    let keyed = wait_until(CHANGE_TIMEOUT, || key_count(&b, "kept.test") >= 2);
+    assert!(keyed, "{}", b.log());
+
+    // Only the Key Master takes the zone out of signing; the role
+    // survives it, and only the Key Master signs the zone again.
+    let message = rejected(&a, &["zone", "unsign", "kept.test"]);
+    assert!(message.contains("its Key Master is ns-b"), "{message}");
+    let shown = json(&ok(&a, &["zone", "show", "kept.test", "--json"]));
+    assert_eq!(shown["is_signed"], true, "{shown}");
+    ok(&b, &["zone", "unsign", "kept.test", "--no-parent-ds"]);
+    wait_role_agreed(&[&a, &b], "kept.test", "ns-b", 1);
+    let message = rejected(&a, &["zone", "sign", "kept.test"]);
+    assert!(
+        message.contains("run `keymaster zone sign kept.test.` there"),
+        "{message}"
+    );
+    ok(&b, &["zone", "sign", "kept.test"]);
+
+    // A transfer whose requester gave up while the Key Master was frozen
+    // changes nothing when the Key Master wakes up.
+    b.pause();
+    let late = a.cli(&["--timeout", "2", "role", "transfer", "kept.test", "ns-a"]);
+    b.resume();
+    assert!(!late.status.success(), "{}", output_text(&late));
+    std::thread::sleep(Duration::from_secs(3));
+    wait_role_agreed(&[&a, &b], "kept.test", "ns-b", 1);
+    let moved = json(&ok(
+        &a,
+        &["role", "transfer", "kept.test", "ns-a", "--json"],
+    ));
+    assert_eq!(moved["epoch"], 2, "{moved}");
 }
 
 #[test]

@@ -8,9 +8,10 @@
 //! `token` query parameter so it can be opened in a browser. A request
 //! without a valid token gets 401 and nothing else.
 //!
-//! A cluster member with the cluster key also accepts the token derived
-//! from that key ([`super::role::forward_token`]), on one path only: the
-//! role transfers other members forward to it.
+//! A cluster member with the cluster key also accepts a token derived
+//! from that key for one forwarded role transfer
+//! ([`super::role::forward_token`]), on that request's path only, and only
+//! with the target, epoch and deadline it was made for.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -39,12 +40,13 @@ pub fn write_endpoint(data_dir: &Path, address: SocketAddr) -> anyhow::Result<St
     Ok(token)
 }
 
+/// Largest body of a forwarded role transfer read to check its token.
+const MAX_FORWARDED_BODY: usize = 16 * 1024;
+
 #[derive(Clone)]
 struct AppState {
     daemon: Arc<Daemon>,
     token: Arc<String>,
-    /// The token of forwarded role transfers, on members with the cluster key.
-    forward_token: Option<Arc<String>>,
 }
 
 /// Serves the control API until shutdown.
@@ -54,15 +56,9 @@ pub async fn run(
     token: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let forward_token = daemon
-        .cluster
-        .as_ref()
-        .and_then(|link| link.key.as_ref())
-        .map(|key| Arc::new(super::role::forward_token(key)));
     let state = AppState {
         daemon,
         token: Arc::new(token),
-        forward_token,
     };
     let app = router(state);
     let stop = async move {
@@ -127,13 +123,16 @@ async fn authorize(
         presented.is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()))
     };
     let operator = matches(&state.token);
-    let member = !operator
+    let mut member = false;
+    if !operator
         && request.method() == axum::http::Method::POST
         && super::role::forwardable(request.uri().path())
-        && state
-            .forward_token
-            .as_deref()
-            .is_some_and(|token| matches(token));
+    {
+        let presented = presented.map(str::to_string);
+        let (checked, body) = forwarded_transfer(&state, request, presented.as_deref()).await;
+        request = body;
+        member = checked;
+    }
     if member {
         // A request in the name of another member is never forwarded again.
         request.extensions_mut().insert(FromMember);
@@ -147,6 +146,36 @@ async fn authorize(
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     }
     next.run(request).await
+}
+
+/// Checks the token of a forwarded role transfer against the request it
+/// came with; returns whether it matched and the request to pass on.
+async fn forwarded_transfer(
+    state: &AppState,
+    request: Request,
+    presented: Option<&str>,
+) -> (bool, Request) {
+    let key = state
+        .daemon
+        .cluster
+        .as_ref()
+        .and_then(|link| link.key.as_ref());
+    let (Some(key), Some(presented)) = (key, presented) else {
+        return (false, request);
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORWARDED_BODY).await else {
+        return (false, Request::from_parts(parts, axum::body::Body::empty()));
+    };
+    let expected = serde_json::from_slice::<RoleRequest>(&bytes)
+        .ok()
+        .and_then(|role| super::role::forward_token(key, parts.uri.path(), &role));
+    let checked = expected
+        .is_some_and(|expected| constant_time_eq(presented.as_bytes(), expected.as_bytes()));
+    (
+        checked,
+        Request::from_parts(parts, axum::body::Body::from(bytes)),
+    )
 }
 
 /// Marks a request authenticated with the token of forwarded transfers.

@@ -20,10 +20,19 @@
 //! and can sign (holds the cluster key).
 //!
 //! A forwarded transfer is authenticated with a bearer token that every
-//! holder of the cluster key derives from it ([`forward_token`]): the
-//! control API accepts that token for forwarded transfers and nothing
-//! else. A member without the cluster key cannot forward, and its refusal
-//! names the Key Master's control URL.
+//! holder of the cluster key derives from it for that one request
+//! ([`forward_token`]): it covers the request path, the target, the epoch
+//! the forwarding member read and a deadline a few minutes ahead. The
+//! control API accepts it for that request and nothing else, and the Key
+//! Master rejects it once the role has moved or the deadline has passed,
+//! so a copied token cannot move the role later. A member without the
+//! cluster key cannot forward, and its refusal names the Key Master's
+//! control URL.
+//!
+//! Every role change carries the deadline of its requester (the CLI sends
+//! its `--timeout`); a change that gets the zone's lock after it changes
+//! nothing, so an operator who was told that the command timed out never
+//! finds the role moved behind their back.
 //!
 //! A member learns of role changes through the cluster store's watch.
 //! When the role comes to it, it runs the zone's engine from the stored
@@ -37,6 +46,10 @@
 //!
 //! - A forwarded transfer waits up to [`FORWARD_TIMEOUT`] for the Key
 //!   Master, which may be signing a large zone under the zone's lock.
+//! - Deadlines are UNIX times, so members' clocks must agree to within a
+//!   few seconds, as DNSSEC signature times already require.
+//! - A copied forwarding token can be sent again until its deadline, for
+//!   the same zone, target and epoch only.
 //! - Role records of file zones are not changed here: a file zone has a
 //!   single primary, which is always its Key Master.
 
@@ -59,15 +72,25 @@ use super::{unix_now, Daemon, ZoneError};
 pub const FORWARDED_BY: &str = "x-keymaster-forwarded-by";
 
 /// Label of the forwarding token derived from the cluster key.
-const FORWARD_TOKEN_LABEL: &str = "keymaster control API token for forwarded role transfers, v1";
+const FORWARD_TOKEN_LABEL: &str = "keymaster control API token for forwarded role transfers, v2";
 
 /// Longest wait for the Key Master's response to a forwarded transfer.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Returns the bearer token members send with forwarded role transfers:
-/// HMAC-SHA256 of a fixed label under the cluster key, in hexadecimal.
-pub fn forward_token(cluster_key: &KeyEncryptionKey) -> String {
-    data_encoding::HEXLOWER.encode(&cluster_key.derive_secret(FORWARD_TOKEN_LABEL)[..])
+/// Returns the bearer token of one forwarded role transfer: HMAC-SHA256
+/// under the cluster key of a fixed label, the request path and the
+/// request's target, epoch and deadline, in hexadecimal. `None` when the
+/// request lacks the epoch or the deadline, which every forwarded
+/// transfer carries.
+pub fn forward_token(
+    cluster_key: &KeyEncryptionKey,
+    path: &str,
+    request: &RoleRequest,
+) -> Option<String> {
+    let server = request.server.as_deref().unwrap_or_default();
+    let (epoch, deadline) = (request.epoch?, request.deadline?);
+    let message = format!("{FORWARD_TOKEN_LABEL}\n{path}\n{server}\n{epoch}\n{deadline}");
+    Some(data_encoding::HEXLOWER.encode(&cluster_key.derive_secret(&message)[..]))
 }
 
 /// Returns true for the one request path a forwarding token may call:
@@ -77,6 +100,25 @@ pub fn forwardable(path: &str) -> bool {
         .and_then(|rest| rest.strip_prefix("/zones/"))
         .and_then(|rest| rest.strip_suffix("/role/transfer"))
         .is_some_and(|zone| !zone.is_empty() && !zone.contains('/'))
+}
+
+/// Rejects a change whose requester stopped waiting before the change got
+/// the zone's lock.
+fn check_deadline(zone: &str, deadline: Option<u64>) -> Result<(), ZoneError> {
+    let now = unix_now();
+    let Some(deadline) = deadline.filter(|deadline| now >= *deadline) else {
+        return Ok(());
+    };
+    // The requester no longer reads the response, so the log records it.
+    tracing::warn!(zone = %zone, deadline, now,
+        "zone {zone}: role change rejected: its requester stopped waiting at {deadline}, before the zone's lock was free");
+    Err(rejected(
+        zone,
+        format!(
+            "the request got its turn after its requester stopped waiting (deadline {deadline}, \
+             now {now}, in UNIX seconds), so nothing changed; see `keymaster role show {zone}`"
+        ),
+    ))
 }
 
 fn rejected(zone: &str, reason: String) -> ZoneError {
@@ -137,9 +179,9 @@ impl Daemon {
             };
         }
         match action {
-            "assign" => self.assign_cluster_role(&record, named()?),
-            "transfer" => self.transfer_cluster_role(&record, named()?, forwarded_by),
-            "seize" => self.seize_cluster_role(&record, server, request.force),
+            "assign" => self.assign_cluster_role(&record, named()?, request.deadline),
+            "transfer" => self.transfer_cluster_role(&record, named()?, &request, forwarded_by),
+            "seize" => self.seize_cluster_role(&record, server, request.force, request.deadline),
             other => Err(unknown_action(other)),
         }
     }
@@ -166,11 +208,13 @@ impl Daemon {
         &self,
         record: &ZoneRecord,
         server: &str,
+        deadline: Option<u64>,
     ) -> Result<RoleInfo, ZoneError> {
         let name = record.name.as_str();
         let etcd = self.cluster_store(name)?;
         let lock = self.runtime_lock(name);
         let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        check_deadline(name, deadline)?;
         if let Some(role) = self.store.role(name)? {
             return Err(rejected(
                 name,
@@ -194,6 +238,7 @@ impl Daemon {
         &self,
         record: &ZoneRecord,
         server: &str,
+        request: &RoleRequest,
         forwarded_by: Option<&str>,
     ) -> Result<RoleInfo, ZoneError> {
         let name = record.name.as_str();
@@ -205,7 +250,7 @@ impl Daemon {
             ));
         };
         if role.key_master == self.config.name {
-            return self.transfer_here(record, &etcd, server);
+            return self.transfer_here(record, &etcd, server, request);
         }
         if let Some(from) = forwarded_by {
             return Err(rejected(
@@ -255,7 +300,21 @@ impl Daemon {
                 ),
             ));
         };
-        self.forward_transfer(name, holder, server, &forward_token(key))?;
+        // The Key Master gives up a second before this member does, so that
+        // its response arrives while this member still waits for it.
+        let now = unix_now();
+        let deadline = request
+            .deadline
+            .map_or(u64::MAX, |deadline| deadline.saturating_sub(1))
+            .min(now + FORWARD_TIMEOUT.as_secs());
+        check_deadline(name, Some(deadline))?;
+        let forwarded = RoleRequest {
+            server: Some(server.to_string()),
+            force: false,
+            deadline: Some(deadline),
+            epoch: Some(role.epoch),
+        };
+        self.forward_transfer(name, holder, &forwarded, key)?;
         self.show_role(name)
     }
 
@@ -266,11 +325,13 @@ impl Daemon {
         record: &ZoneRecord,
         etcd: &EtcdStore,
         server: &str,
+        request: &RoleRequest,
     ) -> Result<RoleInfo, ZoneError> {
         let name = record.name.as_str();
         let me = self.config.name.as_str();
         let lock = self.runtime_lock(name);
         let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        check_deadline(name, request.deadline)?;
         // The role may have moved while the step in flight held the lock.
         let role = self.store.role(name)?;
         let Some(role) = role.filter(|role| role.key_master == me) else {
@@ -279,6 +340,16 @@ impl Daemon {
                 format!("{me} is no longer its Key Master; see `keymaster role show {name}`"),
             ));
         };
+        if let Some(epoch) = request.epoch.filter(|epoch| *epoch != role.epoch) {
+            return Err(rejected(
+                name,
+                format!(
+                    "the transfer was decided on the role at epoch {epoch}, but it is at epoch {} now; \
+                     see `keymaster role show {name}` and try again",
+                    role.epoch
+                ),
+            ));
+        }
         if server == me {
             return Err(rejected(
                 name,
@@ -308,26 +379,29 @@ impl Daemon {
         &self,
         zone: &str,
         holder: &Member,
-        server: &str,
-        token: &str,
+        body: &RoleRequest,
+        cluster_key: &KeyEncryptionKey,
     ) -> Result<(), ZoneError> {
-        let url = format!(
-            "{}{API_PREFIX}/zones/{}/role/transfer",
-            holder.control.trim_end_matches('/'),
+        let path = format!(
+            "{API_PREFIX}/zones/{}/role/transfer",
             crate::client::segment(zone)
         );
-        let agent = ureq::AgentBuilder::new().timeout(FORWARD_TIMEOUT).build();
-        let body = RoleRequest {
-            server: Some(server.to_string()),
-            force: false,
-        };
+        let url = format!("{}{path}", holder.control.trim_end_matches('/'));
+        let token = forward_token(cluster_key, &path, body).ok_or_else(|| {
+            ZoneError::BadRequest("a forwarded transfer needs an epoch and a deadline".to_string())
+        })?;
+        let server = body.server.as_deref().unwrap_or_default();
+        let wait = body.deadline.unwrap_or(0).saturating_sub(unix_now()) + 1;
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(wait))
+            .build();
         tracing::info!(zone = %zone, key_master = %holder.name, url = %url,
             "zone {zone}: forwarding the transfer of its Key Master role to {server} to the Key Master {}", holder.name);
         let response = agent
             .post(&url)
             .set("Authorization", &format!("Bearer {token}"))
             .set(FORWARDED_BY, &self.config.name)
-            .send_json(&body);
+            .send_json(body);
         match response {
             Ok(_) => Ok(()),
             Err(ureq::Error::Status(code, response)) => {
@@ -349,7 +423,8 @@ impl Daemon {
                 ))
             }
             Err(error) => Err(ZoneError::Unavailable(format!(
-                "zone {zone}: cannot reach the Key Master {} at {} to transfer the role: {error}",
+                "zone {zone}: cannot reach the Key Master {} at {} to transfer the role: {error}; \
+                 a transfer that reaches it later changes nothing, see `keymaster role show {zone}`",
                 holder.name, holder.control
             ))),
         }
@@ -362,6 +437,7 @@ impl Daemon {
         record: &ZoneRecord,
         server: Option<&str>,
         force: bool,
+        deadline: Option<u64>,
     ) -> Result<RoleInfo, ZoneError> {
         let name = record.name.as_str();
         let me = self.config.name.as_str();
@@ -369,6 +445,7 @@ impl Daemon {
         let etcd = self.cluster_store(name)?;
         let lock = self.runtime_lock(name);
         let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        check_deadline(name, deadline)?;
         let Some(role) = self.store.role(name)? else {
             return Err(rejected(
                 name,
@@ -623,6 +700,14 @@ mod tests {
         assert!(!forwardable("/api/v1/zones//role/transfer"));
         assert!(!forwardable("/api/v1/zones/example.com./keys"));
         assert!(!forwardable("/zones/example.com./role/transfer"));
+    }
+
+    #[test]
+    fn spellings_of_one_zone_are_one_zone() {
+        for text in ["ab.test", "AB.Test.", "\\065\\066.test", "\\097b.test."] {
+            assert_eq!(zone_name(text).unwrap().0, "ab.test.", "{text}");
+        }
+        assert_eq!(zone_name("a\\.b.test").unwrap().0, "a\\.b.test.");
     }
 
     fn member(name: &str, can_sign: bool) -> Member {
