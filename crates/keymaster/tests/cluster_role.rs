@@ -391,6 +391,53 @@ fn cluster_role_kept_by_sign_unsign_timeouts() {
 }
 
 #[test]
+fn cluster_member_name_held_once() {
+    let test = "cluster_member_name_held_once";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
+        return;
+    };
+    let key = cluster_key(dir.path());
+    let mut a = start(dir.path(), "ns-a", &etcd, Some(&key));
+    add_zone(&a, dir.path(), "twin.test");
+    ok(&a, &["role", "assign", "twin.test", "ns-a"]);
+
+    // A second server under a live member's name would pass the fence of
+    // that member's roles: it does not join while the name is online.
+    let twin_dir = dir.path().join("twin");
+    let twin = Member::start(
+        program(),
+        &twin_dir,
+        "ns-a",
+        &etcd.endpoint(),
+        Some(&key),
+        LEASE_TTL,
+    );
+    let refused = wait_until(CHANGE_TIMEOUT, || {
+        twin.log()
+            .contains("another server is online as member ns-a")
+    });
+    assert!(refused, "{}", twin.log());
+    let servers = json(&ok(&a, &["server", "list", "--json"]));
+    assert_eq!(servers[0]["name"], "ns-a", "{servers}");
+    assert_eq!(
+        servers[0]["control_address"],
+        a.control_url.as_str(),
+        "{servers}"
+    );
+    let message = rejected(&twin, &["role", "show", "twin.test"]);
+    assert!(!message.is_empty());
+
+    // Once the first one has stopped and its lease ran out, the name is free.
+    a.kill();
+    let joined = wait_until(OFFLINE_TIMEOUT, || {
+        twin.log().contains("ns-a joined the cluster")
+    });
+    assert!(joined, "{}", twin.log());
+    wait_role_agreed(&[&twin], "twin.test", "ns-a", 1);
+}
+
+#[test]
 fn cluster_role_seize() {
     let test = "cluster_role_seize";
     let dir = tempfile::tempdir().unwrap();

@@ -51,7 +51,9 @@
 //!
 //! [`EtcdStore::register`] writes a [`Member`] record and keeps an
 //! `online/` key alive under a lease; [`EtcdStore::members`] lists members
-//! with their online state. When the keep-alive loses etcd, one warning
+//! with their online state. A server registers only while the `online/`
+//! key of its name has no other lease ([`StoreError::NameTaken`]), so two
+//! live servers never share a name, nor the role records that name one. When the keep-alive loses etcd, one warning
 //! names the endpoints, later failures are logged at debug level only, and
 //! the return of etcd is logged once. [`EtcdStore::watch`] reports which
 //! zone changed.
@@ -270,11 +272,13 @@ impl EtcdStore {
         let layout = self.shared.layout.clone();
         let record = to_json(member);
         let name = member.name.clone();
+        let endpoints = self.shared.endpoints.clone();
         let lease = self.call("register member", {
             let name = name.clone();
             move |client| {
                 let (layout, name, record) = (layout.clone(), name.clone(), record.clone());
-                async move { grant_and_put(client, &layout, &name, &record, ttl).await }
+                let endpoints = endpoints.clone();
+                async move { grant_and_put(client, &layout, &endpoints, &name, &record, ttl).await }
             }
         })?;
         let lease = Arc::new(AtomicI64::new(lease));
@@ -1162,25 +1166,43 @@ async fn commit(
     }))
 }
 
-/// Grants a lease and writes the member record and its online key.
+/// Grants a lease and writes the member record and its online key, unless
+/// another lease holds the online key of that name.
 async fn grant_and_put(
     mut client: Client,
     layout: &Layout,
+    endpoints: &str,
     name: &str,
     record: &str,
     ttl: i64,
 ) -> Result<i64, CallError> {
     let lease = client.lease_grant(ttl, None).await?.id();
     let online = format!("{{\"lease\":{lease}}}");
-    let txn = Txn::new().and_then([
-        TxnOp::put(layout.key("members", name), record, None),
-        TxnOp::put(
-            layout.key("online", name),
-            online,
-            Some(PutOptions::new().with_lease(lease)),
-        ),
-    ]);
-    client.txn(txn).await?;
+    // Two servers under one name would both pass the fence of its roles,
+    // so the name is taken only while no other lease holds it.
+    let online_key = layout.key("online", name);
+    let txn = Txn::new()
+        .when([Compare::create_revision(
+            online_key.clone(),
+            CompareOp::Equal,
+            0,
+        )])
+        .and_then([
+            TxnOp::put(layout.key("members", name), record, None),
+            TxnOp::put(
+                online_key,
+                online,
+                Some(PutOptions::new().with_lease(lease)),
+            ),
+        ]);
+    if !client.txn(txn).await?.succeeded() {
+        // The unused lease runs out by itself if the revocation fails.
+        let _ = client.lease_revoke(lease).await;
+        return Err(CallError::Store(StoreError::NameTaken {
+            endpoints: endpoints.to_string(),
+            name: name.to_string(),
+        }));
+    }
     Ok(lease)
 }
 
@@ -1202,7 +1224,8 @@ async fn keep_registered(
             KeepAliveEnd::Expired => {
                 tracing::warn!(member = %reach.member, "member lease expired; registering again");
                 let name = &reach.member;
-                match grant_and_put(client.clone(), &layout, name, &record, ttl).await {
+                let endpoints = &reach.endpoints;
+                match grant_and_put(client.clone(), &layout, endpoints, name, &record, ttl).await {
                     Ok(id) => {
                         lease.store(id, Ordering::SeqCst);
                         reach.back();

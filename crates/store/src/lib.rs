@@ -314,6 +314,9 @@ pub enum StoreError {
         size: usize,
         limit: usize,
     },
+    /// Another server is online under the member name this one registers.
+    #[error("cluster store {endpoints}: another server is online as member {name}; give this server its own name with --name, or stop the other one")]
+    NameTaken { endpoints: String, name: String },
     /// The cluster store connection could not be set up.
     #[error("cluster store: {what}")]
     ClusterSetup {

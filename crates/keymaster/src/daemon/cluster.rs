@@ -201,7 +201,7 @@ fn join(
             Err(error) if !warned => {
                 warned = true;
                 tracing::warn!(endpoints = %link.endpoints(), %error,
-                    "cannot reach the cluster store; serving the file zones and trying again every {} s", JOIN_RETRY.as_secs());
+                    "cannot join the cluster: {error}; serving the file zones and trying again every {} s", JOIN_RETRY.as_secs());
             }
             Err(error) => tracing::debug!(%error, "cluster store still unreachable"),
         }
