@@ -424,7 +424,8 @@ impl Daemon {
             }
             Err(error) => Err(ZoneError::Unavailable(format!(
                 "zone {zone}: cannot reach the Key Master {} at {} to transfer the role: {error}; \
-                 a transfer that reaches it later changes nothing, see `keymaster role show {zone}`",
+                 `keymaster role show {zone}` shows whether the role moved before the connection failed, \
+                 and a transfer that reaches the Key Master after its deadline changes nothing",
                 holder.name, holder.control
             ))),
         }
