@@ -52,8 +52,9 @@
 //! [`EtcdStore::register`] writes a [`Member`] record and keeps an
 //! `online/` key alive under a lease; [`EtcdStore::members`] lists members
 //! with their online state. A server registers only while the `online/`
-//! key of its name has no other lease ([`StoreError::NameTaken`]), so two
-//! live servers never share a name, nor the role records that name one. When the keep-alive loses etcd, one warning
+//! key of its name is absent or names its own instance id
+//! ([`StoreError::NameTaken`]), so two live servers never share a name,
+//! nor the role records that name one. When the keep-alive loses etcd, one warning
 //! names the endpoints, later failures are logged at debug level only, and
 //! the return of etcd is logged once. [`EtcdStore::watch`] reports which
 //! zone changed.
@@ -263,9 +264,16 @@ impl EtcdStore {
     /// `lease_ttl` is rounded up to whole seconds; etcd raises very short
     /// leases to its own minimum. When the lease is lost (etcd was away
     /// longer than the TTL), the registration takes a new one.
+    ///
+    /// `instance` identifies this server across restarts (an id kept in its
+    /// data directory). While another instance is online under the same
+    /// name, registering fails with [`StoreError::NameTaken`]; the same
+    /// instance takes its name over at once. An empty instance never
+    /// takes a name over.
     pub fn register(
         &self,
         member: &Member,
+        instance: &str,
         lease_ttl: Duration,
     ) -> Result<Registration, StoreError> {
         let ttl = (lease_ttl.as_secs_f64().ceil() as i64).max(1);
@@ -274,11 +282,13 @@ impl EtcdStore {
         let name = member.name.clone();
         let endpoints = self.shared.endpoints.clone();
         let lease = self.call("register member", {
-            let name = name.clone();
+            let (name, instance) = (name.clone(), instance.to_string());
             move |client| {
                 let (layout, name, record) = (layout.clone(), name.clone(), record.clone());
-                let endpoints = endpoints.clone();
-                async move { grant_and_put(client, &layout, &endpoints, &name, &record, ttl).await }
+                let (endpoints, instance) = (endpoints.clone(), instance.clone());
+                async move {
+                    grant_and_put(client, &layout, &endpoints, &name, &record, &instance, ttl).await
+                }
             }
         })?;
         let lease = Arc::new(AtomicI64::new(lease));
@@ -288,6 +298,7 @@ impl EtcdStore {
             self.shared.layout.clone(),
             Reachability::new(&name, &self.shared.endpoints),
             to_json(member),
+            instance.to_string(),
             ttl,
             lease.clone(),
         ));
@@ -1166,44 +1177,60 @@ async fn commit(
     }))
 }
 
-/// Grants a lease and writes the member record and its online key, unless
-/// another lease holds the online key of that name.
+/// Grants a lease and writes the member record and its online key. The
+/// name must be free, or held by the same `instance`: the same server,
+/// restarted before its old lease ran out.
 async fn grant_and_put(
     mut client: Client,
     layout: &Layout,
     endpoints: &str,
     name: &str,
     record: &str,
+    instance: &str,
     ttl: i64,
 ) -> Result<i64, CallError> {
-    let lease = client.lease_grant(ttl, None).await?.id();
-    let online = format!("{{\"lease\":{lease}}}");
     // Two servers under one name would both pass the fence of its roles,
-    // so the name is taken only while no other lease holds it.
+    // so the live online key of another instance keeps the name in use.
     let online_key = layout.key("online", name);
-    let txn = Txn::new()
-        .when([Compare::create_revision(
-            online_key.clone(),
-            CompareOp::Equal,
-            0,
-        )])
-        .and_then([
-            TxnOp::put(layout.key("members", name), record, None),
-            TxnOp::put(
-                online_key,
-                online,
-                Some(PutOptions::new().with_lease(lease)),
-            ),
-        ]);
+    let taken = || {
+        CallError::Store(StoreError::NameTaken {
+            endpoints: endpoints.to_string(),
+            name: name.to_string(),
+        })
+    };
+    let response = client.get(online_key.clone(), None).await?;
+    let compare = match response.kvs().first() {
+        None => Compare::create_revision(online_key.clone(), CompareOp::Equal, 0),
+        Some(kv) if same_instance(kv.value(), instance) => {
+            Compare::mod_revision(online_key.clone(), CompareOp::Equal, kv.mod_revision())
+        }
+        Some(_) => return Err(taken()),
+    };
+
+    let lease = client.lease_grant(ttl, None).await?.id();
+    let online = serde_json::json!({ "lease": lease, "instance": instance }).to_string();
+    let txn = Txn::new().when([compare]).and_then([
+        TxnOp::put(layout.key("members", name), record, None),
+        TxnOp::put(
+            online_key,
+            online,
+            Some(PutOptions::new().with_lease(lease)),
+        ),
+    ]);
     if !client.txn(txn).await?.succeeded() {
         // The unused lease runs out by itself if the revocation fails.
         let _ = client.lease_revoke(lease).await;
-        return Err(CallError::Store(StoreError::NameTaken {
-            endpoints: endpoints.to_string(),
-            name: name.to_string(),
-        }));
+        return Err(taken());
     }
     Ok(lease)
+}
+
+/// Returns true if an online key's value names `instance`; an empty
+/// instance matches none.
+fn same_instance(value: &[u8], instance: &str) -> bool {
+    !instance.is_empty()
+        && serde_json::from_slice::<serde_json::Value>(value)
+            .is_ok_and(|online| online["instance"] == instance)
 }
 
 /// Keeps a member's lease alive until aborted, taking a new lease and
@@ -1213,6 +1240,7 @@ async fn keep_registered(
     layout: Layout,
     mut reach: Reachability,
     record: String,
+    instance: String,
     ttl: i64,
     lease: Arc<AtomicI64>,
 ) {
@@ -1225,7 +1253,16 @@ async fn keep_registered(
                 tracing::warn!(member = %reach.member, "member lease expired; registering again");
                 let name = &reach.member;
                 let endpoints = &reach.endpoints;
-                match grant_and_put(client.clone(), &layout, endpoints, name, &record, ttl).await {
+                let registered = grant_and_put(
+                    client.clone(),
+                    &layout,
+                    endpoints,
+                    name,
+                    &record,
+                    &instance,
+                    ttl,
+                );
+                match registered.await {
                     Ok(id) => {
                         lease.store(id, Ordering::SeqCst);
                         reach.back();

@@ -668,7 +668,7 @@ fn member_child_process() {
     };
     let store = connect_to(&endpoint);
     let _registration = store
-        .register(&member("ns-child"), Duration::from_secs(2))
+        .register(&member("ns-child"), "", Duration::from_secs(2))
         .unwrap();
     std::thread::sleep(Duration::from_secs(60));
 }
@@ -692,7 +692,7 @@ fn members_show_online_until_their_lease_is_gone() {
 
     // A registered member is listed online and stays so past its TTL.
     let registration = store
-        .register(&member("ns1"), Duration::from_secs(2))
+        .register(&member("ns1"), "", Duration::from_secs(2))
         .unwrap();
     assert_eq!(observer.members().unwrap(), vec![(member("ns1"), true)]);
     std::thread::sleep(Duration::from_secs(5));
@@ -795,7 +795,7 @@ fn watch_reports_changes_by_another_server() {
     writer.commit(state).unwrap();
     expect_change(&changes, zone_change("example.", ZonePart::EngineState));
     let registration = writer
-        .register(&member("ns1"), Duration::from_secs(2))
+        .register(&member("ns1"), "", Duration::from_secs(2))
         .unwrap();
     expect_change(
         &changes,

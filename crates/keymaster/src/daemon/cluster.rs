@@ -156,6 +156,9 @@ pub fn spawn_join(
         })
 }
 
+/// File in the data directory that contains this server's member instance id.
+const INSTANCE_FILE: &str = "member.id";
+
 fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
     *shutdown.borrow()
 }
@@ -169,13 +172,14 @@ fn join(
     let link = daemon.cluster.as_ref()?;
     let options = crate::cluster::etcd_options(&link.settings);
     let member = crate::cluster::member(&daemon.config, link.can_sign());
+    let instance = instance_id(&daemon.config.data_dir);
     let mut warned = false;
     loop {
         if stopping(shutdown) {
             return None;
         }
         let attempt = EtcdStore::connect(&options).and_then(|etcd| {
-            let registration = etcd.register(&member, link.settings.lease_ttl)?;
+            let registration = etcd.register(&member, &instance, link.settings.lease_ttl)?;
             let changes = etcd.watch()?;
             Ok((etcd, registration, changes))
         });
@@ -198,15 +202,39 @@ fn join(
                 );
                 return Some((etcd, changes));
             }
-            Err(error) if !warned => {
+            Err(error @ keymaster_store::StoreError::NameTaken { .. }) if !warned => {
                 warned = true;
                 tracing::warn!(endpoints = %link.endpoints(), %error,
                     "cannot join the cluster: {error}; serving the file zones and trying again every {} s", JOIN_RETRY.as_secs());
+            }
+            Err(error) if !warned => {
+                warned = true;
+                tracing::warn!(endpoints = %link.endpoints(), %error,
+                    "cannot reach the cluster store; serving the file zones and trying again every {} s", JOIN_RETRY.as_secs());
             }
             Err(error) => tracing::debug!(%error, "cluster store still unreachable"),
         }
         std::thread::sleep(JOIN_RETRY);
     }
+}
+
+/// Returns the id that distinguishes this server from another one started under
+/// the same name. It is made at the first start and kept in the data
+/// directory, which one server at a time uses.
+fn instance_id(data_dir: &std::path::Path) -> String {
+    let path = data_dir.join(INSTANCE_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if !text.trim().is_empty() {
+            return text.trim().to_string();
+        }
+    }
+    let id = data_encoding::HEXLOWER.encode(&rand::random::<[u8; 16]>());
+    if let Err(error) = super::write_file_atomically(&path, id.as_bytes(), 0o644) {
+        tracing::warn!(path = %path.display(), %error,
+            "cannot save the member instance id in {}; after a restart this server joins only once its old lease ran out",
+            path.display());
+    }
+    id
 }
 
 /// Reloads cluster zones as the watch reports changes, until shutdown.
