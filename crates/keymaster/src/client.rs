@@ -517,6 +517,10 @@ pub fn role(global: &GlobalArgs, command: RoleCommand) -> anyhow::Result<()> {
             },
         ),
     };
+    // An empty name would reach the server as the root zone.
+    if zone.trim().is_empty() {
+        bail!("the zone name is empty; write the root zone as `.`");
+    }
     // The server changes nothing once this command has stopped waiting.
     let request = RoleRequest {
         deadline: Some(unix_now() + client.timeout.as_secs()),

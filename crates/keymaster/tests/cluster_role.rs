@@ -113,6 +113,10 @@ fn cluster_role_assign_and_transfer() {
     );
     let message = rejected(&a, &["role", "assign", "one.test", "ns-x"]);
     assert!(message.contains("ns-x is not a member"), "{message}");
+    let message = rejected(&a, &["role", "assign", "one.test", ""]);
+    assert!(message.contains("the server name is empty"), "{message}");
+    let message = rejected(&a, &["role", "transfer", "", "ns-a"]);
+    assert!(message.contains("name is empty"), "{message}");
 
     // Assigned on B, the role is seen alike by every member.
     let assigned = json(&ok(&b, &["role", "assign", "one.test", "ns-a", "--json"]));
@@ -202,6 +206,15 @@ fn cluster_role_assign_and_transfer() {
         };
     let url = a.control_url.as_str();
     assert_eq!(status(url, "GET", "/api/v1/zones", &token, &body), 401);
+    // The operator token opens the dashboard from the URL, never the API.
+    let operator = std::fs::read_to_string(a.data_dir.join("control.token")).unwrap();
+    let from_url = |path: &str| match ureq::get(&format!("{url}{path}?token={operator}")).call() {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(error) => panic!("{path}: {error}"),
+    };
+    assert_eq!(from_url("/"), 200);
+    assert_eq!(from_url("/api/v1/zones"), 401);
     assert_eq!(
         status(
             url,

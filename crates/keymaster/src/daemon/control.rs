@@ -118,7 +118,13 @@ async fn authorize(
                 .eq_ignore_ascii_case("bearer")
                 .then_some(token.trim())
         });
-    let presented = header_token.or(query.token.as_deref());
+    // Only the dashboard takes the token from the URL, so that a browser
+    // can open it. API clients send the header.
+    let query_token = query
+        .token
+        .as_deref()
+        .filter(|_| request.uri().path() == "/");
+    let presented = header_token.or(query_token);
     let matches = |expected: &str| {
         presented.is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()))
     };

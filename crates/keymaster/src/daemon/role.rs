@@ -169,6 +169,11 @@ impl Daemon {
         let (name, _) = zone_name(zone)?;
         let record = self.record(&name)?;
         let server = request.server.as_deref();
+        if server.is_some_and(|server| server.trim().is_empty()) {
+            return Err(ZoneError::BadRequest(
+                "the server name is empty; `keymaster server list` shows the members".to_string(),
+            ));
+        }
         let named = || server.ok_or_else(|| rejected(&name, "name the server".to_string()));
         if record.storage != Storage::Cluster {
             return match action {
@@ -709,6 +714,9 @@ mod tests {
             assert_eq!(zone_name(text).unwrap().0, "ab.test.", "{text}");
         }
         assert_eq!(zone_name("a\\.b.test").unwrap().0, "a\\.b.test.");
+        assert!(zone_name("").is_err());
+        assert!(zone_name(" ").is_err());
+        assert_eq!(zone_name(".").unwrap().0, ".");
     }
 
     fn member(name: &str, can_sign: bool) -> Member {

@@ -130,6 +130,12 @@ impl ZoneError {
 /// root zone may be written `@`, because URL parsers remove a path
 /// segment of `.`.
 pub fn zone_name(text: &str) -> Result<(String, Name), ZoneError> {
+    if text.trim().is_empty() {
+        return Err(ZoneError::BadName {
+            name: text.to_string(),
+            reason: "the name is empty; write the root zone as `.`".to_string(),
+        });
+    }
     let text = if text == "@" { "." } else { text };
     let normalized = crate::config::normalize_zone(text);
     let name = parse_name(&normalized, &Name::root()).map_err(|error| ZoneError::BadName {
