@@ -317,6 +317,17 @@ fn cluster_role_assign_and_transfer() {
     let message = rejected(&a, &["role", "assign", "four.test", "ns-c"]);
     assert!(message.contains("ns-c is offline"), "{message}");
 
+    // A cluster zone named like A's file zone, which hides it on A: its
+    // role given to A cannot be transferred from there, and says why.
+    add_zone(&b, dir.path(), "ns-a.file.test");
+    ok(&b, &["role", "assign", "ns-a.file.test", "ns-a"]);
+    let message = rejected(&b, &["role", "transfer", "ns-a.file.test", "ns-b"]);
+    assert!(
+        message.contains("serves a file zone of that name"),
+        "{message}"
+    );
+    ok(&b, &["role", "seize", "ns-a.file.test", "ns-b", "--force"]);
+
     // File zones keep their single primary as Key Master.
     for args in [
         &["role", "transfer", "ns-a.file.test", "ns-b"][..],

@@ -176,6 +176,19 @@ impl Daemon {
         }
         let named = || server.ok_or_else(|| rejected(&name, "name the server".to_string()));
         if record.storage != Storage::Cluster {
+            // A member forwards only transfers of cluster zones, so here a
+            // file zone of the same name hides the cluster zone.
+            if let Some(from) = forwarded_by {
+                return Err(rejected(
+                    &name,
+                    format!(
+                        "{from} forwarded the transfer of the cluster zone {name} to {me}, which serves a file zone \
+                         of that name instead and so never manages the cluster zone's keys; take the role with \
+                         `keymaster role seize {name} SERVER --force` on another member",
+                        me = self.config.name
+                    ),
+                ));
+            }
             return match action {
                 "assign" => self.assign_role(&name, named()?),
                 "transfer" => self.move_role(&name, "transferred"),
