@@ -9,7 +9,7 @@ use std::time::Duration;
 use keymaster_testutil::cli::{json, ok, rejected};
 use keymaster_testutil::etcd::{start_etcd, Etcd};
 use keymaster_testutil::history::History;
-use keymaster_testutil::member::{cluster_key, server, Member};
+use keymaster_testutil::member::{cluster_key, server, Member, LEASE_TTL};
 use keymaster_testutil::{lines_with, output_text, wait_until};
 
 /// How long a member may take to notice a change made on another one.
@@ -421,7 +421,7 @@ fn cluster_member_name_held_once() {
     let Some(etcd) = Etcd::start(test, &dir.path().join("etcd")) else {
         return;
     };
-    let key = cluster_key(dir.path());
+    let key = cluster_key(program(), dir.path());
     let mut a = start(dir.path(), "ns-a", &etcd, Some(&key));
     add_zone(&a, dir.path(), "twin.test");
     ok(&a, &["role", "assign", "twin.test", "ns-a"]);
