@@ -6,12 +6,13 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use keymaster_testutil::cli::{keys_established, keys_json, rejected, zone_json};
+use keymaster_testutil::cli::{keys_established, keys_json, ok, rejected, zone_json};
 use keymaster_testutil::dns::{dig_answer, serial_newer};
 use keymaster_testutil::etcd::{start_etcd, Etcd};
+use keymaster_testutil::history::History;
 // The records of the signed cluster zones, with TTLs within `max_zone_ttl`.
 use keymaster_testutil::member::FAST_ZONE as SIGNED_ZONE;
-use keymaster_testutil::member::{server, Member, LEASE_TTL};
+use keymaster_testutil::member::{server, Member, FAST_POLICY, LEASE_TTL};
 use keymaster_testutil::tools::Tools;
 use keymaster_testutil::{output_text, run, tool, wait_until, ChildGuard};
 
@@ -1143,5 +1144,127 @@ fn zone_list_fails_while_etcd_is_down() {
     assert!(
         text.contains("cluster zones cannot be listed") && text.contains(&etcd.endpoint()),
         "{text}"
+    );
+}
+
+/// Returns the position in `log` of the first line that reports `zone`
+/// signed with `serial`, if any.
+fn signed_line(log: &str, zone: &str, serial: u64) -> Option<usize> {
+    log.find(&format!("zone {zone} signed with serial {serial} "))
+}
+
+#[test]
+fn slow_zone_does_not_hold_back_others() {
+    let test = "slow_zone_does_not_hold_back_others";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(etcd) = start_etcd(test, dir.path()) else {
+        return;
+    };
+    let key = dir.path().join("cluster.key");
+    assert!(new_key(&key).status.success());
+    let start = |name: &str| {
+        Member::join(
+            program(),
+            dir.path(),
+            name,
+            &etcd.endpoint(),
+            Some(&key),
+            FAST_POLICY,
+        )
+    };
+    let (a, b) = (start("ns-a"), start("ns-b"));
+
+    let small = dir.path().join("small.db");
+    std::fs::write(&small, SIGNED_ZONE).unwrap();
+    let small = small.to_str().unwrap();
+    ok(
+        &a,
+        &[
+            "zone",
+            "add",
+            "small.test.",
+            "--cluster",
+            "--from-file",
+            small,
+        ],
+    );
+    ok(&a, &["zone", "sign", "small.test.", "--policy", "fast"]);
+    let mut large = SIGNED_ZONE.to_string();
+    for host in 0..30_000 {
+        large.push_str(&format!("h{host} A 10.1.{}.{}\n", host / 250, host % 250));
+    }
+    let large_file = dir.path().join("large.db");
+    std::fs::write(&large_file, large).unwrap();
+    let large_file = large_file.to_str().unwrap();
+    ok(
+        &a,
+        &[
+            "zone",
+            "add",
+            "large.test.",
+            "--cluster",
+            "--from-file",
+            large_file,
+        ],
+    );
+    let first = zone_json(&a, "small.test.")["serial"].as_u64().unwrap();
+    let ready = wait_until(Duration::from_secs(20), || {
+        signed_line(&b.log(), "small.test.", first).is_some()
+    });
+    assert!(ready, "B never signed small.test.\n{}", b.log());
+
+    // A and B sign the whole large zone for its first signed version once
+    // A has generated its keys. A change of the small zone made meanwhile
+    // is served on B without waiting for that.
+    std::fs::write(
+        dir.path().join("small.db"),
+        format!("{SIGNED_ZONE}mail A 192.0.2.25\n"),
+    )
+    .unwrap();
+    let changed = std::thread::scope(|scope| {
+        let signing = scope.spawn(|| {
+            let args = [
+                "--timeout",
+                "600",
+                "zone",
+                "sign",
+                "large.test.",
+                "--policy",
+                "fast",
+            ];
+            a.cli(&args)
+        });
+        // B starts signing as soon as the watch shows it the first signing
+        // record, which A writes with the step that adds the keys.
+        let history = History::connect(&etcd.endpoint());
+        let recorded = wait_until(Duration::from_secs(60), || {
+            history.exists("/keymaster/signing/large.test.")
+        });
+        assert!(
+            recorded,
+            "A wrote no signing record for large.test.\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        ok(&a, &["zone", "import", "small.test.", small]);
+        let changed = zone_json(&a, "small.test.")["serial"].as_u64().unwrap();
+        let signed = signing.join().unwrap();
+        assert!(signed.status.success(), "{}", output_text(&signed));
+        changed
+    });
+    assert!(changed > first, "import kept serial {first}");
+    let large_signed = "zone large.test. signed with serial";
+    let both = wait_until(Duration::from_secs(120), || {
+        let log = b.log();
+        signed_line(&log, "small.test.", changed).is_some() && log.contains(large_signed)
+    });
+    assert!(both, "B did not sign both zones\n{}", b.log());
+    let log = b.log();
+    let small_at = signed_line(&log, "small.test.", changed).unwrap();
+    let large_at = log.find(large_signed).unwrap();
+    assert!(
+        small_at < large_at,
+        "B signed small.test. only after the large zone\n{log}\nA:\n{}",
+        a.log()
     );
 }

@@ -50,6 +50,13 @@ impl History {
             .mod_revision()
     }
 
+    /// Returns true if `key` exists now.
+    pub fn exists(&self, key: &str) -> bool {
+        let mut client = self.client.clone();
+        let response = self.runtime.block_on(client.get(key, None)).unwrap();
+        !response.kvs().is_empty()
+    }
+
     /// Returns the store's current revision.
     pub fn current_revision(&self) -> i64 {
         let mut client = self.client.clone();

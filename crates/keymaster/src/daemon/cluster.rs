@@ -12,7 +12,9 @@
 //! Once joined, the cluster store is attached to the daemon's
 //! [`RoutedStore`], every cluster zone is loaded from it, and a watch on
 //! the store reloads a cluster zone whenever its record, content, role or
-//! signing record changes, normally within milliseconds; signed cluster
+//! signing record changes, normally within milliseconds. The watch thread
+//! queues changed zones for a few worker threads (`daemon::reloads`), so a
+//! zone that takes long to sign does not delay the others. Signed cluster
 //! zones are signed as `daemon::cluster_signing` describes, or on a member
 //! without the cluster key transferred from a signer as
 //! `daemon::cluster_fetch` describes. The member's lease is revoked at shutdown;
@@ -36,6 +38,7 @@ use keymaster_store::{EtcdStore, RoutedStore, Store};
 use tokio::sync::watch;
 
 use super::cluster_fetch::{new_transfer_key_text, parse_transfer_key, TRANSFER_KEY_RECORD};
+use super::reloads::Reloads;
 use super::{Daemon, ZoneError};
 use crate::config::ClusterConfig;
 
@@ -238,10 +241,33 @@ fn instance_id(data_dir: &std::path::Path) -> String {
 }
 
 /// Reloads cluster zones as the watch reports changes, until shutdown.
+/// The watch thread queues the zones; worker threads reload them.
 fn follow(
     daemon: &Daemon,
     etcd: &EtcdStore,
     changes: std::sync::mpsc::Receiver<Change>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let reloads = Reloads::default();
+    std::thread::scope(|scope| {
+        for index in 0..Reloads::workers() {
+            let spawned = std::thread::Builder::new()
+                .name(format!("keymaster-reload-{index}"))
+                .spawn_scoped(scope, || reload_zones(daemon, &reloads));
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a thread that reloads cluster zones");
+            }
+        }
+        queue_changes(etcd, &changes, &reloads, shutdown);
+        reloads.close();
+    });
+}
+
+/// Queues the zones the watch reports as changed, until shutdown.
+fn queue_changes(
+    etcd: &EtcdStore,
+    changes: &std::sync::mpsc::Receiver<Change>,
+    reloads: &Reloads,
     shutdown: &watch::Receiver<bool>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
@@ -250,14 +276,11 @@ fn follow(
             Ok(Change::Zone {
                 zone,
                 part: ZonePart::Role,
-            }) => {
-                daemon.role_changed(&zone);
-                daemon.cluster_zone_changed(&zone);
-            }
+            }) => reloads.push(&zone, true),
             Ok(Change::Zone {
                 zone,
                 part: ZonePart::Zone | ZonePart::Content | ZonePart::Signing,
-            }) => daemon.cluster_zone_changed(&zone),
+            }) => reloads.push(&zone, false),
             // Every change of keys or key states that alters the signed
             // data comes with a new signing record, which is followed.
             Ok(Change::Zone {
@@ -267,20 +290,31 @@ fn follow(
             // A member that goes offline is noticed when a signature
             // refresh falls due, which looks up who is online.
             Ok(Change::Member { .. }) => {}
-            Ok(Change::Resync) => {
-                daemon.load_cluster_zones();
-                for record in daemon.store.zones().unwrap_or_default() {
-                    if record.storage == Storage::Cluster {
-                        daemon.role_changed(&record.name);
+            Ok(Change::Resync) => match etcd.zones() {
+                Ok(zones) => {
+                    for record in zones {
+                        reloads.push(&record.name, true);
                     }
                 }
-            }
+                Err(error) => tracing::error!(%error, "cannot list the cluster zones"),
+            },
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 tracing::error!(prefix = %etcd.prefix(), "the cluster store's change feed ended; cluster zones are no longer followed");
                 return;
             }
         }
+    }
+}
+
+/// Reloads queued cluster zones until the queue is closed.
+fn reload_zones(daemon: &Daemon, reloads: &Reloads) {
+    while let Some(reload) = reloads.next() {
+        if reload.role_changed {
+            daemon.role_changed(&reload.zone);
+        }
+        daemon.cluster_zone_changed(&reload.zone);
+        reloads.done(&reload.zone);
     }
 }
 

@@ -18,6 +18,7 @@ pub mod cluster_signing;
 pub mod control;
 pub mod keyring;
 pub mod lifecycle;
+pub mod reloads;
 pub mod role;
 pub mod zones;
 
