@@ -62,6 +62,10 @@ use crate::signing::{self, next_serial, serial_gt};
 /// waits before it looks again whether the refresh happened.
 pub const REFRESH_RECHECK: u64 = 1;
 
+/// How often `zone import` reads the signing record again when the Key
+/// Master wrote a new one between the read and the commit.
+const IMPORT_ATTEMPTS: u32 = 5;
+
 /// Returns the NSEC3 salt of a signing record as octets.
 fn salt_of(record: &SigningRecord) -> Bytes {
     Bytes::from(
@@ -589,9 +593,33 @@ impl Daemon {
             tracing::warn!(zone = %name, "{warning}");
         }
 
-        let mut content: Zone = loaded.zone;
+        // The Key Master's engine may write a new signing record between
+        // the read and the commit; the import then reads it and tries again.
+        let mut attempt = 1;
+        let serial = loop {
+            match self.commit_import(&name, loaded.zone.clone()) {
+                Err(ZoneError::Store(StoreError::SigningMoved { .. }))
+                    if attempt < IMPORT_ATTEMPTS =>
+                {
+                    tracing::debug!(zone = %name, attempt, "zone {name}: the signing record moved during the import; trying again");
+                    attempt += 1;
+                }
+                result => break result?,
+            }
+        };
+        tracing::info!(zone = %name, serial,
+            "zone {name}: records replaced with serial {serial}");
+        self.refresh_zone(&name)?;
+        self.zone_info(&name)
+    }
+
+    /// Writes `content` as the records of the cluster zone `name`, with a
+    /// serial above every one served before and, for a signed zone, a new
+    /// signing record. Returns the serial.
+    fn commit_import(&self, name: &str, mut content: Zone) -> Result<u32, ZoneError> {
+        let record = self.record(name)?;
         let file_serial = content.serial().unwrap_or(0);
-        let signing = self.store.signing_record(&name)?;
+        let signing = self.store.signing_record(name)?;
         // The highest serial any member may have served.
         let mut last = record.last_serial;
         if let Some(signing) = &signing {
@@ -601,10 +629,10 @@ impl Daemon {
         }
         let serial = next_serial(file_serial, last);
         content.set_serial(serial);
-        let text = zone_text(&name, &content)?;
+        let text = zone_text(name, &content)?;
 
         let mut transaction = Transaction::new().push(Operation::PutZoneContent {
-            zone: name.clone(),
+            zone: name.to_string(),
             text,
         });
         if record.signed {
@@ -615,7 +643,7 @@ impl Daemon {
             // Every member signs the new version from the one it serves,
             // so with the time kept only the changed RRsets are signed.
             let next = SigningRecord {
-                zone: name.clone(),
+                zone: name.to_string(),
                 serial,
                 time: self.signing_time(&record, signing.as_ref(), unix_now()),
                 nsec3_salt: salt,
@@ -627,10 +655,7 @@ impl Daemon {
             });
         }
         self.store.commit(transaction)?;
-        tracing::info!(zone = %name, serial,
-            "zone {name}: records replaced with serial {serial}");
-        self.refresh_zone(&name)?;
-        self.zone_info(&name)
+        Ok(serial)
     }
 }
 
