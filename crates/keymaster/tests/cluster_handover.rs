@@ -628,18 +628,34 @@ fn frozen_key_master_write_is_fenced() {
     ));
     assert_eq!(seized["key_master"], "ns-c", "{seized}");
     assert_eq!(seized["epoch"], 2, "{seized}");
+    let history = History::connect(&etcd.endpoint());
+    let seizure = history.mod_revision(&format!("/keymaster/roles/{zone}"));
     a.resume();
 
     // A's next key-management write finds the role moved: it stores
-    // nothing, reports the loss once, and stops key management.
-    let refused = "nothing was stored, and ns-a performs no more key management";
-    let fenced = wait_until(ROLLOVER_TIMEOUT, || a.log().contains(refused));
+    // nothing, reports the loss once, and stops key management. When the
+    // watch shows A the new role before that write, A never tries it.
+    // Either way, nothing is written while C is still frozen.
+    let stopped = wait_until(ROLLOVER_TIMEOUT, || {
+        a.log().contains("performs no more key management")
+    });
+    let window_end = history.current_revision();
     c.resume();
     assert_eq!(
         published_before, 0,
         "A published the rollover's version before it was frozen, so its last write was not fenced"
     );
-    assert!(fenced, "A's write was not fenced\n{}", a.log());
+    assert!(
+        stopped,
+        "A never noticed that it lost the role\n{}",
+        a.log()
+    );
+    let in_window = history.keys_written_between(seizure, window_end);
+    assert!(
+        !in_window.iter().any(|key| key_management(key)),
+        "key management while only A ran: {in_window:?}\n{}",
+        a.log()
+    );
     std::thread::sleep(Duration::from_secs(1));
     let log = a.log();
     assert_eq!(
