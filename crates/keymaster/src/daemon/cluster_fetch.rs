@@ -579,8 +579,8 @@ impl Daemon {
         origin: &Name,
         signing: &SigningRecord,
     ) -> Option<Fetched> {
-        // TODO: transfer on a thread of its own. The thread that follows the
-        // cluster store waits meanwhile, so other zones' updates wait too.
+        // TODO: transfer without the zone's lock held. A slow signer holds
+        // back this zone's control requests and the maintenance pass meanwhile.
         let key = self.cluster.as_ref().and_then(|link| link.transfer_key());
         let limits = Limits::default();
         let rounds = ROUND_PAUSES.len() + 1;

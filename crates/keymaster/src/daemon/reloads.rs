@@ -6,13 +6,13 @@
 //! threads reload queued zones, so one slow zone does not hold back the
 //! changes of the others. A zone is reloaded by one worker at a time. A
 //! change that arrives while the zone is queued is merged into the queued
-//! reload, and one that arrives while it is being reloaded queues it once
-//! more, so the last change is always followed by a reload that reads it.
+//! reload. One that arrives during a reload queues the zone once more, so
+//! every change is followed by a reload that starts after it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-/// Most worker threads that reload cluster zones at once.
+/// Maximum number of worker threads that reload cluster zones.
 const MAX_WORKERS: usize = 4;
 
 /// A zone reload as queued: the zone and whether its role record changed.
@@ -31,7 +31,7 @@ pub struct Reloads {
 
 #[derive(Default)]
 struct State {
-    /// Zones in the order they were queued; each is in `waiting` and not
+    /// Zones in the order they were queued. Each is in `waiting` and not
     /// in `running`.
     order: VecDeque<String>,
     /// Zones waiting for a reload, with whether their role changed.
