@@ -343,7 +343,16 @@ impl EtcdStore {
             .collect();
         let mut list = Vec::new();
         for (key, value) in members {
-            let member: Member = self.decode(&key, "member", &value)?;
+            // One unreadable record must not hide the others, which role
+            // changes check before they move a role.
+            let member: Member = match self.decode(&key, "member", &value) {
+                Ok(member) => member,
+                Err(error) => {
+                    tracing::warn!(key = %key, %error,
+                        "skipping an unreadable member record: {error}; the member rewrites it when it starts, or delete the key");
+                    continue;
+                }
+            };
             let is_online = online.contains(&member.name);
             list.push((member, is_online));
         }

@@ -748,6 +748,34 @@ fn members_show_online_until_their_lease_is_gone() {
         .map(|(m, _)| m.name)
         .collect();
     assert_eq!(names, ["ns-child", "ns1"]);
+
+    // An unreadable record is left out; the others are still listed.
+    put_raw(
+        &etcd.endpoint(),
+        &format!("{PREFIX}members/broken"),
+        b"{not json",
+    );
+    let names: Vec<String> = observer
+        .members()
+        .unwrap()
+        .into_iter()
+        .map(|(m, _)| m.name)
+        .collect();
+    assert_eq!(names, ["ns-child", "ns1"]);
+}
+
+/// Writes `value` under `key` with the etcd client directly.
+fn put_raw(endpoint: &str, key: &str, value: &[u8]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut client = etcd_client::Client::connect([endpoint], None)
+            .await
+            .unwrap();
+        client.put(key, value, None).await.unwrap();
+    });
 }
 
 fn expect_change(receiver: &std::sync::mpsc::Receiver<Change>, expected: Change) {
