@@ -16,6 +16,7 @@ use data_encoding::{BASE64, BASE64_NOPAD, HEXLOWER, HEXUPPER};
 use keymaster_testutil::cli::{keys_established, keys_json, ok};
 use keymaster_testutil::dns::serial_newer;
 use keymaster_testutil::etcd::{start_etcd, Etcd};
+use keymaster_testutil::history::History;
 use keymaster_testutil::member::{cluster_key, Member, FAST_POLICY, FAST_ZONE};
 use keymaster_testutil::tools::Tools;
 use keymaster_testutil::{output_text, wait_until};
@@ -328,22 +329,11 @@ fn exported_keys(dir: &Path) -> Vec<ClearKey> {
 
 /// Reads every key and value under the default prefix from etcd.
 fn etcd_contents(endpoint: &str) -> Vec<(String, Vec<u8>)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let mut client = etcd_client::Client::connect([endpoint], None)
-            .await
-            .unwrap();
-        let options = etcd_client::GetOptions::new().with_prefix();
-        let response = client.get("/keymaster/", Some(options)).await.unwrap();
-        response
-            .kvs()
-            .iter()
-            .map(|kv| (kv.key_str().unwrap().to_string(), kv.value().to_vec()))
-            .collect()
-    })
+    History::connect(endpoint)
+        .contents("/keymaster/")
+        .into_iter()
+        .map(|(key, value, _)| (key, value))
+        .collect()
 }
 
 /// Returns the etcd entries whose key or value contains `needle`.

@@ -15,6 +15,7 @@ use keymaster_store::{
     StoreError, StoredKey, Transaction, ZoneRecord,
 };
 use keymaster_testutil::etcd::Etcd;
+use keymaster_testutil::history::History;
 use keymaster_testutil::{wait_until, ChildGuard};
 use tempfile::TempDir;
 
@@ -121,25 +122,7 @@ fn member(name: &str) -> Member {
 /// Reads every key, value and mod revision under the test prefix with the
 /// etcd client directly.
 fn scan(endpoint: &str) -> Vec<(String, Vec<u8>, i64)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let mut client = etcd_client::Client::connect([endpoint], None)
-            .await
-            .unwrap();
-        let options = etcd_client::GetOptions::new().with_prefix();
-        let response = client.get(PREFIX, Some(options)).await.unwrap();
-        response
-            .kvs()
-            .iter()
-            .map(|kv| {
-                let key = String::from_utf8(kv.key().to_vec()).unwrap();
-                (key, kv.value().to_vec(), kv.mod_revision())
-            })
-            .collect()
-    })
+    History::connect(endpoint).contents(PREFIX)
 }
 
 fn keys_of(scan: &[(String, Vec<u8>, i64)]) -> Vec<&str> {
@@ -750,11 +733,7 @@ fn members_show_online_until_their_lease_is_gone() {
     assert_eq!(names, ["ns-child", "ns1"]);
 
     // An unreadable record is left out; the others are still listed.
-    put_raw(
-        &etcd.endpoint(),
-        &format!("{PREFIX}members/broken"),
-        b"{not json",
-    );
+    History::connect(&etcd.endpoint()).put(&format!("{PREFIX}members/broken"), b"{not json");
     let names: Vec<String> = observer
         .members()
         .unwrap()
@@ -762,20 +741,6 @@ fn members_show_online_until_their_lease_is_gone() {
         .map(|(m, _)| m.name)
         .collect();
     assert_eq!(names, ["ns-child", "ns1"]);
-}
-
-/// Writes `value` under `key` with the etcd client directly.
-fn put_raw(endpoint: &str, key: &str, value: &[u8]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let mut client = etcd_client::Client::connect([endpoint], None)
-            .await
-            .unwrap();
-        client.put(key, value, None).await.unwrap();
-    });
 }
 
 fn expect_change(receiver: &std::sync::mpsc::Receiver<Change>, expected: Change) {

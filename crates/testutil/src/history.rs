@@ -50,6 +50,32 @@ impl History {
             .mod_revision()
     }
 
+    /// Returns every key under `prefix` with its value and the revision it
+    /// was last written at, in key order.
+    pub fn contents(&self, prefix: &str) -> Vec<(String, Vec<u8>, i64)> {
+        let mut client = self.client.clone();
+        let options = GetOptions::new().with_prefix();
+        let response = self
+            .runtime
+            .block_on(client.get(prefix, Some(options)))
+            .unwrap();
+        response
+            .kvs()
+            .iter()
+            .map(|kv| {
+                let key = kv.key_str().unwrap().to_string();
+                (key, kv.value().to_vec(), kv.mod_revision())
+            })
+            .collect()
+    }
+
+    /// Writes `value` under `key`, bypassing keymaster, as a damaged or
+    /// hostile store would hold it.
+    pub fn put(&self, key: &str, value: &[u8]) {
+        let mut client = self.client.clone();
+        self.runtime.block_on(client.put(key, value, None)).unwrap();
+    }
+
     /// Returns true if `key` exists now.
     pub fn exists(&self, key: &str) -> bool {
         let mut client = self.client.clone();
