@@ -62,8 +62,8 @@ use crate::signing::{self, next_serial, serial_gt};
 /// waits before it looks again whether the refresh happened.
 pub const REFRESH_RECHECK: u64 = 1;
 
-/// How often `zone import` reads the signing record again when the Key
-/// Master wrote a new one between the read and the commit.
+/// Maximum number of attempts of `zone import` when the Key Master writes
+/// a new signing record between the import's read and its commit.
 const IMPORT_ATTEMPTS: u32 = 5;
 
 /// Returns the NSEC3 salt of a signing record as octets.
