@@ -189,6 +189,7 @@ impl KeyPair {
             _ => &aws_lc_rs::agreement::ECDH_P384,
         };
         let invalid = |source| KeyError::InvalidPrivateKey { algorithm, source };
+        let scalar = &fixed_width_scalar(algorithm, scalar);
 
         // aws-lc-rs builds an ECDSA key from the scalar and the public point
         // only, so derive the point through the ECDH key type first.
@@ -451,10 +452,47 @@ pub(crate) fn rsa_split_public_key(key: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((modulus, exponent))
 }
 
+/// Returns an ECDSA private scalar at the width of its curve (32 octets
+/// for P-256, 48 for P-384). BIND's dnssec-keygen writes the scalar as a
+/// big number without leading zero octets (4 of 500 P-256 keys in one
+/// trial). Other lengths are returned unchanged for the key parser to reject.
+fn fixed_width_scalar(algorithm: Algorithm, scalar: &[u8]) -> Vec<u8> {
+    let width = match algorithm {
+        Algorithm::EcdsaP256Sha256 => 32,
+        _ => 48,
+    };
+    let significant = scalar
+        .iter()
+        .position(|octet| *octet != 0)
+        .map_or(&[][..], |first| &scalar[first..]);
+    if scalar.len() == width || significant.len() > width {
+        return scalar.to_vec();
+    }
+    let mut fixed = vec![0; width - significant.len()];
+    fixed.extend_from_slice(significant);
+    fixed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::verify::verify;
+
+    #[test]
+    fn short_ecdsa_scalar_loads() {
+        for (algorithm, width) in [
+            (Algorithm::EcdsaP256Sha256, 32),
+            (Algorithm::EcdsaP384Sha384, 48),
+        ] {
+            let mut scalar = vec![0x5a; width];
+            scalar[0] = 0;
+            let full = KeyPair::from_ecdsa_scalar(algorithm, &scalar).unwrap();
+            let short = KeyPair::from_ecdsa_scalar(algorithm, &scalar[1..]).unwrap();
+            assert_eq!(short.public_key(), full.public_key(), "{algorithm}");
+            let too_long = [vec![1], scalar.clone()].concat();
+            assert!(KeyPair::from_ecdsa_scalar(algorithm, &too_long).is_err());
+        }
+    }
 
     #[test]
     fn p256_sign_verifies() {
