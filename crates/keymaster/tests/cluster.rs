@@ -12,7 +12,7 @@ use keymaster_testutil::etcd::{start_etcd, Etcd};
 use keymaster_testutil::history::History;
 // The records of the signed cluster zones, with TTLs within `max_zone_ttl`.
 use keymaster_testutil::member::FAST_ZONE as SIGNED_ZONE;
-use keymaster_testutil::member::{server, Member, FAST_POLICY, LEASE_TTL};
+use keymaster_testutil::member::{large_zone, server, Member, FAST_POLICY, LEASE_TTL};
 use keymaster_testutil::tools::Tools;
 use keymaster_testutil::{output_text, run, tool, wait_until, ChildGuard};
 
@@ -1189,12 +1189,8 @@ fn slow_zone_does_not_hold_back_others() {
         ],
     );
     ok(&a, &["zone", "sign", "small.test.", "--policy", "fast"]);
-    let mut large = SIGNED_ZONE.to_string();
-    for host in 0..30_000 {
-        large.push_str(&format!("h{host} A 10.1.{}.{}\n", host / 250, host % 250));
-    }
     let large_file = dir.path().join("large.db");
-    std::fs::write(&large_file, large).unwrap();
+    std::fs::write(&large_file, large_zone(30_000)).unwrap();
     let large_file = large_file.to_str().unwrap();
     ok(
         &a,

@@ -15,7 +15,7 @@ use keymaster_testutil::cli::{json, key_of_role, keys_established, keys_json, ok
 use keymaster_testutil::dns::{delv_validates, static_ds_entries};
 use keymaster_testutil::etcd::{start_etcd, Etcd};
 use keymaster_testutil::history::History;
-use keymaster_testutil::member::{cluster_key, Member, FAST_POLICY, FAST_ZONE};
+use keymaster_testutil::member::{cluster_key, large_zone, Member, FAST_POLICY, FAST_ZONE};
 use keymaster_testutil::tools::Tools;
 use keymaster_testutil::{lines_with, output_text, wait_until};
 
@@ -587,12 +587,8 @@ fn frozen_key_master_write_is_fenced() {
 
     // A zone large enough that signing a new version takes a while, so
     // that A can be frozen between a rollover step and its last write.
-    let mut content = FAST_ZONE.to_string();
-    for host in 0..12_000 {
-        content.push_str(&format!("h{host} A 10.1.{}.{}\n", host / 250, host % 250));
-    }
     let file = dir.path().join("fenced.db");
-    std::fs::write(&file, content).unwrap();
+    std::fs::write(&file, large_zone(12_000)).unwrap();
     let path = file.to_str().unwrap();
     ok(&a, &["zone", "add", zone, "--cluster", "--from-file", path]);
     ok(&a, &["zone", "sign", zone, "--policy", "fast"]);

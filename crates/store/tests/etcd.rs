@@ -656,6 +656,11 @@ fn member_child_process() {
     std::thread::sleep(Duration::from_secs(60));
 }
 
+fn member_names(store: &EtcdStore) -> Vec<String> {
+    let members = store.members().unwrap();
+    members.into_iter().map(|(member, _)| member.name).collect()
+}
+
 fn online_state(store: &EtcdStore, name: &str) -> Option<bool> {
     store
         .members()
@@ -724,23 +729,11 @@ fn members_show_online_until_their_lease_is_gone() {
         killed.elapsed() >= Duration::from_millis(500),
         "went offline before the lease ran out"
     );
-    let names: Vec<String> = observer
-        .members()
-        .unwrap()
-        .into_iter()
-        .map(|(m, _)| m.name)
-        .collect();
-    assert_eq!(names, ["ns-child", "ns1"]);
+    assert_eq!(member_names(&observer), ["ns-child", "ns1"]);
 
     // An unreadable record is left out; the others are still listed.
     History::connect(&etcd.endpoint()).put(&format!("{PREFIX}members/broken"), b"{not json");
-    let names: Vec<String> = observer
-        .members()
-        .unwrap()
-        .into_iter()
-        .map(|(m, _)| m.name)
-        .collect();
-    assert_eq!(names, ["ns-child", "ns1"]);
+    assert_eq!(member_names(&observer), ["ns-child", "ns1"]);
 }
 
 fn expect_change(receiver: &std::sync::mpsc::Receiver<Change>, expected: Change) {

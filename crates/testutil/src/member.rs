@@ -56,6 +56,16 @@ parent_ds_check = \"manual\"
 pub const FAST_ZONE: &str = "$TTL 2\n@ SOA ns hostmaster 5 7200 3600 1209600 2\n@ NS ns\n\
                     ns A 192.0.2.53\nwww A 192.0.2.80\n";
 
+/// Returns [`FAST_ZONE`] with `hosts` more A records, a zone whose
+/// signing takes a noticeable time.
+pub fn large_zone(hosts: u32) -> String {
+    let mut content = FAST_ZONE.to_string();
+    for host in 0..hosts {
+        content.push_str(&format!("h{host} A 10.1.{}.{}\n", host / 250, host % 250));
+    }
+    content
+}
+
 /// A running `keymaster serve` that is a cluster member.
 pub struct Member {
     pub name: String,
