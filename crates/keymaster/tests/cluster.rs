@@ -442,7 +442,7 @@ fn cluster_zone_added_on_one_member_is_served_by_all() {
     assert!(a.cli(&["zone", "show", "large.test"]).status.code() != Some(0));
 
     // A cluster zone named like B's file zone: B keeps serving its file
-    // zone and says in the log and in `zone show` that it hides the
+    // zone and reports in the log and in `zone show` that it hides the
     // cluster zone; A serves the cluster zone.
     let output = a.cli(&[
         "zone",
@@ -539,7 +539,7 @@ signature_inception_offset = \"1m\"
 parent_ds_check = \"manual\"
 ";
 
-/// Returns how many signatures a member's log says it made and took over
+/// Returns how many signatures a member's log reports it made and took over
 /// for the version with `serial`.
 fn signing_counts(log: &str, serial: u32) -> (usize, usize) {
     let marker = format!("signed with serial {serial} ");

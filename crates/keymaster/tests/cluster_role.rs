@@ -318,7 +318,7 @@ fn cluster_role_assign_and_transfer() {
     assert!(message.contains("ns-c is offline"), "{message}");
 
     // A cluster zone named like A's file zone, which hides it on A: its
-    // role given to A cannot be transferred from there, and says why.
+    // role given to A cannot be transferred from there, and the error gives the reason.
     add_zone(&b, dir.path(), "ns-a.file.test");
     ok(&b, &["role", "assign", "ns-a.file.test", "ns-a"]);
     let message = rejected(&b, &["role", "transfer", "ns-a.file.test", "ns-b"]);

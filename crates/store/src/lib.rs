@@ -58,7 +58,7 @@ pub struct ZoneRecord {
     pub from_config: bool,
     /// The policy a signed cluster zone is signed with, as JSON, written
     /// by `zone sign` so that every member signs with the same settings
-    /// whatever its own configuration says. `None` for file zones.
+    /// whatever its own configuration defines. `None` for file zones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_definition: Option<String>,
 }

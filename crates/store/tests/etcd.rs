@@ -343,8 +343,8 @@ fn check_epochs(store: &dyn Store) {
     assert_eq!(store.zone("example.").unwrap(), Some(zone("example.", 4)));
 }
 
-/// A replacement of a zone record lands only while the record is still the
-/// one the writer read, and changes nothing otherwise.
+/// Checks that a replacement of a zone record lands only while the record
+/// is still the one the writer read, and changes nothing otherwise.
 fn check_replace_zone(store: &dyn Store) {
     let read = zone("c.example.", 3);
     store
@@ -584,7 +584,7 @@ fn create_once_keeps_the_first_value() {
     });
     assert!(results[0].starts_with("value "), "{results:?}");
     assert!(results.iter().all(|r| *r == results[0]), "{results:?}");
-    // A later call reads it, and etcd holds that value alone.
+    // A later call reads it, and etcd contains that value alone.
     assert_eq!(
         stores[1].create_once("shared", "later").unwrap(),
         results[0]

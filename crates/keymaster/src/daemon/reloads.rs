@@ -22,7 +22,8 @@ pub struct Reload {
     pub role_changed: bool,
 }
 
-/// Zones waiting for a reload, each queued at most once.
+/// Queue of zones waiting for a reload. [`Reloads::push`] queues each
+/// zone at most once.
 #[derive(Default)]
 pub struct Reloads {
     state: Mutex<State>,

@@ -30,9 +30,9 @@
 //! control URL.
 //!
 //! Every role change carries the deadline of its requester (the CLI sends
-//! its `--timeout`); a change that gets the zone's lock after it changes
-//! nothing, so an operator who was told that the command timed out never
-//! finds the role moved behind their back.
+//! its `--timeout`). A change that gets the zone's lock after it changes
+//! nothing, so an operator whose command timed out never finds the role
+//! moved behind their back.
 //!
 //! A member learns of role changes through the cluster store's watch.
 //! When the role comes to it, it runs the zone's engine from the stored

@@ -48,8 +48,8 @@ pub struct ZoneRuntime {
     /// The last role record of a cluster zone this server saw, to tell a
     /// role it lost from one it never held.
     pub known_role: Option<RoleRecord>,
-    /// Why this file zone hides a cluster zone of the same name, when it
-    /// does.
+    /// The reason this file zone hides a cluster zone of the same name,
+    /// when it does.
     pub hides_cluster_zone: Option<String>,
     /// The member the served signed version was transferred from, on a
     /// member without the cluster key.
